@@ -1,0 +1,77 @@
+//! The command line: every subcommand and option, with its help text.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Build OCaml cross compilers for Unikraft unikernels"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Build tree (sources, objects, logs, stamps) [default: <repo>/_build/build]
+    #[arg(long, global = true, env = "OCAML_UNIKRAFT_BUILD_DIR")]
+    pub build_dir: Option<PathBuf>,
+    /// Download cache shared by all build trees
+    /// [default: $XDG_CACHE_HOME/ocaml-unikraft or ~/.cache/ocaml-unikraft]
+    #[arg(long, global = true, env = "OCAML_UNIKRAFT_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+    /// Pin file to read instead of <repo>/sources.toml
+    #[arg(long, global = true, hide = true)]
+    pub sources: Option<PathBuf>,
+    /// Print every command before running it
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Fetch, verify and extract the pinned sources (see sources.toml)
+    Downloads(SourceOpts),
+    /// Check the host for the programs the build needs
+    Doctor,
+}
+
+/// Where sources come from: shared by every subcommand that needs them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceOpts {
+    /// Try this URL or directory before upstream (repeatable, tried in order)
+    #[arg(long, value_name = "URL|DIR")]
+    pub mirror: Vec<String>,
+    /// Never touch the network: use the cache and directory mirrors only
+    #[arg(long)]
+    pub offline: bool,
+    /// Add local files to the cache when their sha256 matches a pin
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub import: Vec<PathBuf>,
+    /// Only handle these sources (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Use this Unikraft tree instead of the pinned one
+    #[arg(long, env = "UNIKRAFT", value_name = "PATH")]
+    pub unikraft: Option<PathBuf>,
+    /// Use this lib-musl tree instead of the pinned one
+    #[arg(long, value_name = "PATH")]
+    pub lib_musl: Option<PathBuf>,
+}
+
+impl SourceOpts {
+    /// The local tree the user asked to use instead of a pinned source.
+    pub fn local_override(&self, source: &str) -> Option<&PathBuf> {
+        match source {
+            "unikraft" => self.unikraft.as_ref(),
+            "lib-musl" => self.lib_musl.as_ref(),
+            _ => None,
+        }
+    }
+}

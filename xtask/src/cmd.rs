@@ -1,0 +1,215 @@
+//! Running external programs.
+//!
+//! Every argument is its own argv entry (never a shell string). A failure
+//! names the command as it could be pasted into a shell, its status, the log
+//! holding its output and the last lines of that output, and says what to try.
+
+use anyhow::{bail, Context as _, Result};
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug)]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<OsString>,
+    dir: Option<PathBuf>,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Cmd {
+    pub fn new(program: impl AsRef<OsStr>) -> Cmd {
+        Cmd {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            dir: None,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Cmd {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn dir(mut self, dir: impl AsRef<Path>) -> Cmd {
+        self.dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// The command as a user would type it.
+    pub fn display(&self) -> String {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| shell_quote(&a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn expression(&self) -> duct::Expression {
+        let mut expr = duct::cmd(&self.program, &self.args);
+        if let Some(dir) = &self.dir {
+            expr = expr.dir(dir);
+        }
+        for (key, value) in &self.env {
+            expr = expr.env(key, value);
+        }
+        expr
+    }
+
+    /// Runs the command, capturing its output; returns stdout. On failure the
+    /// error carries stderr.
+    pub fn read(&self, verbose: bool) -> Result<String> {
+        self.echo(verbose);
+        let output = self
+            .expression()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|err| self.spawn_error(err))?;
+        if !output.status.success() {
+            bail!(
+                "command failed ({}): {}\n{}",
+                output.status,
+                self.display(),
+                String::from_utf8_lossy(&output.stderr).trim_end()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs the command with all its output going to `log`.
+    pub fn run_logged(&self, log: &Path, verbose: bool) -> Result<()> {
+        self.echo(verbose);
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let output = self
+            .expression()
+            .stderr_to_stdout()
+            .stdout_path(log)
+            .unchecked()
+            .run()
+            .map_err(|err| self.spawn_error(err))?;
+        if !output.status.success() {
+            bail!(
+                "command failed ({}): {}\nlast lines of {}:\n{}\nhelp: the full output is in {}",
+                output.status,
+                self.display(),
+                log.display(),
+                log_tail(log, 15),
+                log.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts the command and returns a reader of its stdout; reading to the
+    /// end reports a failing status as an error.
+    pub fn reader(&self, verbose: bool) -> Result<duct::ReaderHandle> {
+        self.echo(verbose);
+        self.expression()
+            .stderr_capture()
+            .reader()
+            .map_err(|err| self.spawn_error(err))
+    }
+
+    fn echo(&self, verbose: bool) {
+        if verbose {
+            eprintln!("+ {}", self.display());
+        }
+    }
+
+    fn spawn_error(&self, err: std::io::Error) -> anyhow::Error {
+        let program = self.program.to_string_lossy();
+        if err.kind() == std::io::ErrorKind::NotFound {
+            anyhow::anyhow!(
+                "cannot run '{program}': not found on PATH\nhelp: `cargo xtask doctor` lists what to install"
+            )
+        } else {
+            anyhow::anyhow!("cannot run '{program}': {err}")
+        }
+    }
+}
+
+/// The last `lines` lines of a log file, for error messages.
+pub fn log_tail(log: &Path, lines: usize) -> String {
+    let Ok(file) = std::fs::File::open(log) else {
+        return String::from("(no log)");
+    };
+    let all: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// POSIX shell quoting: bare when only safe characters, else single quotes.
+pub fn shell_quote(arg: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !arg.is_empty() && arg.chars().all(safe) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_round_trips_through_a_shell() {
+        for arg in [
+            "plain-arg",
+            "",
+            "two words",
+            "it's",
+            "$HOME",
+            "a\"b",
+            "-DX=\"y\"",
+        ] {
+            let echoed = Cmd::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_quote(arg)))
+                .read(false)
+                .unwrap();
+            assert_eq!(echoed, arg);
+        }
+        assert_eq!(shell_quote("-I/usr/include"), "-I/usr/include");
+    }
+
+    #[test]
+    fn failure_names_the_command_and_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("logs/fail.log");
+        let err = Cmd::new("sh")
+            .args(["-c", "echo first; echo last-line; exit 3"])
+            .run_logged(&log, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exit status: 3"), "{err}");
+        assert!(
+            err.contains("sh -c 'echo first; echo last-line; exit 3'"),
+            "{err}"
+        );
+        assert!(err.contains("last-line"), "{err}");
+        assert!(err.contains(&log.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn missing_program_says_what_to_do() {
+        let err = Cmd::new("no-such-program-here").read(false).unwrap_err();
+        assert!(err.to_string().contains("cargo xtask doctor"), "{err}");
+    }
+}

@@ -1,0 +1,147 @@
+//! `cargo xtask doctor`: what this machine lacks, and which package has it.
+
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+struct Tool {
+    program: &'static str,
+    why: &'static str,
+    debian: &'static str,
+    fedora: &'static str,
+    required: bool,
+}
+
+const TOOLS: &[Tool] = &[
+    Tool {
+        program: "make",
+        why: "Unikraft and OCaml builds",
+        debian: "make",
+        fedora: "make",
+        required: true,
+    },
+    Tool {
+        program: "gcc",
+        why: "C compiler for x86_64 and host tools",
+        debian: "gcc",
+        fedora: "gcc",
+        required: true,
+    },
+    Tool {
+        program: "flex",
+        why: "Unikraft's Kconfig",
+        debian: "flex",
+        fedora: "flex",
+        required: true,
+    },
+    Tool {
+        program: "bison",
+        why: "Unikraft's Kconfig",
+        debian: "bison",
+        fedora: "bison",
+        required: true,
+    },
+    Tool {
+        program: "bc",
+        why: "Unikraft's build scripts",
+        debian: "bc",
+        fedora: "bc",
+        required: true,
+    },
+    Tool {
+        program: "python3",
+        why: "Unikraft's post-link scripts",
+        debian: "python3",
+        fedora: "python3",
+        required: true,
+    },
+    Tool {
+        program: "git",
+        why: "fetching Unikraft, lib-musl and dune",
+        debian: "git",
+        fedora: "git",
+        required: true,
+    },
+    Tool {
+        program: "aarch64-linux-gnu-gcc",
+        why: "arm64 bundles",
+        debian: "gcc-aarch64-linux-gnu",
+        fedora: "gcc-aarch64-linux-gnu",
+        required: true,
+    },
+    Tool {
+        program: "qemu-system-x86_64",
+        why: "booting x86_64 unikernels",
+        debian: "qemu-system-x86",
+        fedora: "qemu-system-x86",
+        required: true,
+    },
+    Tool {
+        program: "qemu-system-aarch64",
+        why: "booting arm64 unikernels",
+        debian: "qemu-system-arm",
+        fedora: "qemu-system-aarch64",
+        required: true,
+    },
+    Tool {
+        program: "firecracker",
+        why: "booting firecracker unikernels (optional)",
+        debian: "(no package: see firecracker's releases)",
+        fedora: "firecracker",
+        required: false,
+    },
+];
+
+pub fn doctor() -> Result<()> {
+    let mut missing = Vec::new();
+    for tool in TOOLS {
+        match find_on_path(tool.program) {
+            Some(path) => println!("ok       {:<22} {}", tool.program, path.display()),
+            None => {
+                let mark = if tool.required { "MISSING" } else { "absent" };
+                println!("{mark:<8} {:<22} needed for {}", tool.program, tool.why);
+                if tool.required {
+                    missing.push(tool);
+                }
+            }
+        }
+    }
+    println!("{:<8} {:<22} {}", "info", "kvm", kvm_status());
+    if missing.is_empty() {
+        println!("all required tools are present");
+        return Ok(());
+    }
+    let debian: Vec<_> = missing.iter().map(|t| t.debian).collect();
+    let fedora: Vec<_> = missing.iter().map(|t| t.fedora).collect();
+    bail!(
+        "{} required tool(s) missing\nhelp: Debian/Ubuntu: sudo apt-get install --no-install-recommends {}\nhelp: Fedora: sudo dnf install {}",
+        missing.len(),
+        debian.join(" "),
+        fedora.join(" ")
+    )
+}
+
+/// Whether /dev/kvm is usable at all. Whether it can really run a unikernel
+/// (some paravirtual KVMs cannot) is only known by booting one, which the
+/// firecracker tests do.
+fn kvm_status() -> String {
+    let dev = Path::new("/dev/kvm");
+    if !dev.exists() {
+        return "no /dev/kvm: QEMU uses its software CPU, firecracker cannot run".into();
+    }
+    match std::fs::OpenOptions::new().read(true).write(true).open(dev) {
+        Ok(_) => "/dev/kvm opens; firecracker tests probe whether it can boot a guest".into(),
+        Err(err) => format!("/dev/kvm cannot be opened ({err}): firecracker cannot run"),
+    }
+}
+
+pub fn find_on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}

@@ -1,0 +1,40 @@
+//! The ocaml-unikraft build orchestrator, one module per stage.
+//!
+//! - [`cli`]: the command line, declared once with its help texts;
+//! - [`context`]: paths, job budget and verbosity shared by every stage;
+//! - [`cmd`]: running external programs with actionable errors;
+//! - [`step`]: stamps keyed by inputs, so a second run only redoes what changed;
+//! - [`lock`]: serialising concurrent runs on one cache or build directory;
+//! - [`sources`]: pinned inputs: download, verify, cache, extract;
+//! - [`doctor`]: host prerequisites.
+
+pub mod cli;
+pub mod cmd;
+pub mod context;
+pub mod doctor;
+pub mod lock;
+pub mod progress;
+pub mod sources;
+pub mod step;
+
+use anyhow::Result;
+use clap::Parser;
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn run() -> Result<()> {
+    let cli = cli::Cli::parse();
+    let ctx = context::Context::new(&cli.global)?;
+    match cli.command {
+        cli::Command::Downloads(opts) => sources::downloads(&ctx, &opts),
+        cli::Command::Doctor => doctor::doctor(),
+    }
+}
+
+/// Prints an error and its causes the way the rest of the tool talks:
+/// lowercase, the object named first, `help:` lines kept as they are.
+pub fn report_error(err: &anyhow::Error) {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}

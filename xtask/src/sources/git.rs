@@ -1,0 +1,107 @@
+//! Git sources: a bare repository per source in the cache holding the pinned
+//! commit, exported into the build tree with `git archive`.
+//!
+//! The commit id is the verification: whatever a server or mirror sends, only
+//! the exact pinned commit is ever checked out.
+
+use super::extract;
+use crate::cmd::Cmd;
+use anyhow::{bail, Context as _, Result};
+use std::path::Path;
+
+pub fn has_commit(repo: &Path, commit: &str) -> bool {
+    repo.join("HEAD").exists()
+        && git(repo)
+            .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+            .read(false)
+            .is_ok()
+}
+
+fn git(repo: &Path) -> Cmd {
+    Cmd::new("git").arg("--git-dir").arg(repo)
+}
+
+/// Brings `commit` into the bare repository `repo` from the first location
+/// that has it: by commit id (shallow) where the server allows, else through
+/// the pinned tag, which must point at the pinned commit.
+pub fn fetch(
+    repo: &Path,
+    locations: &[String],
+    tag: &str,
+    commit: &str,
+    verbose: bool,
+) -> Result<()> {
+    if !repo.join("HEAD").exists() {
+        Cmd::new("git")
+            .args(["init", "--quiet", "--bare"])
+            .arg(repo)
+            .read(verbose)
+            .with_context(|| format!("creating the cache repository {}", repo.display()))?;
+    }
+    let mut tried = Vec::new();
+    for location in locations {
+        let by_commit = git(repo)
+            .args([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--depth",
+                "1",
+                location,
+                commit,
+            ])
+            .read(verbose);
+        if by_commit.is_ok() && has_commit(repo, commit) {
+            return Ok(());
+        }
+        let tag_ref = format!("+refs/tags/{tag}:refs/tags/{tag}");
+        match git(repo)
+            .args([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--depth",
+                "1",
+                location,
+                &tag_ref,
+            ])
+            .read(verbose)
+        {
+            Ok(_) if has_commit(repo, commit) => return Ok(()),
+            Ok(_) => {
+                let found = git(repo)
+                    .args(["rev-parse", &format!("refs/tags/{tag}^{{commit}}")])
+                    .read(false)
+                    .unwrap_or_default();
+                tried.push(format!(
+                    "{location}: tag {tag} is commit {}, but the pin is {commit}",
+                    found.trim()
+                ));
+            }
+            Err(err) => tried.push(format!("{location}: {}", last_line(&err.to_string()))),
+        }
+    }
+    bail!(
+        "could not fetch commit {commit} (tag {tag}); tried:\n  {}\nhelp: pass --mirror with a directory holding a clone, or point git at a local copy with `git config --global url.<copy>.insteadOf <url>`",
+        tried.join("\n  ")
+    )
+}
+
+/// Replaces `dest` with the tree of `commit`.
+pub fn export(repo: &Path, commit: &str, dest: &Path, verbose: bool) -> Result<()> {
+    extract::install_tree(dest, false, |tmp| {
+        let archive = git(repo)
+            .args(["archive", "--format=tar", commit])
+            .reader(verbose)?;
+        extract::unpack_tar(archive, tmp)
+    })
+    .with_context(|| format!("exporting commit {commit} into {}", dest.display()))
+}
+
+/// Git's own explanation is the last thing it printed.
+fn last_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+}

@@ -1,0 +1,323 @@
+//! The pinned inputs: fetch into a shared cache, verify, extract into the
+//! build tree.
+//!
+//! Layout:
+//! - `<cache>/tarballs/<file>`: verified tarballs (re-verified on every use);
+//! - `<cache>/git/<name>.git`: bare repositories holding the pinned commits;
+//! - `<build>/src/<name>-<version>/`: extracted trees, each trusted only while
+//!   its stamp in `<build>/stamps/src/<name>` names the pinned identity.
+
+mod extract;
+mod fetch;
+mod git;
+pub mod pins;
+
+pub use fetch::Fetcher;
+pub use pins::{Origin, Source};
+
+use crate::cli::SourceOpts;
+use crate::context::Context;
+use crate::lock::lock_dir;
+use crate::progress;
+use crate::step::{run_step, Outcome, Stamp};
+use anyhow::{bail, Context as _, Result};
+use fetch::Location;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `cargo xtask downloads`.
+pub fn downloads(ctx: &Context, opts: &SourceOpts) -> Result<()> {
+    let start = Instant::now();
+    let sources = selected(ctx, opts)?;
+    prepare(ctx, opts, &sources, &Fetcher::new()?)?;
+    progress::say(
+        "downloads",
+        &format!(
+            "{} source(s) ready in {:.2} s",
+            sources.len(),
+            start.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(())
+}
+
+/// The pins, narrowed to `--only` when given.
+pub fn selected(ctx: &Context, opts: &SourceOpts) -> Result<Vec<Source>> {
+    let all = pins::load(&ctx.sources_file)?;
+    for name in &opts.only {
+        if !all.iter().any(|s| &s.name == name) {
+            let known: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "unknown source '{name}'\nhelp: sources are: {}",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|s| opts.only.is_empty() || opts.only.contains(&s.name))
+        .collect())
+}
+
+/// Makes every source in `sources` present and verified: in the cache, and
+/// extracted in the build tree where it is used as a tree.
+pub fn prepare(
+    ctx: &Context,
+    opts: &SourceOpts,
+    sources: &[Source],
+    fetcher: &Fetcher,
+) -> Result<()> {
+    let _cache_lock = lock_dir(&ctx.cache_dir, "download cache")?;
+    let _build_lock = lock_dir(&ctx.build_dir, "build tree")?;
+    remove_interrupted_trees(&ctx.build_dir.join("src"))?;
+    import(ctx, sources, &opts.import)?;
+
+    // Decide everything first, so `--offline` fails before doing any work.
+    let mut missing = Vec::new();
+    for source in sources {
+        if opts.local_override(&source.name).is_none() && !is_cached(ctx, source)? {
+            let offline_locations: Vec<_> = locations(source, &opts.mirror)
+                .into_iter()
+                .filter(|l| !l.is_network())
+                .collect();
+            if opts.offline && !offline_locations.iter().any(location_exists) {
+                missing.push(source);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let lines: Vec<_> = missing
+            .iter()
+            .map(|s| format!("  {}: {}", s.label(), how_to_provide(s)))
+            .collect();
+        bail!(
+            "--offline, but these sources are not in the cache ({}):\n{}\nhelp: run once without --offline, or provide them as listed",
+            ctx.cache_dir.display(),
+            lines.join("\n")
+        );
+    }
+
+    for source in sources {
+        prepare_one(ctx, opts, source, fetcher)
+            .with_context(|| format!("preparing source {}", source.label()))?;
+    }
+    Ok(())
+}
+
+fn prepare_one(ctx: &Context, opts: &SourceOpts, source: &Source, fetcher: &Fetcher) -> Result<()> {
+    let label = source.label();
+    if let Some(path) = opts.local_override(&source.name) {
+        if !path.is_dir() {
+            bail!(
+                "local {} tree {} is not a directory",
+                source.name,
+                path.display()
+            );
+        }
+        progress::say(
+            &label,
+            &format!(
+                "using local tree {} (not checked against the pin)",
+                path.display()
+            ),
+        );
+        return Ok(());
+    }
+    let mut allowed: Vec<Location> = locations(source, &opts.mirror);
+    if opts.offline {
+        allowed.retain(|l| !l.is_network());
+    }
+    match &source.origin {
+        Origin::Tarball {
+            sha256, extract, ..
+        } => {
+            let cached = cached_tarball(ctx, source);
+            if is_cached(ctx, source)? {
+                progress::say(&label, "sha256 verified (cache)");
+            } else {
+                fetcher.fetch(&label, &allowed, sha256, &cached)?;
+                progress::say(&label, "stored in the cache, sha256 verified");
+            }
+            if *extract {
+                extract_step(ctx, source, || {
+                    extract::unpack_tarball(&cached, &source_dir_of(ctx, source))
+                })?;
+            }
+        }
+        Origin::Git { tag, commit, .. } => {
+            let repo = cached_repo(ctx, source);
+            if git::has_commit(&repo, commit) {
+                progress::say(&label, &format!("commit {commit} present (cache)"));
+            } else {
+                let urls: Vec<String> = allowed.iter().map(|l| l.to_string()).collect();
+                git::fetch(&repo, &urls, tag, commit, ctx.verbose)?;
+                progress::say(&label, &format!("fetched commit {commit}"));
+            }
+            extract_step(ctx, source, || {
+                git::export(&repo, commit, &source_dir_of(ctx, source), ctx.verbose)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn extract_step(ctx: &Context, source: &Source, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    let dest = source_dir_of(ctx, source);
+    let stamp = Stamp::new(ctx.build_dir.join("stamps/src").join(&source.name));
+    if !dest.is_dir() {
+        stamp.invalidate()?;
+    }
+    let outcome = run_step(
+        &ctx.log_dir(),
+        &format!("extract {}", source.name),
+        &stamp,
+        &source.identity(),
+        work,
+    )?;
+    if outcome == Outcome::Ran {
+        progress::say(
+            &source.label(),
+            &format!("extracted into {}", dest.display()),
+        );
+    }
+    Ok(())
+}
+
+/// Where a source's tree is: the user's local tree if they gave one, else
+/// the extracted pinned tree.
+pub fn source_dir(ctx: &Context, opts: &SourceOpts, source: &Source) -> PathBuf {
+    opts.local_override(&source.name)
+        .cloned()
+        .unwrap_or_else(|| source_dir_of(ctx, source))
+}
+
+fn source_dir_of(ctx: &Context, source: &Source) -> PathBuf {
+    ctx.build_dir
+        .join("src")
+        .join(format!("{}-{}", source.name, source.version))
+}
+
+/// The verified tarball in the cache (for tarballs consumed whole).
+pub fn cached_tarball(ctx: &Context, source: &Source) -> PathBuf {
+    ctx.cache_dir.join("tarballs").join(source.file_name())
+}
+
+fn cached_repo(ctx: &Context, source: &Source) -> PathBuf {
+    ctx.cache_dir
+        .join("git")
+        .join(format!("{}.git", source.name))
+}
+
+/// True when the cache holds the pinned bytes; a corrupt cached file is
+/// deleted (and so fetched again).
+fn is_cached(ctx: &Context, source: &Source) -> Result<bool> {
+    match &source.origin {
+        Origin::Tarball { sha256, .. } => {
+            let path = cached_tarball(ctx, source);
+            if !path.exists() {
+                return Ok(false);
+            }
+            let actual = fetch::sha256_file(&path)?;
+            if &actual == sha256 {
+                return Ok(true);
+            }
+            progress::say(
+                &source.label(),
+                &format!(
+                    "cached {} is corrupt (sha256 {actual}); removing it",
+                    path.display()
+                ),
+            );
+            extract::remove_if_present(&path)?;
+            Ok(false)
+        }
+        Origin::Git { commit, .. } => Ok(git::has_commit(&cached_repo(ctx, source), commit)),
+    }
+}
+
+/// Mirrors first, in the order given, then upstream.
+fn locations(source: &Source, mirrors: &[String]) -> Vec<Location> {
+    let mut all: Vec<Location> = mirrors
+        .iter()
+        .map(|m| Location::in_mirror(m, source.file_name()))
+        .collect();
+    match &source.origin {
+        Origin::Tarball { urls, .. } => all.extend(urls.iter().cloned().map(Location::Url)),
+        Origin::Git { url, .. } => all.push(if url.contains("://") {
+            Location::Url(url.clone())
+        } else {
+            Location::File(url.into())
+        }),
+    }
+    all
+}
+
+fn location_exists(location: &Location) -> bool {
+    match location {
+        Location::File(path) => path.exists(),
+        Location::Url(_) => false,
+    }
+}
+
+fn how_to_provide(source: &Source) -> String {
+    match &source.origin {
+        Origin::Tarball { urls, sha256, .. } => format!(
+            "download {} (sha256 {sha256}) and pass --import FILE or --mirror DIR",
+            urls[0]
+        ),
+        Origin::Git { url, tag, .. } => format!(
+            "clone {url} (tag {tag}) and pass --mirror DIR holding {}",
+            source.file_name()
+        ),
+    }
+}
+
+/// `--import FILE...`: adds files to the cache when their hash matches a pin.
+fn import(ctx: &Context, sources: &[Source], files: &[PathBuf]) -> Result<()> {
+    for file in files {
+        let actual = fetch::sha256_file(file)?;
+        let Some(source) = sources
+            .iter()
+            .find(|s| matches!(&s.origin, Origin::Tarball { sha256, .. } if *sha256 == actual))
+        else {
+            bail!(
+                "{} matches no pinned tarball (its sha256 is {actual})\nhelp: the pins are in sources.toml",
+                file.display()
+            );
+        };
+        let dest = cached_tarball(ctx, source);
+        let tmp = tempfile::Builder::new()
+            .prefix(".import-")
+            .tempfile_in(dest.parent().unwrap_or(Path::new(".")))
+            .or_else(|_| {
+                std::fs::create_dir_all(ctx.cache_dir.join("tarballs"))?;
+                tempfile::Builder::new()
+                    .prefix(".import-")
+                    .tempfile_in(ctx.cache_dir.join("tarballs"))
+            })
+            .context("creating a temporary file in the cache")?;
+        std::fs::copy(file, tmp.path()).with_context(|| format!("copying {}", file.display()))?;
+        tmp.persist(&dest)
+            .with_context(|| format!("storing {}", dest.display()))?;
+        progress::say(&source.label(), &format!("imported {}", file.display()));
+    }
+    Ok(())
+}
+
+/// Temporary trees under `src/` belong to a run that was interrupted (we
+/// hold the build lock, so no other run is using them).
+fn remove_interrupted_trees(src_dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(src_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(extract::TMP_PREFIX)
+        {
+            extract::remove_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
+}

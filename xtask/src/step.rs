@@ -1,0 +1,128 @@
+//! Stamps: a step's outputs are trusted only while its stamp holds the key
+//! they were built for.
+//!
+//! The key is a readable description of every input (versions, hashes,
+//! options). A step deletes its stamp before it starts and writes it after
+//! success, so an interrupted step always runs again, and changing any input
+//! changes the key and reruns exactly the steps that depend on it.
+
+use anyhow::{Context as _, Result};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub struct Stamp {
+    path: PathBuf,
+}
+
+impl Stamp {
+    pub fn new(path: PathBuf) -> Stamp {
+        Stamp { path }
+    }
+
+    /// True when the stamp exists and records exactly `key`.
+    pub fn is_current(&self, key: &str) -> bool {
+        std::fs::read_to_string(&self.path).is_ok_and(|recorded| recorded == key)
+    }
+
+    pub fn invalidate(&self) -> Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(err).with_context(|| format!("removing stamp {}", self.path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record(&self, key: &str) -> Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&self.path, key)
+            .with_context(|| format!("writing stamp {}", self.path.display()))
+    }
+}
+
+/// Whether [`run_step`] did the work or found it up to date.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Outcome {
+    Ran,
+    UpToDate,
+}
+
+/// Runs `work` unless `stamp` already records `key`; appends the wall time of
+/// work done to `<log_dir>/timings.jsonl` for `cargo xtask bench`.
+pub fn run_step(
+    log_dir: &Path,
+    name: &str,
+    stamp: &Stamp,
+    key: &str,
+    work: impl FnOnce() -> Result<()>,
+) -> Result<Outcome> {
+    if stamp.is_current(key) {
+        return Ok(Outcome::UpToDate);
+    }
+    stamp.invalidate()?;
+    let start = Instant::now();
+    work()?;
+    stamp.record(key)?;
+    record_timing(log_dir, name, start.elapsed().as_secs_f64())?;
+    Ok(Outcome::Ran)
+}
+
+fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64) -> Result<()> {
+    std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+    let path = log_dir.join("timings.jsonl");
+    let line = serde_json::json!({
+        "step": name,
+        "wall_seconds": wall_seconds,
+        "finished_unix": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(file, "{line}").with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_runs_once_per_key_and_again_when_the_key_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamp = Stamp::new(dir.path().join("stamps/example"));
+        let mut runs = 0;
+        let mut step = |key: &str| {
+            run_step(dir.path(), "example", &stamp, key, || {
+                runs += 1;
+                Ok(())
+            })
+            .unwrap()
+        };
+        assert_eq!(step("v1"), Outcome::Ran);
+        assert_eq!(step("v1"), Outcome::UpToDate);
+        assert_eq!(step("v2"), Outcome::Ran);
+        assert_eq!(runs, 2);
+        let timings = std::fs::read_to_string(dir.path().join("timings.jsonl")).unwrap();
+        assert_eq!(timings.lines().count(), 2);
+    }
+
+    #[test]
+    fn failed_step_leaves_no_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamp = Stamp::new(dir.path().join("stamp"));
+        stamp.record("old").unwrap();
+        let result = run_step(dir.path(), "failing", &stamp, "new", || {
+            anyhow::bail!("boom")
+        });
+        assert!(result.is_err());
+        assert!(!stamp.is_current("old"));
+        assert!(!stamp.is_current("new"));
+    }
+}
