@@ -46,7 +46,12 @@ pub enum Command {
 #[derive(Args, Debug, Clone, Default)]
 pub struct SourceOpts {
     /// Try this URL or directory before upstream (repeatable, tried in order)
-    #[arg(long, value_name = "URL|DIR")]
+    #[arg(
+        long,
+        value_name = "URL|DIR",
+        env = "OCAML_UNIKRAFT_MIRRORS",
+        value_delimiter = ' '
+    )]
     pub mirror: Vec<String>,
     /// Never touch the network: use the cache and directory mirrors only
     #[arg(long)]

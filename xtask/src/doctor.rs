@@ -92,9 +92,15 @@ const TOOLS: &[Tool] = &[
 ];
 
 pub fn doctor() -> Result<()> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    check(|program| find_in(&path, program))
+}
+
+/// Reports every tool, then fails naming the packages of the missing ones.
+fn check(find: impl Fn(&str) -> Option<PathBuf>) -> Result<()> {
     let mut missing = Vec::new();
     for tool in TOOLS {
-        match find_on_path(tool.program) {
+        match find(tool.program) {
             Some(path) => println!("ok       {:<22} {}", tool.program, path.display()),
             None => {
                 let mark = if tool.required { "MISSING" } else { "absent" };
@@ -134,14 +140,51 @@ fn kvm_status() -> String {
     }
 }
 
-pub fn find_on_path(program: &str) -> Option<PathBuf> {
+/// The executable `program` in the directories of a `PATH`-like value.
+pub fn find_in(path: &std::ffi::OsStr, program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    std::env::split_paths(path)
         .map(|dir| dir.join(program))
         .find(|candidate| {
             candidate
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_only_executables_on_the_path() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        for (name, mode) in [("tool", 0o755), ("data", 0o644)] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, "").unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let path = std::env::join_paths([Path::new("/nonexistent"), dir.path()]).unwrap();
+        assert_eq!(find_in(&path, "tool"), Some(dir.path().join("tool")));
+        assert_eq!(find_in(&path, "data"), None);
+    }
+
+    #[test]
+    fn missing_required_tools_fail_with_package_names() {
+        let err = check(|p| (p != "bison" && p != "qemu-system-aarch64").then(|| "/bin/x".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("2 required tool(s) missing"), "{err}");
+        assert!(
+            err.contains("apt-get install --no-install-recommends bison qemu-system-arm"),
+            "{err}"
+        );
+        assert!(
+            err.contains("dnf install bison qemu-system-aarch64"),
+            "{err}"
+        );
+        // An optional tool alone does not fail.
+        check(|p| (p != "firecracker").then(|| "/bin/x".into())).unwrap();
+    }
 }
