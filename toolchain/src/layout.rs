@@ -1,0 +1,261 @@
+//! Where things are installed under the prefix:
+//!
+//! - `<prefix>/lib/ocaml-unikraft-backend-<backend>-<ukarch>/`: the bundle
+//! - `<prefix>/share/ocaml-unikraft-backend-<backend>-<ukarch>/backend.json`
+//! - `<prefix>/share/ocaml-unikraft-toolchain-<ukarch>/default-backend`
+
+use crate::descriptor::Loaded;
+use crate::error::Error;
+use crate::name::Arch;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Overrides the prefix found from the executable's location (for tests).
+pub const PREFIX_ENV: &str = "OCAML_UNIKRAFT_PREFIX";
+
+const BUNDLE_PREFIX: &str = "ocaml-unikraft-backend-";
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub prefix: PathBuf,
+    pub arch: Arch,
+}
+
+/// A backend name is one path component of plain characters, so that a
+/// `-z unikraft-backend=../x` cannot reach outside the prefix.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl Layout {
+    /// `$OCAML_UNIKRAFT_PREFIX`, or the parent of the directory holding the
+    /// executable, so a moved prefix keeps working.
+    pub fn locate(arch: Arch) -> Result<Layout, Error> {
+        if let Some(p) = std::env::var_os(PREFIX_ENV).filter(|p| !p.is_empty()) {
+            let p = PathBuf::from(p);
+            // `${bundle}` must be absolute: the compiler may run elsewhere.
+            let prefix = if p.is_absolute() {
+                p
+            } else {
+                std::env::current_dir()
+                    .map_err(|e| Error::config(format!("cannot read the current directory: {e}")))?
+                    .join(p)
+            };
+            return Ok(Layout { prefix, arch });
+        }
+        // On Linux this reads /proc/self/exe, which already has symlinks
+        // resolved; a hard link keeps the name it was run by.
+        let exe = std::env::current_exe()
+            .map_err(|e| Error::config(format!("cannot find the driver's own path: {e}")))?;
+        let prefix = exe.parent().and_then(Path::parent).ok_or_else(|| {
+            Error::config(format!("cannot find the prefix above {}", exe.display()))
+        })?;
+        Ok(Layout {
+            prefix: prefix.to_owned(),
+            arch,
+        })
+    }
+
+    fn bundle_name(&self, backend: &str) -> String {
+        format!("{BUNDLE_PREFIX}{backend}-{}", self.arch.uk())
+    }
+
+    pub fn bundle_dir(&self, backend: &str) -> PathBuf {
+        self.prefix.join("lib").join(self.bundle_name(backend))
+    }
+
+    pub fn descriptor_path(&self, backend: &str) -> PathBuf {
+        self.prefix
+            .join("share")
+            .join(self.bundle_name(backend))
+            .join("backend.json")
+    }
+
+    pub fn default_file(&self) -> PathBuf {
+        self.prefix
+            .join("share")
+            .join(format!("ocaml-unikraft-toolchain-{}", self.arch.uk()))
+            .join("default-backend")
+    }
+
+    /// Backends with a descriptor directory for this arch, sorted.
+    pub fn installed(&self) -> Result<Vec<String>, Error> {
+        let share = self.prefix.join("share");
+        let entries = match std::fs::read_dir(&share) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::config(format!(
+                    "cannot read {}: {e}",
+                    share.display()
+                )))
+            }
+        };
+        let suffix = format!("-{}", self.arch.uk());
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| {
+                let backend = n.strip_prefix(BUNDLE_PREFIX)?.strip_suffix(&suffix)?;
+                valid_name(backend).then(|| backend.to_owned())
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn install_help(&self, backend: &str) -> String {
+        format!(
+            "build and install the '{backend}-{}' backend bundle with `cargo xtask`, \
+             or select an installed one with -z unikraft-backend=NAME",
+            self.arch.uk()
+        )
+    }
+
+    pub fn not_installed(&self, backend: &str, installed: &[String]) -> Error {
+        Error::config(format!(
+            "backend '{backend}' is not installed for {}; installed: {}",
+            self.arch.std(),
+            list(installed)
+        ))
+        .with_help(self.install_help(backend))
+    }
+
+    /// The backend used when the caller names none: the only one installed,
+    /// else the one named in the `default-backend` file.
+    pub fn default_backend(&self) -> Result<String, Error> {
+        let mut installed = self.installed()?;
+        if installed.len() == 1 {
+            return Ok(installed.remove(0));
+        }
+        let file = self.default_file();
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                let name = text.trim();
+                if installed.iter().any(|b| b == name) {
+                    Ok(name.to_owned())
+                } else {
+                    Err(Error::config(format!(
+                        "the default backend '{name}' (from {}) is not installed for {}; \
+                         installed: {}",
+                        file.display(),
+                        self.arch.std(),
+                        list(&installed)
+                    ))
+                    .with_help(format!(
+                        "write an installed backend's name to {}",
+                        file.display()
+                    )))
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && installed.is_empty() => {
+                Err(Error::config(format!(
+                    "no backend is installed for {} under {}",
+                    self.arch.std(),
+                    self.prefix.display()
+                ))
+                .with_help("build and install a backend bundle with `cargo xtask`"))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::config(format!(
+                "no default backend for {}; installed: {}",
+                self.arch.std(),
+                list(&installed)
+            ))
+            .with_help(format!(
+                "select one with -z unikraft-backend=NAME, or write its name to {}",
+                file.display()
+            ))),
+            Err(e) => Err(Error::config(format!(
+                "cannot read {}: {e}",
+                file.display()
+            ))),
+        }
+    }
+
+    /// Read a backend's descriptor. A missing descriptor directory means
+    /// "not installed"; anything else wrong names the file.
+    pub fn load(&self, backend: &str) -> Result<Loaded, Error> {
+        if !valid_name(backend) {
+            return Err(self.not_installed(backend, &self.installed()?));
+        }
+        let path = self.descriptor_path(backend);
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let installed = self.installed()?;
+                if !installed.iter().any(|b| b == backend) {
+                    return Err(self.not_installed(backend, &installed));
+                }
+                return Err(Error::config(format!(
+                    "backend descriptor {} is missing",
+                    path.display()
+                ))
+                .with_help(self.install_help(backend)));
+            }
+            Err(e) => {
+                return Err(Error::config(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            }
+        };
+        let bundle = self.bundle_dir(backend);
+        let loaded = Loaded::parse(&text, &path, bundle, backend, self.arch.uk())?;
+        Ok(loaded)
+    }
+
+    /// The descriptor binutils take their prefix from: the default backend's
+    /// if there is one, else the first installed; `None` if none is.
+    pub fn any_backend(&self) -> Result<Option<String>, Error> {
+        match self.default_backend() {
+            Ok(b) => Ok(Some(b)),
+            Err(_) => Ok(self.installed()?.into_iter().next()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names() {
+        for ok in ["qemu", "firecracker", "qemu-debug", "x_1.2"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "..", ".hidden", "a/b", "../qemu", "a b", "q$"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        let l = Layout {
+            prefix: PathBuf::from("/p"),
+            arch: Arch::Aarch64,
+        };
+        assert_eq!(
+            l.descriptor_path("qemu"),
+            Path::new("/p/share/ocaml-unikraft-backend-qemu-arm64/backend.json")
+        );
+        assert_eq!(
+            l.bundle_dir("qemu"),
+            Path::new("/p/lib/ocaml-unikraft-backend-qemu-arm64")
+        );
+        assert_eq!(
+            l.default_file(),
+            Path::new("/p/share/ocaml-unikraft-toolchain-arm64/default-backend")
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! What the driver was invoked as: `<stdarch>-unikraft-ocaml-<tool>`.
+
+use crate::error::Error;
+use std::ffi::OsStr;
+use std::path::Path;
+
+/// Target architecture, by its GNU name (the one in the installed names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    pub fn from_std(name: &str) -> Option<Arch> {
+        match name {
+            "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Aarch64),
+            _ => None,
+        }
+    }
+
+    /// The GNU name: `x86_64`, `aarch64`.
+    pub fn std(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// Unikraft calls aarch64 `arm64`; bundles are named after this.
+    pub fn uk(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+
+    /// Binutils prefix when no descriptor says otherwise: none for a native
+    /// target, Debian's cross prefix otherwise.
+    pub fn derived_tool_prefix(self) -> &'static str {
+        if std::env::consts::ARCH == self.std() {
+            ""
+        } else {
+            match self {
+                Arch::X86_64 => "x86_64-linux-gnu-",
+                Arch::Aarch64 => "aarch64-linux-gnu-",
+            }
+        }
+    }
+}
+
+/// The binutils the driver stands in for; everything else is `cc`/`gcc`.
+pub const BINUTILS: &[&str] = &[
+    "ar", "as", "ld", "nm", "objcopy", "objdump", "ranlib", "readelf", "strip",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// The C driver (`cc` and `gcc`).
+    Cc,
+    /// One of [`BINUTILS`].
+    Binutil(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub arch: Arch,
+    pub tool: Tool,
+    /// The file name we were called by, used as the prefix of messages.
+    pub name: String,
+}
+
+const INFIX: &str = "-unikraft-ocaml-";
+
+/// Parse an installed file name such as `aarch64-unikraft-ocaml-ranlib`.
+pub fn parse(file_name: &str) -> Option<(Arch, Tool)> {
+    let (arch, tool) = file_name.split_once(INFIX)?;
+    let arch = Arch::from_std(arch)?;
+    let tool = match tool {
+        "cc" | "gcc" => Tool::Cc,
+        _ => Tool::Binutil(BINUTILS.iter().find(|t| **t == tool)?),
+    };
+    Some((arch, tool))
+}
+
+fn file_name(path: &Path) -> Option<&str> {
+    path.file_name().and_then(OsStr::to_str)
+}
+
+impl Invocation {
+    /// Find out what we are from argv[0]'s file name, or from the executable's
+    /// own path when argv[0] was set to something else.
+    pub fn detect(argv0: &OsStr) -> Result<Invocation, Error> {
+        let from_argv0 = file_name(Path::new(argv0)).and_then(|n| Some((n, parse(n)?)));
+        if let Some((name, (arch, tool))) = from_argv0 {
+            return Ok(Invocation {
+                arch,
+                tool,
+                name: name.to_owned(),
+            });
+        }
+        let exe = std::env::current_exe().ok();
+        if let Some(name) = exe.as_deref().and_then(file_name) {
+            if let Some((arch, tool)) = parse(name) {
+                return Ok(Invocation {
+                    arch,
+                    tool,
+                    name: name.to_owned(),
+                });
+            }
+        }
+        let shown = Path::new(argv0).display().to_string();
+        Err(Error::config(format!(
+            "cannot tell the target from the name '{shown}': expected \
+             <x86_64|aarch64>-unikraft-ocaml-<cc|gcc|{}>",
+            BINUTILS.join("|")
+        ))
+        .with_help("run the driver through the names the toolchain installs in <prefix>/bin"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_installed_names() {
+        let cases: &[(&str, Option<(Arch, Tool)>)] = &[
+            ("x86_64-unikraft-ocaml-cc", Some((Arch::X86_64, Tool::Cc))),
+            ("x86_64-unikraft-ocaml-gcc", Some((Arch::X86_64, Tool::Cc))),
+            ("aarch64-unikraft-ocaml-cc", Some((Arch::Aarch64, Tool::Cc))),
+            (
+                "aarch64-unikraft-ocaml-ranlib",
+                Some((Arch::Aarch64, Tool::Binutil("ranlib"))),
+            ),
+            (
+                "x86_64-unikraft-ocaml-objcopy",
+                Some((Arch::X86_64, Tool::Binutil("objcopy"))),
+            ),
+            ("arm64-unikraft-ocaml-cc", None),
+            ("x86_64-unikraft-ocaml-c++", None),
+            ("x86_64-unikraft-ocaml-", None),
+            ("ocaml-unikraft-cc", None),
+            ("x86_64-linux-gnu-gcc", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(parse(name), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn unikraft_arch_names() {
+        assert_eq!(Arch::X86_64.uk(), "x86_64");
+        assert_eq!(Arch::Aarch64.uk(), "arm64");
+    }
+
+    #[test]
+    fn derived_prefix_depends_on_host() {
+        for arch in [Arch::X86_64, Arch::Aarch64] {
+            let want = if std::env::consts::ARCH == arch.std() {
+                String::new()
+            } else {
+                format!("{}-linux-gnu-", arch.std())
+            };
+            assert_eq!(arch.derived_tool_prefix(), want);
+        }
+    }
+}
