@@ -1,5 +1,6 @@
 //! The command line: every subcommand and option, with its help text.
 
+use crate::backends::{Arch, Backend, BuildOption};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -38,8 +39,50 @@ pub struct GlobalOpts {
 pub enum Command {
     /// Fetch, verify and extract the pinned sources (see sources.toml)
     Downloads(SourceOpts),
+    /// Build everything and install it into a prefix (implies downloads)
+    Localbuild(LocalbuildOpts),
+    /// Boot-test what localbuild installed
+    Localtests(LocaltestsOpts),
     /// Check the host for the programs the build needs
     Doctor,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LocaltestsOpts {
+    /// The prefix localbuild installed into [default: <repo>/_build]
+    #[arg(long)]
+    pub prefix: Option<PathBuf>,
+    /// Seconds a unikernel may run before it counts as hung
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LocalbuildOpts {
+    /// Parallel jobs shared by all builds [default: number of CPUs]
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Where to install [default: <repo>/_build]
+    #[arg(long)]
+    pub prefix: Option<PathBuf>,
+    /// Backends to build (repeatable) [default: all]
+    #[arg(long = "backend", value_enum)]
+    pub backends: Vec<Backend>,
+    /// Architectures to build (repeatable) [default: all]
+    #[arg(long = "arch", value_enum)]
+    pub arches: Vec<Arch>,
+    /// Options for every bundle (repeatable)
+    #[arg(long = "option", value_enum)]
+    pub options: Vec<BuildOption>,
+    /// Stop the other bundles as soon as one fails
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Directory of <backend>-<arch>[-<options>].config files replacing the
+    /// composed configuration of those bundles
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub sources: SourceOpts,
 }
 
 /// Where sources come from: shared by every subcommand that needs them.

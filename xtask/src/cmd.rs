@@ -94,9 +94,7 @@ impl Cmd {
     /// Runs the command with all its output going to `log`.
     pub fn run_logged(&self, log: &Path, verbose: bool) -> Result<()> {
         self.echo(verbose);
-        if let Some(dir) = log.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        crate::fs::create_parent(log)?;
         let output = self
             .expression()
             .stderr_to_stdout()
@@ -104,17 +102,51 @@ impl Cmd {
             .unchecked()
             .run()
             .map_err(|err| self.spawn_error(err))?;
-        if !output.status.success() {
-            bail!(
-                "command failed ({}): {}\nlast lines of {}:\n{}\nhelp: the full output is in {}",
-                output.status,
-                self.display(),
-                log.display(),
-                log_tail(log, 15),
-                log.display()
-            );
-        }
-        Ok(())
+        self.check_logged(&output.status, log)
+    }
+
+    /// Like [`Cmd::run_logged`] but appending to the log, for long builds:
+    /// GNU make children share
+    /// `jobserver`'s tokens, and the command is killed when `cancel` is set
+    /// (another bundle failed under `--fail-fast`).
+    pub fn run_build(
+        &self,
+        log: &Path,
+        verbose: bool,
+        jobserver: &jobserver::Client,
+        cancel: &std::sync::atomic::AtomicBool,
+    ) -> Result<()> {
+        self.echo(verbose);
+        crate::fs::create_parent(log)?;
+        let client = jobserver.clone();
+        // Appended: a build is several commands writing one log.
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("opening {}", log.display()))?;
+        let handle = self
+            .expression()
+            .stderr_to_stdout()
+            .stdout_file(log_file)
+            .unchecked()
+            .before_spawn(move |cmd| {
+                client.configure_make(cmd);
+                Ok(())
+            })
+            .start()
+            .map_err(|err| self.spawn_error(err))?;
+        let output = loop {
+            if let Some(output) = handle.try_wait()? {
+                break output.clone();
+            }
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                handle.kill()?;
+                bail!("stopped because another build failed (--fail-fast)");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        self.check_logged(&output.status, log)
     }
 
     /// Starts the command and returns a reader of its stdout; reading to the
@@ -125,6 +157,19 @@ impl Cmd {
             .stderr_capture()
             .reader()
             .map_err(|err| self.spawn_error(err))
+    }
+
+    fn check_logged(&self, status: &std::process::ExitStatus, log: &Path) -> Result<()> {
+        if !status.success() {
+            bail!(
+                "command failed ({status}): {}\nlast lines of {}:\n{}\nhelp: the full output is in {}",
+                self.display(),
+                log.display(),
+                log_tail(log, 15),
+                log.display()
+            );
+        }
+        Ok(())
     }
 
     fn echo(&self, verbose: bool) {

@@ -6,16 +6,28 @@
 //! - [`step`]: stamps keyed by inputs, so a second run only redoes what changed;
 //! - [`lock`]: serialising concurrent runs on one cache or build directory;
 //! - [`sources`]: pinned inputs: download, verify, cache, extract;
+//! - [`backends`]: Unikraft bundles per platform and architecture;
+//! - [`install`]: staging into a prefix, then moving into place;
+//! - [`localbuild`]: every stage in order;
+//! - [`fs`]: trees replaced whole, never left half-written;
+//! - [`localtests`]: boot tests of an installed prefix;
+//! - [`vmm`]: booting unikernels;
 //! - [`doctor`]: host prerequisites.
 
+pub mod backends;
 pub mod cli;
 pub mod cmd;
 pub mod context;
 pub mod doctor;
+pub mod fs;
+pub mod install;
+pub mod localbuild;
+pub mod localtests;
 pub mod lock;
 pub mod progress;
 pub mod sources;
 pub mod step;
+pub mod vmm;
 
 use anyhow::Result;
 use clap::Parser;
@@ -26,6 +38,8 @@ pub fn run() -> Result<()> {
     let ctx = context::Context::new(&cli.global)?;
     match cli.command {
         cli::Command::Downloads(opts) => sources::downloads(&ctx, &opts),
+        cli::Command::Localbuild(opts) => localbuild::localbuild(&ctx, &opts),
+        cli::Command::Localtests(opts) => localtests::localtests(&ctx, &opts),
         cli::Command::Doctor => doctor::doctor(),
     }
 }

@@ -35,9 +35,7 @@ impl Stamp {
     }
 
     pub fn record(&self, key: &str) -> Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        crate::fs::create_parent(&self.path)?;
         std::fs::write(&self.path, key)
             .with_context(|| format!("writing stamp {}", self.path.display()))
     }

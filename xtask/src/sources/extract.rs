@@ -6,6 +6,7 @@
 //! into place only when complete, so an interrupted run never leaves a half
 //! tree under the final name.
 
+use crate::fs;
 use anyhow::{bail, Context as _, Result};
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -32,61 +33,8 @@ pub fn unpack_tarball(archive: &Path, dest: &Path) -> Result<()> {
             archive.display()
         );
     };
-    install_tree(dest, true, |tmp| unpack_tar(reader, tmp))
+    fs::install_tree(dest, true, |tmp| unpack_tar(reader, tmp))
         .with_context(|| format!("unpacking {}", archive.display()))
-}
-
-/// Fills a temporary directory beside `dest` with `fill`, then replaces
-/// `dest` with it. With `unwrap`, a lone top-level directory (`ocaml-5.4.1/`)
-/// becomes the tree.
-pub fn install_tree(
-    dest: &Path,
-    unwrap: bool,
-    fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
-    let parent = dest
-        .parent()
-        .with_context(|| format!("{} has no parent directory", dest.display()))?;
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(TMP_PREFIX)
-        .tempdir_in(parent)
-        .with_context(|| format!("creating a temporary directory in {}", parent.display()))?;
-    fill(tmp.path())?;
-    let root = match unwrap {
-        true => single_subdirectory(tmp.path())?,
-        false => None,
-    }
-    .unwrap_or_else(|| tmp.path().to_path_buf());
-    remove_if_present(dest)?;
-    std::fs::rename(&root, dest)
-        .with_context(|| format!("moving {} to {}", root.display(), dest.display()))?;
-    // `tmp` (now empty, or gone if it was the root) is removed on drop.
-    Ok(())
-}
-
-/// Temporary trees start with this; any found under the build lock are
-/// leftovers of an interrupted run.
-pub const TMP_PREFIX: &str = ".tmp-";
-
-pub fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(_) => return Ok(()),
-    }
-    .with_context(|| format!("removing {}", path.display()))
-}
-
-fn single_subdirectory(dir: &Path) -> Result<Option<std::path::PathBuf>> {
-    let mut entries = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .collect::<std::io::Result<Vec<_>>>()?;
-    if entries.len() == 1 && entries[0].file_type()?.is_dir() {
-        Ok(Some(entries.remove(0).path()))
-    } else {
-        Ok(None)
-    }
 }
 
 /// Unpacks a tar stream into the existing directory `dest`, refusing any
@@ -238,31 +186,5 @@ mod tests {
             assert!(err.contains("refusing"), "{what}: {err}");
             assert!(!dir.path().join("evil").exists(), "{what}");
         }
-    }
-
-    #[test]
-    fn install_tree_unwraps_the_top_directory_and_replaces_the_old_tree() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("src/pkg-1.0");
-        std::fs::create_dir_all(dest.join("stale")).unwrap();
-        install_tree(&dest, true, |tmp| {
-            std::fs::create_dir_all(tmp.join("pkg-1.0/lib"))?;
-            Ok(())
-        })
-        .unwrap();
-        assert!(dest.join("lib").is_dir());
-        assert!(!dest.join("stale").exists());
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("src")).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "temporary directory left behind");
-    }
-
-    #[test]
-    fn failed_fill_leaves_the_old_tree_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("pkg");
-        std::fs::create_dir_all(dest.join("old")).unwrap();
-        assert!(install_tree(&dest, true, |_| anyhow::bail!("interrupted")).is_err());
-        assert!(dest.join("old").is_dir());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -89,7 +89,7 @@ pub fn fetch(
 
 /// Replaces `dest` with the tree of `commit`.
 pub fn export(repo: &Path, commit: &str, dest: &Path, verbose: bool) -> Result<()> {
-    extract::install_tree(dest, false, |tmp| {
+    crate::fs::install_tree(dest, false, |tmp| {
         let archive = git(repo)
             .args(["archive", "--format=tar", commit])
             .reader(verbose)?;

@@ -16,6 +16,7 @@ pub use fetch::Fetcher;
 pub use pins::{Origin, Source};
 
 use crate::cli::SourceOpts;
+use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::lock::lock_dir;
 use crate::progress;
@@ -161,18 +162,29 @@ fn prepare_one(ctx: &Context, opts: &SourceOpts, source: &Source, fetcher: &Fetc
     Ok(())
 }
 
+/// Extracts with `work`, then applies the source's patches. The stamp key is
+/// the pinned identity plus every patch's hash; a failed patch leaves no
+/// stamp, so the next run extracts afresh.
 fn extract_step(ctx: &Context, source: &Source, work: impl FnOnce() -> Result<()>) -> Result<()> {
     let dest = source_dir_of(ctx, source);
     let stamp = Stamp::new(ctx.build_dir.join("stamps/src").join(&source.name));
     if !dest.is_dir() {
         stamp.invalidate()?;
     }
+    let patches = patch_files(ctx, source)?;
+    let key = extract_key(ctx, source)?;
     let outcome = run_step(
         &ctx.log_dir(),
         &format!("extract {}", source.name),
         &stamp,
-        &source.identity(),
-        work,
+        &key,
+        || {
+            work()?;
+            for patch in &patches {
+                apply_patch(ctx, source, patch, &dest)?;
+            }
+            Ok(())
+        },
     )?;
     if outcome == Outcome::Ran {
         progress::say(
@@ -180,6 +192,63 @@ fn extract_step(ctx: &Context, source: &Source, work: impl FnOnce() -> Result<()
             &format!("extracted into {}", dest.display()),
         );
     }
+    Ok(())
+}
+
+/// What an extracted tree is: the pinned identity and every patch's hash.
+fn extract_key(ctx: &Context, source: &Source) -> Result<String> {
+    let mut key = format!("{} {}", source.name, source.identity());
+    for patch in patch_files(ctx, source)? {
+        key.push_str(&format!(" patch:{}", crate::fs::sha256_file(&patch)?));
+    }
+    Ok(key)
+}
+
+/// What later stages key their stamps on: the extracted tree's key, or for
+/// a local tree its path and the newest modification time in it (so edits
+/// there rebuild what depends on it).
+pub fn tree_key(ctx: &Context, opts: &SourceOpts, source: &Source) -> Result<String> {
+    match opts.local_override(&source.name) {
+        Some(path) => Ok(format!(
+            "{} local {} newest:{}",
+            source.name,
+            path.display(),
+            crate::fs::newest_mtime(path)?
+        )),
+        None => extract_key(ctx, source),
+    }
+}
+
+/// The source's patches in the order they apply (by file name).
+fn patch_files(ctx: &Context, source: &Source) -> Result<Vec<PathBuf>> {
+    let Some(dir) = &source.patches else {
+        return Ok(Vec::new());
+    };
+    let dir = ctx.root.join(dir);
+    let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading patch directory {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    patches.retain(|p| p.extension().is_some_and(|e| e == "patch"));
+    patches.sort();
+    Ok(patches)
+}
+
+fn apply_patch(ctx: &Context, source: &Source, patch: &Path, tree: &Path) -> Result<()> {
+    Cmd::new("patch")
+        .args(["-p1", "--batch", "--forward", "--silent", "-d"])
+        .arg(tree)
+        .arg("-i")
+        .arg(patch)
+        .read(ctx.verbose)
+        .with_context(|| {
+            format!(
+                "patch {} does not apply to {}\nhelp: the patch was written for the pinned version; update it or the pin",
+                patch.display(),
+                source.label()
+            )
+        })?;
+    progress::say(&source.label(), &format!("applied {}", patch.display()));
     Ok(())
 }
 
@@ -217,7 +286,7 @@ fn is_cached(ctx: &Context, source: &Source) -> Result<bool> {
             if !path.exists() {
                 return Ok(false);
             }
-            let actual = fetch::sha256_file(&path)?;
+            let actual = crate::fs::sha256_file(&path)?;
             if &actual == sha256 {
                 return Ok(true);
             }
@@ -228,7 +297,7 @@ fn is_cached(ctx: &Context, source: &Source) -> Result<bool> {
                     path.display()
                 ),
             );
-            extract::remove_if_present(&path)?;
+            crate::fs::remove_if_present(&path)?;
             Ok(false)
         }
         Origin::Git { commit, .. } => Ok(git::has_commit(&cached_repo(ctx, source), commit)),
@@ -275,7 +344,7 @@ fn how_to_provide(source: &Source) -> String {
 /// `--import FILE...`: adds files to the cache when their hash matches a pin.
 fn import(ctx: &Context, sources: &[Source], files: &[PathBuf]) -> Result<()> {
     for file in files {
-        let actual = fetch::sha256_file(file)?;
+        let actual = crate::fs::sha256_file(file)?;
         let Some(source) = sources
             .iter()
             .find(|s| matches!(&s.origin, Origin::Tarball { sha256, .. } if *sha256 == actual))
@@ -314,9 +383,9 @@ fn remove_interrupted_trees(src_dir: &Path) -> Result<()> {
         if entry
             .file_name()
             .to_string_lossy()
-            .starts_with(extract::TMP_PREFIX)
+            .starts_with(crate::fs::TMP_PREFIX)
         {
-            extract::remove_if_present(&entry.path())?;
+            crate::fs::remove_if_present(&entry.path())?;
         }
     }
     Ok(())

@@ -10,6 +10,9 @@ pub struct Source {
     pub name: String,
     pub version: String,
     pub origin: Origin,
+    /// Directory (relative to the repository) of patches applied, in file
+    /// name order, after extraction.
+    pub patches: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +72,7 @@ struct RawPin {
     git: Option<String>,
     tag: Option<String>,
     commit: Option<String>,
+    patches: Option<String>,
 }
 
 pub fn load(path: &Path) -> Result<Vec<Source>> {
@@ -87,6 +91,7 @@ pub fn parse(text: &str) -> Result<Vec<Source>> {
                 name,
                 version: pin.version,
                 origin,
+                patches: pin.patches,
             })
         })
         .collect()

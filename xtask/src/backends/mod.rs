@@ -1,0 +1,342 @@
+//! Backend bundles: Unikraft built once per platform × architecture ×
+//! options, and turned into what the C driver needs to link a unikernel.
+//!
+//! Per bundle, under `<build>/bundles/<config-name>/`:
+//! - `config`: the composed Kconfig fragment, completed by `olddefconfig`;
+//! - `uk/`: Unikraft's build directory (`O=`);
+//! - `stage/`: the bundle as it will be installed (`lib/` and `share/`).
+//!
+//! The stamp key lists every input (source identities, configuration,
+//! application files, compiler version), so a bundle is rebuilt exactly
+//! when one of them changes. Bundles build in parallel under one GNU make
+//! jobserver holding the `-j` budget: each build takes a token before it
+//! starts and make's own children take the rest, so N jobs never become N×N.
+
+pub mod bundle;
+mod descriptor;
+
+pub use bundle::{Arch, Backend, BuildOption, Bundle};
+
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::progress;
+use crate::step::{run_step, Outcome, Stamp};
+use anyhow::{bail, Context as _, Result};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// The app library registered by `backends/app/Makefile.uk`.
+const APP_LIB: &str = "appocamlbundle";
+/// `CONFIG_UK_NAME` in `backends/fragments/base.config`.
+const IMAGE_NAME: &str = "ocamlbundle";
+
+/// Everything bundles are built from besides their configuration.
+pub struct Inputs {
+    pub unikraft: PathBuf,
+    pub lib_musl: PathBuf,
+    pub musl_tarball: PathBuf,
+    /// Identities of the three sources (pins, or local paths).
+    pub sources_key: String,
+}
+
+pub struct Options<'a> {
+    pub jobs: usize,
+    pub fail_fast: bool,
+    pub config_dir: Option<&'a Path>,
+}
+
+/// Builds (or finds up to date) every bundle; returns their stage
+/// directories. All bundles run to the end unless `fail_fast`; any failure
+/// fails the whole call after the others finished.
+pub fn build(
+    ctx: &Context,
+    bundles: &[Bundle],
+    inputs: &Inputs,
+    opts: &Options,
+) -> Result<Vec<PathBuf>> {
+    if let Some(dir) = opts.config_dir {
+        bundle::check_config_dir(dir)?;
+    }
+    let jobserver =
+        jobserver::Client::new(opts.jobs.max(1)).context("creating the make jobserver")?;
+    let cancel = AtomicBool::new(false);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(bundles.len().max(1))
+        .build()
+        .context("starting bundle threads")?;
+    let results: Vec<Result<PathBuf>> = pool.install(|| {
+        bundles
+            .par_iter()
+            .map(|bundle| {
+                let result = build_one(ctx, bundle, inputs, opts, &jobserver, &cancel);
+                if result.is_err() && opts.fail_fast {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                result.with_context(|| format!("building bundle {}", bundle.config_name()))
+            })
+            .collect()
+    });
+    let mut stages = Vec::new();
+    let mut failures = Vec::new();
+    for result in results {
+        match result {
+            Ok(stage) => stages.push(stage),
+            Err(err) => failures.push(format!("{err:#}")),
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} bundle(s) failed:\n{}",
+            failures.len(),
+            failures.join("\n\n")
+        );
+    }
+    Ok(stages)
+}
+
+fn bundle_dir(ctx: &Context, bundle: &Bundle) -> PathBuf {
+    ctx.build_dir.join("bundles").join(bundle.config_name())
+}
+
+fn build_one(
+    ctx: &Context,
+    bundle: &Bundle,
+    inputs: &Inputs,
+    opts: &Options,
+    jobserver: &jobserver::Client,
+    cancel: &AtomicBool,
+) -> Result<PathBuf> {
+    let name = bundle.config_name();
+    let dir = bundle_dir(ctx, bundle);
+    let stage = dir.join("stage");
+    let config = bundle.compose(&ctx.root.join("backends/fragments"), opts.config_dir)?;
+    let key = input_key(ctx, bundle, inputs, &config)?;
+    let stamp = Stamp::new(ctx.build_dir.join("stamps").join(format!("bundle-{name}")));
+    if !stage.is_dir() {
+        stamp.invalidate()?;
+    }
+    let log = ctx.log_dir().join(format!("bundle-{name}.log"));
+    let start = Instant::now();
+    let outcome = run_step(
+        &ctx.log_dir(),
+        &format!("bundle {name}"),
+        &stamp,
+        &key,
+        || {
+            if cancel.load(Ordering::Relaxed) {
+                bail!("not started because another bundle failed (--fail-fast)");
+            }
+            // Held for the whole build: make's implicit job slot.
+            let _token = jobserver.acquire().context("waiting for a job slot")?;
+            progress::say(&name, &format!("building (log: {})", log.display()));
+            crate::fs::create_parent(&log)?;
+            std::fs::write(&log, format!("# bundle {name}\n# inputs:\n{key}\n"))
+                .with_context(|| format!("writing {}", log.display()))?;
+            compile(
+                ctx, bundle, inputs, &dir, &config, &key, &log, jobserver, cancel,
+            )?;
+            stage_bundle(ctx, bundle, inputs, &dir, &stage)
+        },
+    )?;
+    match outcome {
+        Outcome::Ran => progress::say(
+            &name,
+            &format!("built in {:.0} s", start.elapsed().as_secs_f64()),
+        ),
+        Outcome::UpToDate => progress::say(&name, "up to date"),
+    }
+    Ok(stage)
+}
+
+/// The readable list of everything the bundle is built from.
+fn input_key(ctx: &Context, bundle: &Bundle, inputs: &Inputs, config: &str) -> Result<String> {
+    let mut key = format!("bundle {}\n{}\n", bundle.config_name(), inputs.sources_key);
+    let app = ctx.root.join("backends/app");
+    let mut app_files: Vec<_> = std::fs::read_dir(&app)
+        .with_context(|| format!("reading {}", app.display()))?
+        .collect::<std::io::Result<Vec<_>>>()?;
+    app_files.sort_by_key(|e| e.file_name());
+    for entry in app_files {
+        let text = std::fs::read(entry.path())?;
+        key.push_str(&format!(
+            "app {} {}\n",
+            entry.file_name().to_string_lossy(),
+            crate::fs::sha256_hex(&text)
+        ));
+    }
+    key.push_str(&format!(
+        "config {}\n",
+        crate::fs::sha256_hex(config.as_bytes())
+    ));
+    let cc = format!("{}gcc", bundle.arch.cross_prefix());
+    let version = Cmd::new(&cc).arg("--version").read(false)?;
+    key.push_str(&format!(
+        "cc {}\n",
+        version.lines().next().unwrap_or_default()
+    ));
+    Ok(key)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile(
+    ctx: &Context,
+    bundle: &Bundle,
+    inputs: &Inputs,
+    dir: &Path,
+    config: &str,
+    key: &str,
+    log: &Path,
+    jobserver: &jobserver::Client,
+    cancel: &AtomicBool,
+) -> Result<()> {
+    // Unikraft rebuilds everything when its configuration or trees change;
+    // starting clean then avoids stale objects. An interrupted build of the
+    // same inputs continues where it stopped: nothing it depends on is
+    // rewritten then, since new timestamps would make make start over.
+    let key_file = dir.join("building-key");
+    let uk_build = dir.join("uk");
+    let config_file = dir.join("config");
+    let resuming = std::fs::read_to_string(&key_file).ok().as_deref() == Some(key);
+    if !resuming {
+        crate::fs::remove_if_present(dir)?;
+        std::fs::create_dir_all(uk_build.join("libmusl"))
+            .with_context(|| format!("creating {}", uk_build.display()))?;
+        // lib-musl would download musl with wget; hand it the verified tarball.
+        let musl = uk_build
+            .join("libmusl")
+            .join(inputs.musl_tarball.file_name().unwrap_or_default());
+        std::fs::copy(&inputs.musl_tarball, &musl)
+            .with_context(|| format!("copying {}", musl.display()))?;
+        std::fs::write(&config_file, config)?;
+    }
+    let app = app_dir(ctx)?;
+    let make = |goal: Option<&str>| {
+        let mut cmd = Cmd::new("make")
+            .arg("-C")
+            .arg(&app)
+            .arg(format!("UK_ROOT={}", inputs.unikraft.display()))
+            .arg(format!("LIBS={}", inputs.lib_musl.display()))
+            .arg(format!("O={}", uk_build.display()))
+            .arg(format!("C={}", config_file.display()));
+        // Unikraft stamps its version with `git describe` of the enclosing
+        // repository; the extracted tree has none, and ours must not leak in.
+        if let Some(parent) = inputs.unikraft.parent() {
+            cmd = cmd.env("GIT_CEILING_DIRECTORIES", parent);
+        }
+        let cross = bundle.arch.cross_prefix();
+        if !cross.is_empty() {
+            cmd = cmd.arg(format!("CROSS_COMPILE={cross}"));
+        }
+        if let Some(goal) = goal {
+            cmd = cmd.arg(goal);
+        }
+        cmd
+    };
+    if !resuming {
+        make(Some("olddefconfig")).run_build(log, ctx.verbose, jobserver, cancel)?;
+        // Written last: from here on, a rerun with the same inputs resumes.
+        std::fs::write(&key_file, key)?;
+    }
+    make(None).run_build(log, ctx.verbose, jobserver, cancel)
+}
+
+/// Extracts the descriptor and copies every file it names into `stage`
+/// (replaced whole, so a failure leaves no partial stage).
+fn stage_bundle(
+    ctx: &Context,
+    bundle: &Bundle,
+    inputs: &Inputs,
+    dir: &Path,
+    stage: &Path,
+) -> Result<()> {
+    let uk_build = dir.join("uk");
+    let image = uk_build.join(format!(
+        "{IMAGE_NAME}_{}-{}",
+        bundle.backend.image_platform(),
+        bundle.arch.name()
+    ));
+    let app_source = app_dir(ctx)?.join("main.c");
+    let outputs = descriptor::BuildOutputs {
+        build_dir: &uk_build,
+        app_lib: APP_LIB,
+        app_source: &app_source,
+        image: &image,
+    };
+    let roots = descriptor::Roots {
+        roots: vec![
+            (uk_build.clone(), "build"),
+            (inputs.unikraft.clone(), "unikraft"),
+            (inputs.lib_musl.clone(), "lib-musl"),
+        ],
+    };
+    let cross = bundle.arch.cross_prefix();
+    let gcc_include = Cmd::new(format!("{cross}gcc"))
+        .arg("-print-file-name=include")
+        .read(false)?;
+    let (descriptor, referenced) = descriptor::extract(
+        &outputs,
+        &roots,
+        bundle.backend.name(),
+        bundle.arch.name(),
+        cross,
+        gcc_include.trim(),
+    )
+    .with_context(|| format!("reading the build of {}", uk_build.display()))?;
+    let install_name = bundle.install_name();
+    crate::fs::install_tree(stage, false, |tmp| {
+        let lib = tmp.join("lib").join(&install_name);
+        for (source, inside) in &referenced.dirs {
+            copy_dir(source, &lib.join(inside))?;
+        }
+        for (source, inside) in &referenced.files {
+            copy_file(source, &lib.join(inside))?;
+        }
+        let share = tmp.join("share").join(&install_name);
+        std::fs::create_dir_all(&share)?;
+        let json = serde_json::to_string_pretty(&descriptor)?;
+        std::fs::write(share.join("backend.json"), json + "\n")?;
+        Ok(())
+    })
+}
+
+/// The placeholder application, as Unikraft names it (its Makefile resolves
+/// symbolic links, and the `.cmd` files hold that path).
+fn app_dir(ctx: &Context) -> Result<PathBuf> {
+    let dir = ctx.root.join("backends/app");
+    std::fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))
+}
+
+fn copy_file(source: &Path, dest: &Path) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(source, dest)
+        .with_context(|| format!("copying {} to {}", source.display(), dest.display()))?;
+    Ok(())
+}
+
+/// Copies the headers (and anything else but objects) below `source`.
+fn copy_dir(source: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest)?;
+    for entry in
+        std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
+    {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&path, &dest.join(entry.file_name()))?;
+        } else if path
+            .extension()
+            .is_none_or(|e| e != "o" && e != "d" && e != "cmd")
+        {
+            copy_file(
+                &std::fs::canonicalize(&path)?,
+                &dest.join(entry.file_name()),
+            )?;
+        }
+    }
+    Ok(())
+}

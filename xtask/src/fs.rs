@@ -1,0 +1,153 @@
+//! File-tree helpers shared by the stages.
+
+use anyhow::{Context as _, Result};
+use std::path::Path;
+
+/// Fills a temporary directory beside `dest` with `fill`, then replaces
+/// `dest` with it. With `unwrap`, a lone top-level directory (`ocaml-5.4.1/`)
+/// becomes the tree.
+pub fn install_tree(
+    dest: &Path,
+    unwrap: bool,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let parent = dest
+        .parent()
+        .with_context(|| format!("{} has no parent directory", dest.display()))?;
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a temporary directory in {}", parent.display()))?;
+    fill(tmp.path())?;
+    let root = match unwrap {
+        true => single_subdirectory(tmp.path())?,
+        false => None,
+    }
+    .unwrap_or_else(|| tmp.path().to_path_buf());
+    remove_if_present(dest)?;
+    std::fs::rename(&root, dest)
+        .with_context(|| format!("moving {} to {}", root.display(), dest.display()))?;
+    // `tmp` (now empty, or gone if it was the root) is removed on drop.
+    Ok(())
+}
+
+/// Temporary trees start with this; any found under the build lock are
+/// leftovers of an interrupted run.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+pub fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(_) => return Ok(()),
+    }
+    .with_context(|| format!("removing {}", path.display()))
+}
+
+fn single_subdirectory(dir: &Path) -> Result<Option<std::path::PathBuf>> {
+    let mut entries = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .collect::<std::io::Result<Vec<_>>>()?;
+    if entries.len() == 1 && entries[0].file_type()?.is_dir() {
+        Ok(Some(entries.remove(0).path()))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The newest modification time below `dir` (nanoseconds since the epoch),
+/// skipping `.git`: a cheap fingerprint of a tree someone may edit.
+pub fn newest_mtime(dir: &Path) -> Result<u128> {
+    let mut newest = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                if entry.file_name() != ".git" {
+                    pending.push(entry.path());
+                }
+            } else if let Ok(modified) = meta.modified() {
+                let nanos = modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                newest = newest.max(nanos);
+            }
+        }
+    }
+    Ok(newest)
+}
+
+pub fn create_parent(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// The sha256 of a file, as lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest as _;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// The sha256 of some bytes, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc");
+        std::fs::write(&path, "abc").unwrap();
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn install_tree_unwraps_the_top_directory_and_replaces_the_old_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("src/pkg-1.0");
+        std::fs::create_dir_all(dest.join("stale")).unwrap();
+        install_tree(&dest, true, |tmp| {
+            std::fs::create_dir_all(tmp.join("pkg-1.0/lib"))?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(dest.join("lib").is_dir());
+        assert!(!dest.join("stale").exists());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("src")).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary directory left behind");
+    }
+
+    #[test]
+    fn failed_fill_leaves_the_old_tree_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("pkg");
+        std::fs::create_dir_all(dest.join("old")).unwrap();
+        assert!(install_tree(&dest, true, |_| anyhow::bail!("interrupted")).is_err());
+        assert!(dest.join("old").is_dir());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

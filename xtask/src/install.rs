@@ -1,0 +1,178 @@
+//! Installing into a prefix: everything is first assembled in a staging
+//! directory inside the prefix, then each piece is renamed into place. A
+//! failure while staging leaves the previous installation untouched.
+//!
+//! Layout (mirroring the original project's package names):
+//! - `bin/<gnu-arch>-unikraft-ocaml-<tool>`: the driver under every name;
+//! - `lib/ocaml-unikraft-backend-<backend>-<arch>/`: bundle files;
+//! - `share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`;
+//! - `share/ocaml-unikraft-toolchain-<arch>/default-backend`.
+
+use crate::backends::{Arch, Backend, Bundle};
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::fs;
+use crate::progress;
+use crate::step::{run_step, Outcome, Stamp};
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+
+/// The names the driver is installed under, after `<gnu-arch>-unikraft-ocaml-`.
+const TOOLS: &[&str] = &[
+    "cc", "gcc", "ar", "as", "ld", "nm", "objcopy", "objdump", "ranlib", "readelf", "strip",
+];
+
+pub struct Installation<'a> {
+    pub prefix: &'a Path,
+    pub driver: &'a Path,
+    pub bundles: &'a [Bundle],
+    /// Stage directories, in the order of `bundles`.
+    pub bundle_stages: &'a [PathBuf],
+}
+
+/// Builds the C driver (release: it runs thousands of times per OCaml build).
+pub fn build_driver(ctx: &Context) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = ctx.build_dir.join("cargo");
+    Cmd::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--package",
+            "ocaml-unikraft-toolchain",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .dir(&ctx.root)
+        .read(ctx.verbose)
+        .context("building the C driver (toolchain/)")?;
+    Ok(target_dir.join("release/ocaml-unikraft-cc"))
+}
+
+pub fn install(ctx: &Context, what: &Installation) -> Result<()> {
+    let prefix = what.prefix;
+    let mut key = format!(
+        "prefix {}\ndriver {}\n",
+        prefix.display(),
+        fs::sha256_file(what.driver)?
+    );
+    for bundle in what.bundles {
+        let stamp = ctx
+            .build_dir
+            .join("stamps")
+            .join(format!("bundle-{}", bundle.config_name()));
+        let built = std::fs::read_to_string(&stamp)
+            .with_context(|| format!("reading {}", stamp.display()))?;
+        key.push_str(&format!(
+            "{}: {}\n",
+            bundle.install_name(),
+            fs::sha256_hex(built.as_bytes())
+        ));
+    }
+    let stamp = Stamp::new(ctx.build_dir.join("stamps/install"));
+    let outcome = run_step(&ctx.log_dir(), "install", &stamp, &key, || {
+        stage_and_move(what)
+    })?;
+    match outcome {
+        Outcome::Ran => progress::say("install", &format!("installed into {}", prefix.display())),
+        Outcome::UpToDate => {
+            progress::say("install", &format!("{} is up to date", prefix.display()))
+        }
+    }
+    Ok(())
+}
+
+fn stage_and_move(what: &Installation) -> Result<()> {
+    let prefix = what.prefix;
+    std::fs::create_dir_all(prefix).with_context(|| format!("creating {}", prefix.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".install-")
+        .tempdir_in(prefix)
+        .with_context(|| format!("creating a staging directory in {}", prefix.display()))?;
+    let stage = staging.path();
+
+    // Relative paths (inside the prefix) of everything staged.
+    let mut pieces: Vec<PathBuf> = Vec::new();
+    let mut arches: Vec<Arch> = what.bundles.iter().map(|b| b.arch).collect();
+    arches.sort();
+    arches.dedup();
+    std::fs::create_dir_all(stage.join("bin"))?;
+    for arch in &arches {
+        let first =
+            stage
+                .join("bin")
+                .join(format!("{}-unikraft-ocaml-{}", arch.gnu_name(), TOOLS[0]));
+        std::fs::copy(what.driver, &first)
+            .with_context(|| format!("copying {}", what.driver.display()))?;
+        for tool in TOOLS {
+            let name = format!("{}-unikraft-ocaml-{tool}", arch.gnu_name());
+            if *tool != TOOLS[0] {
+                std::fs::hard_link(&first, stage.join("bin").join(&name))?;
+            }
+            pieces.push(Path::new("bin").join(name));
+        }
+        let defaults = Path::new("share").join(format!("ocaml-unikraft-toolchain-{}", arch.name()));
+        std::fs::create_dir_all(stage.join(&defaults))?;
+        std::fs::write(
+            stage.join(&defaults).join("default-backend"),
+            default_backend(what.bundles, *arch),
+        )?;
+        pieces.push(defaults);
+    }
+    for (bundle, bundle_stage) in what.bundles.iter().zip(what.bundle_stages) {
+        for part in ["lib", "share"] {
+            let relative = Path::new(part).join(bundle.install_name());
+            copy_tree(&bundle_stage.join(&relative), &stage.join(&relative))?;
+            pieces.push(relative);
+        }
+    }
+
+    // Everything is staged: move each piece into place.
+    for piece in &pieces {
+        let dest = prefix.join(piece);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        fs::remove_if_present(&dest)?;
+        std::fs::rename(stage.join(piece), &dest)
+            .with_context(|| format!("moving {} into {}", piece.display(), prefix.display()))?;
+    }
+    Ok(())
+}
+
+/// QEMU when it was built for the arch (it is what tests boot), else the
+/// first backend built.
+fn default_backend(bundles: &[Bundle], arch: Arch) -> String {
+    let built: Vec<Backend> = bundles
+        .iter()
+        .filter(|b| b.arch == arch)
+        .map(|b| b.backend)
+        .collect();
+    let chosen = if built.contains(&Backend::Qemu) {
+        Backend::Qemu
+    } else {
+        built.first().copied().unwrap_or(Backend::Qemu)
+    };
+    format!("{}\n", chosen.name())
+}
+
+fn copy_tree(source: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest)?;
+    for entry in
+        std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
+    {
+        let entry = entry?;
+        let target = dest.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            // Hard links are instant and safe: staged files are never modified.
+            if std::fs::hard_link(entry.path(), &target).is_err() {
+                std::fs::copy(entry.path(), &target)
+                    .with_context(|| format!("copying {}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
