@@ -41,6 +41,14 @@ pub enum Command {
     Downloads(SourceOpts),
     /// Build everything and install it into a prefix (implies downloads)
     Localbuild(LocalbuildOpts),
+    /// Make toolchain `unikraft` use ARCH's cross compiler (no rebuild)
+    DefaultArch {
+        #[arg(value_enum)]
+        arch: Arch,
+        /// The prefix localbuild installed into [default: <repo>/_build]
+        #[arg(long)]
+        prefix: Option<PathBuf>,
+    },
     /// Boot-test what localbuild installed
     Localtests(LocaltestsOpts),
     /// Check the host for the programs the build needs

@@ -15,6 +15,7 @@ pub struct Cmd {
     args: Vec<OsString>,
     dir: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
+    env_remove: Vec<OsString>,
 }
 
 impl Cmd {
@@ -24,6 +25,7 @@ impl Cmd {
             args: Vec::new(),
             dir: None,
             env: Vec::new(),
+            env_remove: Vec::new(),
         }
     }
 
@@ -35,6 +37,12 @@ impl Cmd {
     pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Cmd {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs without `key` in the environment.
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
+        self.env_remove.push(key.as_ref().to_owned());
         self
     }
 
@@ -65,6 +73,9 @@ impl Cmd {
         }
         for (key, value) in &self.env {
             expr = expr.env(key, value);
+        }
+        for key in &self.env_remove {
+            expr = expr.env_remove(key);
         }
         expr
     }

@@ -42,6 +42,17 @@ impl Context {
         })
     }
 
+    /// The install prefix: as given (relative to the current directory), or
+    /// `<repo>/_build`.
+    pub fn prefix(&self, given: Option<&Path>) -> Result<PathBuf> {
+        Ok(match given {
+            Some(p) => std::env::current_dir()
+                .context("reading the current directory")?
+                .join(p),
+            None => self.root.join("_build"),
+        })
+    }
+
     /// Where a stage writes the full output of its commands.
     pub fn log_dir(&self) -> PathBuf {
         self.build_dir.join("logs")

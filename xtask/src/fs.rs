@@ -82,6 +82,36 @@ pub fn newest_mtime(dir: &Path) -> Result<u128> {
     Ok(newest)
 }
 
+/// How [`copy_tree`] makes each file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Copy {
+    /// Instant; only for files nobody modifies in place (staged outputs).
+    HardLink,
+    /// Real copies, for trees a build will write into.
+    Content,
+}
+
+/// Copies the tree `source` to `dest`, keeping symbolic links as links.
+pub fn copy_tree(source: &Path, dest: &Path, how: Copy) -> Result<()> {
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    for entry in
+        std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
+    {
+        let entry = entry?;
+        let (from, to) = (entry.path(), dest.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&from, &to, how)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)
+                .with_context(|| format!("copying link {}", from.display()))?;
+        } else if how == Copy::Content || std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn create_parent(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)

@@ -123,7 +123,11 @@ fn stage_and_move(what: &Installation) -> Result<()> {
     for (bundle, bundle_stage) in what.bundles.iter().zip(what.bundle_stages) {
         for part in ["lib", "share"] {
             let relative = Path::new(part).join(bundle.install_name());
-            copy_tree(&bundle_stage.join(&relative), &stage.join(&relative))?;
+            fs::copy_tree(
+                &bundle_stage.join(&relative),
+                &stage.join(&relative),
+                fs::Copy::HardLink,
+            )?;
             pieces.push(relative);
         }
     }
@@ -155,24 +159,4 @@ fn default_backend(bundles: &[Bundle], arch: Arch) -> String {
         built.first().copied().unwrap_or(Backend::Qemu)
     };
     format!("{}\n", chosen.name())
-}
-
-fn copy_tree(source: &Path, dest: &Path) -> Result<()> {
-    std::fs::create_dir_all(dest)?;
-    for entry in
-        std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
-    {
-        let entry = entry?;
-        let target = dest.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            // Hard links are instant and safe: staged files are never modified.
-            if std::fs::hard_link(entry.path(), &target).is_err() {
-                std::fs::copy(entry.path(), &target)
-                    .with_context(|| format!("copying {}", entry.path().display()))?;
-            }
-        }
-    }
-    Ok(())
 }

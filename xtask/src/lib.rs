@@ -7,6 +7,9 @@
 //! - [`lock`]: serialising concurrent runs on one cache or build directory;
 //! - [`sources`]: pinned inputs: download, verify, cache, extract;
 //! - [`backends`]: Unikraft bundles per platform and architecture;
+//! - [`host`]: the host OCaml, ocamlfind and dune;
+//! - [`ocaml`]: the OCaml cross compilers;
+//! - [`findlib`]: the ocamlfind toolchains;
 //! - [`install`]: staging into a prefix, then moving into place;
 //! - [`localbuild`]: every stage in order;
 //! - [`fs`]: trees replaced whole, never left half-written;
@@ -19,11 +22,14 @@ pub mod cli;
 pub mod cmd;
 pub mod context;
 pub mod doctor;
+pub mod findlib;
 pub mod fs;
+pub mod host;
 pub mod install;
 pub mod localbuild;
 pub mod localtests;
 pub mod lock;
+pub mod ocaml;
 pub mod progress;
 pub mod sources;
 pub mod step;
@@ -40,6 +46,15 @@ pub fn run() -> Result<()> {
         cli::Command::Downloads(opts) => sources::downloads(&ctx, &opts),
         cli::Command::Localbuild(opts) => localbuild::localbuild(&ctx, &opts),
         cli::Command::Localtests(opts) => localtests::localtests(&ctx, &opts),
+        cli::Command::DefaultArch { arch, prefix } => {
+            let prefix = ctx.prefix(prefix.as_deref())?;
+            findlib::set_default(&prefix, arch)?;
+            progress::say(
+                "default-arch",
+                &format!("toolchain unikraft now builds for {}", arch.name()),
+            );
+            Ok(())
+        }
         cli::Command::Doctor => doctor::doctor(),
     }
 }

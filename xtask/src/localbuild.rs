@@ -1,13 +1,19 @@
 //! `cargo xtask localbuild`: every stage in order, each skipping what is
-//! already up to date.
+//! already up to date. All stages share one GNU make jobserver holding the
+//! `-j` budget; independent stages (bundles and host tools, then the cross
+//! compilers of each arch) run at the same time.
 
-use crate::backends::{self, Bundle};
+use crate::backends::{self, Arch, Bundle};
 use crate::cli::LocalbuildOpts;
+use crate::cmd::Cmd;
 use crate::context::Context;
+use crate::host;
 use crate::install::{self, Installation};
 use crate::progress;
 use crate::sources::{self, Fetcher, Source};
+use crate::{findlib, ocaml};
 use anyhow::{Context as _, Result};
+use rayon::prelude::*;
 use std::time::Instant;
 
 pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
@@ -15,10 +21,8 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     let jobs = opts
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let prefix = match &opts.prefix {
-        Some(p) => std::env::current_dir()?.join(p),
-        None => ctx.root.join("_build"),
-    };
+    let jobserver = jobserver::Client::new(jobs.max(1)).context("creating the make jobserver")?;
+    let prefix = ctx.prefix(opts.prefix.as_deref())?;
 
     let all = sources::selected(ctx, &opts.sources)?;
     sources::prepare(ctx, &opts.sources, &all, &Fetcher::new()?)?;
@@ -27,26 +31,37 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
             .find(|s| s.name == name)
             .with_context(|| format!("sources.toml has no '{name}'"))
     };
+    let key_of = |source: &Source| sources::tree_key(ctx, &opts.sources, source);
+    let dir_of = |source: &Source| sources::source_dir(ctx, &opts.sources, source);
     let (unikraft, lib_musl, musl) = (find("unikraft")?, find("lib-musl")?, find("musl")?);
+    let (ocaml_src, findlib_src, dune_src) = (find("ocaml")?, find("findlib")?, find("dune")?);
 
     let bundles: Vec<Bundle> =
         backends::bundle::select(&opts.backends, &opts.arches, &opts.options);
     let inputs = backends::Inputs {
-        unikraft: sources::source_dir(ctx, &opts.sources, unikraft),
-        lib_musl: sources::source_dir(ctx, &opts.sources, lib_musl),
+        unikraft: dir_of(unikraft),
+        lib_musl: dir_of(lib_musl),
         musl_tarball: sources::cached_tarball(ctx, musl),
-        sources_key: [unikraft, lib_musl, musl]
-            .iter()
-            .map(|s| sources::tree_key(ctx, &opts.sources, s))
-            .collect::<Result<Vec<_>>>()?
-            .join("\n"),
+        sources_key: [key_of(unikraft)?, key_of(lib_musl)?, key_of(musl)?].join("\n"),
     };
     let bundle_opts = backends::Options {
-        jobs,
+        jobserver: &jobserver,
         fail_fast: opts.fail_fast,
         config_dir: opts.config_dir.as_deref(),
     };
-    let stages = backends::build(ctx, &bundles, &inputs, &bundle_opts)?;
+    let trees = host::Trees {
+        ocaml: dir_of(ocaml_src),
+        ocaml_key: key_of(ocaml_src)?,
+        findlib: dir_of(findlib_src),
+        findlib_key: key_of(findlib_src)?,
+        dune: dir_of(dune_src),
+        dune_key: key_of(dune_src)?,
+    };
+    let (stages, host_tools) = rayon::join(
+        || backends::build(ctx, &bundles, &inputs, &bundle_opts),
+        || host::ensure(ctx, &ocaml_src.version, &trees, &jobserver),
+    );
+    let (stages, host_tools) = (stages?, host_tools?);
 
     let driver = install::build_driver(ctx)?;
     install::install(
@@ -58,6 +73,43 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
             bundle_stages: &stages,
         },
     )?;
+
+    // The driver first, then the host tools, then the user's PATH.
+    let path = host::path_with_all(&[prefix.join("bin")], host_tools.bin_dir.as_deref());
+    let host_ocaml = Cmd::new("ocamlopt")
+        .arg("-version")
+        .env("PATH", &path)
+        .read(false)
+        .context("asking the host OCaml its version")?;
+    let cross_key = format!("{}\nhost ocamlopt {}", trees.ocaml_key, host_ocaml.trim());
+    let cross = ocaml::Cross {
+        prefix: &prefix,
+        source: &trees.ocaml,
+        key: &cross_key,
+        path: &path,
+    };
+    let mut arches: Vec<Arch> = bundles.iter().map(|b| b.arch).collect();
+    arches.sort();
+    arches.dedup();
+    arches
+        .par_iter()
+        .map(|&arch| ocaml::build(ctx, &cross, arch, &jobserver))
+        .collect::<Result<Vec<()>>>()?;
+
+    let host_path = Cmd::new("ocamlfind")
+        .args(["printconf", "path"])
+        .env("PATH", &path)
+        .env_remove("OCAMLFIND_CONF")
+        .read(false)
+        .context("asking the host ocamlfind for its package path")?;
+    let host_path = host_path.lines().collect::<Vec<_>>().join(":");
+    let default = if arches.contains(&Arch::X86_64) {
+        Arch::X86_64
+    } else {
+        arches[0]
+    };
+    findlib::write(&prefix, &arches, default, &host_path)?;
+
     progress::say(
         "localbuild",
         &format!(
@@ -65,6 +117,13 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
             start.elapsed().as_secs_f64()
         ),
     );
-    println!("export PATH=\"{}/bin:$PATH\"", prefix.display());
+    let mut bin_dirs = vec![prefix.join("bin")];
+    bin_dirs.extend(host_tools.bin_dir);
+    let bin_dirs: Vec<String> = bin_dirs.iter().map(|d| d.display().to_string()).collect();
+    println!("export PATH=\"{}:$PATH\"", bin_dirs.join(":"));
+    println!(
+        "export OCAMLFIND_CONF=\"{}\"",
+        findlib::main_conf(&prefix).display()
+    );
     Ok(())
 }

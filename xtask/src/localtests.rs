@@ -31,10 +31,7 @@ struct Row {
 }
 
 pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
-    let prefix = match &opts.prefix {
-        Some(p) => std::env::current_dir()?.join(p),
-        None => ctx.root.join("_build"),
-    };
+    let prefix = ctx.prefix(opts.prefix.as_deref())?;
     let installed = installed_bundles(&prefix)?;
     if installed.is_empty() {
         bail!(

@@ -116,8 +116,12 @@ pub fn extract(
             )
         })?;
     let (before, after) = (&link[1..position], &link[position + 1..]);
-    let (link_flags, objects_before): (Vec<_>, Vec<_>) =
+    let (mut link_flags, objects_before): (Vec<_>, Vec<_>) =
         before.iter().cloned().partition(|a| a.starts_with('-'));
+    // Unikraft links a weak `main` (libukboot_main): a `main` that sits in
+    // an archive, as OCaml's does in libasmrun.a, would never be pulled in
+    // and the weak one would run. Asking for `main` up front pulls it.
+    link_flags.push("-Wl,-u,main".to_owned());
     let after = drop_output(after);
 
     let post_link = post_link_steps(outputs.image)?;

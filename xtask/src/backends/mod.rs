@@ -32,6 +32,10 @@ const APP_LIB: &str = "appocamlbundle";
 /// `CONFIG_UK_NAME` in `backends/fragments/base.config`.
 const IMAGE_NAME: &str = "ocamlbundle";
 
+/// Version of how this module builds and extracts a bundle: bump it when a
+/// change here changes what a bundle contains.
+const RECIPE: u32 = 1;
+
 /// Everything bundles are built from besides their configuration.
 pub struct Inputs {
     pub unikraft: PathBuf,
@@ -42,7 +46,8 @@ pub struct Inputs {
 }
 
 pub struct Options<'a> {
-    pub jobs: usize,
+    /// The `-j` budget, shared with every other stage.
+    pub jobserver: &'a jobserver::Client,
     pub fail_fast: bool,
     pub config_dir: Option<&'a Path>,
 }
@@ -59,8 +64,7 @@ pub fn build(
     if let Some(dir) = opts.config_dir {
         bundle::check_config_dir(dir)?;
     }
-    let jobserver =
-        jobserver::Client::new(opts.jobs.max(1)).context("creating the make jobserver")?;
+    let jobserver = opts.jobserver;
     let cancel = AtomicBool::new(false);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(bundles.len().max(1))
@@ -70,7 +74,7 @@ pub fn build(
         bundles
             .par_iter()
             .map(|bundle| {
-                let result = build_one(ctx, bundle, inputs, opts, &jobserver, &cancel);
+                let result = build_one(ctx, bundle, inputs, opts, jobserver, &cancel);
                 if result.is_err() && opts.fail_fast {
                     cancel.store(true, Ordering::Relaxed);
                 }
@@ -152,7 +156,11 @@ fn build_one(
 
 /// The readable list of everything the bundle is built from.
 fn input_key(ctx: &Context, bundle: &Bundle, inputs: &Inputs, config: &str) -> Result<String> {
-    let mut key = format!("bundle {}\n{}\n", bundle.config_name(), inputs.sources_key);
+    let mut key = format!(
+        "bundle {} recipe {RECIPE}\n{}\n",
+        bundle.config_name(),
+        inputs.sources_key
+    );
     let app = ctx.root.join("backends/app");
     let mut app_files: Vec<_> = std::fs::read_dir(&app)
         .with_context(|| format!("reading {}", app.display()))?
@@ -325,8 +333,11 @@ fn copy_dir(source: &Path, dest: &Path) -> Result<()> {
     {
         let entry = entry?;
         let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
+        // lib-musl's include directories are symbolic links into musl's
+        // tree: follow them, the bundle must stand alone.
+        let meta =
+            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        if meta.is_dir() {
             copy_dir(&path, &dest.join(entry.file_name()))?;
         } else if path
             .extension()

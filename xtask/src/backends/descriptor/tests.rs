@@ -106,7 +106,11 @@ fn multiboot_image_descriptor() {
     );
     assert_eq!(
         d.link_flags,
-        strings(&["-Wl,-m,elf_x86_64", "-Wl,--entry=_multiboot_entry"])
+        strings(&[
+            "-Wl,-m,elf_x86_64",
+            "-Wl,--entry=_multiboot_entry",
+            "-Wl,-u,main"
+        ])
     );
     assert_eq!(
         d.link_objects_before,

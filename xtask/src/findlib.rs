@@ -1,0 +1,116 @@
+//! ocamlfind configuration of an installed prefix:
+//! - `<prefix>/lib/findlib.conf`: the host's package path (what
+//!   `OCAMLFIND_CONF` points at);
+//! - `<prefix>/lib/findlib.conf.d/unikraft_<arch>.conf`: one toolchain per
+//!   built cross compiler;
+//! - `<prefix>/lib/findlib.conf.d/unikraft.conf`: toolchain `unikraft`, the
+//!   default arch; `cargo xtask default-arch` rewrites only this file.
+
+use crate::backends::Arch;
+use crate::ocaml;
+use anyhow::{bail, Context as _, Result};
+use std::path::{Path, PathBuf};
+
+pub fn main_conf(prefix: &Path) -> PathBuf {
+    prefix.join("lib/findlib.conf")
+}
+
+fn conf_dir(prefix: &Path) -> PathBuf {
+    prefix.join("lib/findlib.conf.d")
+}
+
+/// Writes every file; `host_path` is the host ocamlfind's package path.
+pub fn write(prefix: &Path, arches: &[Arch], default: Arch, host_path: &str) -> Result<()> {
+    std::fs::create_dir_all(conf_dir(prefix))?;
+    let main = format!(
+        "# Host packages; cross toolchains are in findlib.conf.d/ (written by cargo xtask localbuild)\npath = \"{host_path}\"\ndestdir = \"{}\"\n",
+        host_path.split(':').next().unwrap_or(host_path)
+    );
+    write_file(&main_conf(prefix), &main)?;
+    for &arch in arches {
+        let name = ocaml::toolchain_name(arch);
+        write_file(
+            &conf_dir(prefix).join(format!("{name}.conf")),
+            &ocaml::findlib_toolchain(prefix, arch, &name),
+        )?;
+    }
+    set_default(prefix, default)
+}
+
+/// Points toolchain `unikraft` at `arch`'s cross compiler.
+pub fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
+    if !ocaml::compiler_prefix(prefix, arch)
+        .join("bin/ocamlopt")
+        .exists()
+    {
+        bail!(
+            "no {} cross compiler is installed in {}\nhelp: build it with `cargo xtask localbuild --arch {}`",
+            arch.name(),
+            prefix.display(),
+            arch.name()
+        );
+    }
+    write_file(
+        &conf_dir(prefix).join("unikraft.conf"),
+        &ocaml::findlib_toolchain(prefix, arch, "unikraft"),
+    )
+}
+
+/// Written beside and renamed over: a reader never sees half a file.
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_compiler(prefix: &Path, arch: Arch) {
+        let bin = ocaml::compiler_prefix(prefix, arch).join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(bin.join("ocamlopt"), "").unwrap();
+    }
+
+    #[test]
+    fn default_arch_switches_only_the_unikraft_toolchain() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path();
+        fake_compiler(prefix, Arch::X86_64);
+        fake_compiler(prefix, Arch::Arm64);
+        write(
+            prefix,
+            &[Arch::X86_64, Arch::Arm64],
+            Arch::X86_64,
+            "/host/lib",
+        )
+        .unwrap();
+        let read = |name: &str| std::fs::read_to_string(conf_dir(prefix).join(name)).unwrap();
+        let x86 = read("unikraft_x86_64.conf");
+        assert!(read("unikraft.conf").contains("ocaml-unikraft-x86_64/bin/ocamlopt"));
+        assert!(std::fs::read_to_string(main_conf(prefix))
+            .unwrap()
+            .contains("path = \"/host/lib\""));
+
+        set_default(prefix, Arch::Arm64).unwrap();
+        let unikraft = read("unikraft.conf");
+        assert!(
+            unikraft.contains("ocamlopt(unikraft) = \"")
+                && unikraft.contains("ocaml-unikraft-arm64/bin/ocamlopt")
+        );
+        assert_eq!(read("unikraft_x86_64.conf"), x86, "per-arch files stay");
+    }
+
+    #[test]
+    fn switching_to_an_arch_that_is_not_built_fails_and_keeps_the_old_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path();
+        fake_compiler(prefix, Arch::X86_64);
+        write(prefix, &[Arch::X86_64], Arch::X86_64, "/host/lib").unwrap();
+        let err = set_default(prefix, Arch::Arm64).unwrap_err().to_string();
+        assert!(err.contains("no arm64 cross compiler"), "{err}");
+        let unikraft = std::fs::read_to_string(conf_dir(prefix).join("unikraft.conf")).unwrap();
+        assert!(unikraft.contains("ocaml-unikraft-x86_64"));
+    }
+}

@@ -1,0 +1,182 @@
+//! Host tools: an OCaml 5.4.1 with ocamlfind, and dune, for the machine we
+//! build on. OCaml's cross build needs a host compiler of exactly the same
+//! version; users need ocamlfind and dune to use the cross compilers.
+//!
+//! A matching installation already on `PATH` (an opam switch, say) is used
+//! as is. Otherwise they are built from the pinned sources into
+//! `<build>/host/`, one stamped step each.
+
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::fs;
+use crate::progress;
+use crate::step::{run_step, Outcome, Stamp};
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// The oldest dune that builds with OCaml 5.4.
+const DUNE_MIN: (u32, u32) = (3, 18);
+
+pub struct HostTools {
+    /// Prepended to `PATH` for every later stage (empty when the tools come
+    /// from `PATH` already).
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// Where the pinned trees of the host tools are.
+pub struct Trees {
+    pub ocaml: PathBuf,
+    pub ocaml_key: String,
+    pub findlib: PathBuf,
+    pub findlib_key: String,
+    pub dune: PathBuf,
+    pub dune_key: String,
+}
+
+pub fn ensure(
+    ctx: &Context,
+    version: &str,
+    trees: &Trees,
+    jobserver: &jobserver::Client,
+) -> Result<HostTools> {
+    if let Some(found) = usable_on_path(version) {
+        progress::say(
+            "host tools",
+            &format!("using OCaml {version}, ocamlfind and dune from PATH ({found})"),
+        );
+        return Ok(HostTools { bin_dir: None });
+    }
+    let prefix = ctx.build_dir.join("host");
+    let bin = prefix.join("bin");
+    progress::say(
+        "host tools",
+        &format!(
+            "no OCaml {version} with ocamlfind and dune >= {}.{} on PATH: building them into {}",
+            DUNE_MIN.0,
+            DUNE_MIN.1,
+            prefix.display()
+        ),
+    );
+    let path = path_with_all(&[], Some(&bin));
+    let cancel = AtomicBool::new(false);
+    let step = |name: &str, key: String, work: &dyn Fn(&Path, &Path) -> Result<()>| -> Result<()> {
+        let stamp = Stamp::new(ctx.build_dir.join("stamps").join(name));
+        let log = ctx.log_dir().join(format!("{name}.log"));
+        let outcome = run_step(&ctx.log_dir(), name, &stamp, &key, || {
+            progress::say(name, &format!("building (log: {})", log.display()));
+            let _token = jobserver.acquire().context("waiting for a job slot")?;
+            std::fs::write(&log, format!("# {name}\n# inputs: {key}\n"))?;
+            let tree = ctx.build_dir.join("host-build").join(name);
+            fs::remove_if_present(&tree)?;
+            work(&tree, &log)
+        })
+        .with_context(|| format!("building {name}"))?;
+        if outcome == Outcome::UpToDate {
+            progress::say(name, "up to date");
+        }
+        Ok(())
+    };
+    let run = |cmd: Cmd, log: &Path| {
+        cmd.env("PATH", &path)
+            .run_build(log, ctx.verbose, jobserver, &cancel)
+    };
+
+    step("host-ocaml", trees.ocaml_key.clone(), &|tree, log| {
+        // A fresh prefix: files of an older build must not linger.
+        fs::remove_if_present(&prefix)?;
+        fs::copy_tree(&trees.ocaml, tree, fs::Copy::Content)?;
+        run(
+            Cmd::new("./configure")
+                .dir(tree)
+                .arg(format!("--prefix={}", prefix.display()))
+                .args(["--disable-ocamldoc", "--disable-ocamltest"]),
+            log,
+        )?;
+        run(Cmd::new("make").dir(tree), log)?;
+        run(Cmd::new("make").dir(tree).arg("install"), log)
+    })?;
+    let after_ocaml = |own: &str| format!("{}\n{own}", trees.ocaml_key);
+    step(
+        "host-findlib",
+        after_ocaml(&trees.findlib_key),
+        &|tree, log| {
+            fs::copy_tree(&trees.findlib, tree, fs::Copy::Content)?;
+            let lib = prefix.join("lib/ocaml");
+            run(
+                Cmd::new("./configure")
+                    .dir(tree)
+                    .arg("-bindir")
+                    .arg(&bin)
+                    .arg("-mandir")
+                    .arg(prefix.join("man"))
+                    .arg("-sitelib")
+                    .arg(&lib)
+                    .arg("-config")
+                    .arg(prefix.join("etc/findlib.conf")),
+                log,
+            )?;
+            run(Cmd::new("make").dir(tree).args(["all", "opt"]), log)?;
+            run(Cmd::new("make").dir(tree).arg("install"), log)
+        },
+    )?;
+    step("host-dune", after_ocaml(&trees.dune_key), &|tree, log| {
+        fs::copy_tree(&trees.dune, tree, fs::Copy::Content)?;
+        run(Cmd::new("make").dir(tree).arg("release"), log)?;
+        run(
+            Cmd::new("make")
+                .dir(tree)
+                .arg("install")
+                .arg(format!("PREFIX={}", prefix.display())),
+            log,
+        )
+    })?;
+    Ok(HostTools { bin_dir: Some(bin) })
+}
+
+/// `PATH` with `dirs` and then `host_bin` (when the host tools were built)
+/// before the user's own.
+pub fn path_with_all(dirs: &[PathBuf], host_bin: Option<&Path>) -> std::ffi::OsString {
+    let mut all = dirs.to_vec();
+    all.extend(host_bin.map(Path::to_path_buf));
+    if let Some(path) = std::env::var_os("PATH") {
+        all.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(all).unwrap_or_default()
+}
+
+/// Describes the installation on `PATH` if it has OCaml `version` (exactly:
+/// the cross build requires it), ocamlfind and a recent enough dune.
+fn usable_on_path(version: &str) -> Option<String> {
+    let ocamlc = Cmd::new("ocamlc").arg("-vnum").read(false).ok()?;
+    let ocamlfind = Cmd::new("ocamlfind")
+        .args(["ocamlopt", "-version"])
+        .read(false)
+        .ok()?;
+    let dune = Cmd::new("dune").arg("--version").read(false).ok()?;
+    (ocamlc.trim() == version && ocamlfind.trim() == version && dune_recent_enough(dune.trim()))
+        .then(|| format!("dune {}", dune.trim()))
+}
+
+fn dune_recent_enough(version: &str) -> bool {
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= DUNE_MIN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dune_versions() {
+        assert!(dune_recent_enough("3.24.1"));
+        assert!(dune_recent_enough("3.18.0"));
+        assert!(!dune_recent_enough("3.17.2"));
+        assert!(!dune_recent_enough("2.9.3"));
+        assert!(dune_recent_enough("4.0.0~alpha1"));
+    }
+}

@@ -1,0 +1,143 @@
+//! OCaml cross compilers, one per architecture, and the ocamlfind
+//! toolchains that name them.
+//!
+//! Each is configured with `--target=<gnu-arch>-unikraft-ocaml` (accepted
+//! thanks to `ocaml-patches/`), with the installed C driver and the host
+//! OCaml first on `PATH`, built with `make crossopt` and installed with
+//! `make installcross` into a staging directory, then moved to
+//! `<prefix>/lib/ocaml-unikraft-<arch>/`.
+
+use crate::backends::Arch;
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::fs;
+use crate::progress;
+use crate::step::{run_step, Outcome, Stamp};
+use anyhow::{Context as _, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// `<prefix>/lib/ocaml-unikraft-<arch>`: the cross compiler's own prefix.
+pub fn compiler_prefix(prefix: &Path, arch: Arch) -> PathBuf {
+    prefix
+        .join("lib")
+        .join(format!("ocaml-unikraft-{}", arch.name()))
+}
+
+pub struct Cross<'a> {
+    pub prefix: &'a Path,
+    pub source: &'a Path,
+    /// Identity of the patched OCaml tree and of the host compiler.
+    pub key: &'a str,
+    /// `PATH` with the driver and the host tools first.
+    pub path: &'a OsString,
+}
+
+pub fn build(
+    ctx: &Context,
+    cross: &Cross,
+    arch: Arch,
+    jobserver: &jobserver::Client,
+) -> Result<()> {
+    let name = format!("ocaml-{}", arch.name());
+    let target = format!("{}-unikraft-ocaml", arch.gnu_name());
+    let install_dir = compiler_prefix(cross.prefix, arch);
+    let key = format!(
+        "{name}\ntarget {target}\nprefix {}\n{}",
+        install_dir.display(),
+        cross.key
+    );
+    let stamp = Stamp::new(ctx.build_dir.join("stamps").join(&name));
+    if !install_dir.join("bin/ocamlopt").exists() {
+        stamp.invalidate()?;
+    }
+    let log = ctx.log_dir().join(format!("{name}.log"));
+    let cancel = AtomicBool::new(false);
+    let outcome = run_step(&ctx.log_dir(), &name, &stamp, &key, || {
+        progress::say(
+            &name,
+            &format!(
+                "building the {target} cross compiler (log: {})",
+                log.display()
+            ),
+        );
+        let _token = jobserver.acquire().context("waiting for a job slot")?;
+        std::fs::write(&log, format!("# {name}\n# inputs:\n{key}\n"))?;
+        let tree = ctx.build_dir.join("cross").join(arch.name()).join("ocaml");
+        fs::remove_if_present(&tree)?;
+        fs::copy_tree(cross.source, &tree, fs::Copy::Content)?;
+        let run = |cmd: Cmd| {
+            cmd.dir(&tree)
+                .env("PATH", cross.path)
+                .run_build(&log, ctx.verbose, jobserver, &cancel)
+        };
+        run(Cmd::new("./configure")
+            .arg(format!("--prefix={}", install_dir.display()))
+            .arg(format!("--target={target}"))
+            .args([
+                "--disable-ocamldoc",
+                "--disable-ocamltest",
+                "--disable-debugger",
+            ]))
+        .context("configuring OCaml (configure's own log is config.log in the build tree)")?;
+        run(Cmd::new("make").arg("crossopt"))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".install-")
+            .tempdir_in(ctx.build_dir.join("cross"))?;
+        run(Cmd::new("make")
+            .arg("installcross")
+            .arg(format!("DESTDIR={}", staging.path().display())))?;
+        let staged = staging
+            .path()
+            .join(install_dir.strip_prefix("/").unwrap_or(&install_dir));
+        fs::create_parent(&install_dir)?;
+        fs::remove_if_present(&install_dir)?;
+        std::fs::rename(&staged, &install_dir)
+            .with_context(|| format!("moving the cross compiler into {}", install_dir.display()))
+    })?;
+    match outcome {
+        Outcome::Ran => progress::say(&name, &format!("installed in {}", install_dir.display())),
+        Outcome::UpToDate => progress::say(&name, "up to date"),
+    }
+    Ok(())
+}
+
+/// The ocamlfind configuration of `arch`'s cross compiler, as toolchain
+/// `toolchain`.
+pub fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
+    let root = compiler_prefix(prefix, arch);
+    let lib = root.join("lib/ocaml");
+    let bin = root.join("bin");
+    let mut conf = format!(
+        "# OCaml cross compiler for {}-unikraft-ocaml (written by cargo xtask localbuild)\n",
+        arch.gnu_name()
+    );
+    let mut line = |key: &str, value: &Path| {
+        conf.push_str(&format!("{key}({toolchain}) = \"{}\"\n", value.display()));
+    };
+    line("path", &lib);
+    line("destdir", &lib);
+    line("stdlib", &lib);
+    for tool in ["ocamlc", "ocamlopt", "ocamldep", "ocamlmklib", "ocamlcp"] {
+        line(tool, &bin.join(tool));
+    }
+    conf
+}
+
+/// The toolchain names of an arch: `unikraft_x86_64`, `unikraft_arm64`.
+pub fn toolchain_name(arch: Arch) -> String {
+    format!("unikraft_{}", arch.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findlib_toolchain_matches_the_golden_file() {
+        let conf = findlib_toolchain(Path::new("/opt/uk"), Arch::Arm64, "unikraft");
+        let golden = include_str!("../tests/golden/findlib-arm64-unikraft.conf");
+        assert_eq!(conf, golden);
+    }
+}
