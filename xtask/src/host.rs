@@ -10,10 +10,13 @@ use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::fs;
 use crate::progress;
-use crate::step::{run_step, Outcome, Stamp};
+use crate::step::{run_build_step, Outcome, Stamp};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+
+/// configure options of the host OCaml besides its prefix (part of its key).
+const CONFIGURE_OPTIONS: &[&str] = &["--disable-ocamldoc", "--disable-ocamltest"];
 
 /// The oldest dune that builds with OCaml 5.4.
 const DUNE_MIN: (u32, u32) = (3, 18);
@@ -63,9 +66,8 @@ pub fn ensure(
     let step = |name: &str, key: String, work: &dyn Fn(&Path, &Path) -> Result<()>| -> Result<()> {
         let stamp = Stamp::new(ctx.build_dir.join("stamps").join(name));
         let log = ctx.log_dir().join(format!("{name}.log"));
-        let outcome = run_step(&ctx.log_dir(), name, &stamp, &key, || {
+        let outcome = run_build_step(&ctx.log_dir(), name, &stamp, &key, jobserver, || {
             progress::say(name, &format!("building (log: {})", log.display()));
-            let _token = jobserver.acquire().context("waiting for a job slot")?;
             std::fs::write(&log, format!("# {name}\n# inputs: {key}\n"))?;
             let tree = ctx.build_dir.join("host-build").join(name);
             fs::remove_if_present(&tree)?;
@@ -82,7 +84,13 @@ pub fn ensure(
             .run_build(log, ctx.verbose, jobserver, &cancel)
     };
 
-    step("host-ocaml", trees.ocaml_key.clone(), &|tree, log| {
+    let ocaml_key = format!(
+        "{}\nprefix {}\nconfigure {}",
+        trees.ocaml_key,
+        prefix.display(),
+        CONFIGURE_OPTIONS.join(" ")
+    );
+    step("host-ocaml", ocaml_key.clone(), &|tree, log| {
         // A fresh prefix: files of an older build must not linger.
         fs::remove_if_present(&prefix)?;
         fs::copy_tree(&trees.ocaml, tree, fs::Copy::Content)?;
@@ -90,13 +98,13 @@ pub fn ensure(
             Cmd::new("./configure")
                 .dir(tree)
                 .arg(format!("--prefix={}", prefix.display()))
-                .args(["--disable-ocamldoc", "--disable-ocamltest"]),
+                .args(CONFIGURE_OPTIONS),
             log,
         )?;
         run(Cmd::new("make").dir(tree), log)?;
         run(Cmd::new("make").dir(tree).arg("install"), log)
     })?;
-    let after_ocaml = |own: &str| format!("{}\n{own}", trees.ocaml_key);
+    let after_ocaml = |own: &str| format!("{ocaml_key}\n{own}");
     step(
         "host-findlib",
         after_ocaml(&trees.findlib_key),

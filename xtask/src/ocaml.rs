@@ -12,11 +12,18 @@ use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::fs;
 use crate::progress;
-use crate::step::{run_step, Outcome, Stamp};
+use crate::step::{run_build_step, Outcome, Stamp};
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+
+/// configure options besides prefix and target (part of the stamp key).
+const CONFIGURE_OPTIONS: &[&str] = &[
+    "--disable-ocamldoc",
+    "--disable-ocamltest",
+    "--disable-debugger",
+];
 
 /// `<prefix>/lib/ocaml-unikraft-<arch>`: the cross compiler's own prefix.
 pub fn compiler_prefix(prefix: &Path, arch: Arch) -> PathBuf {
@@ -44,8 +51,9 @@ pub fn build(
     let target = format!("{}-unikraft-ocaml", arch.gnu_name());
     let install_dir = compiler_prefix(cross.prefix, arch);
     let key = format!(
-        "{name}\ntarget {target}\nprefix {}\n{}",
+        "{name}\ntarget {target}\nprefix {}\nconfigure {}\n{}",
         install_dir.display(),
+        CONFIGURE_OPTIONS.join(" "),
         cross.key
     );
     let stamp = Stamp::new(ctx.build_dir.join("stamps").join(&name));
@@ -54,7 +62,7 @@ pub fn build(
     }
     let log = ctx.log_dir().join(format!("{name}.log"));
     let cancel = AtomicBool::new(false);
-    let outcome = run_step(&ctx.log_dir(), &name, &stamp, &key, || {
+    let outcome = run_build_step(&ctx.log_dir(), &name, &stamp, &key, jobserver, || {
         progress::say(
             &name,
             &format!(
@@ -62,7 +70,6 @@ pub fn build(
                 log.display()
             ),
         );
-        let _token = jobserver.acquire().context("waiting for a job slot")?;
         std::fs::write(&log, format!("# {name}\n# inputs:\n{key}\n"))?;
         let tree = ctx.build_dir.join("cross").join(arch.name()).join("ocaml");
         fs::remove_if_present(&tree)?;
@@ -75,11 +82,7 @@ pub fn build(
         run(Cmd::new("./configure")
             .arg(format!("--prefix={}", install_dir.display()))
             .arg(format!("--target={target}"))
-            .args([
-                "--disable-ocamldoc",
-                "--disable-ocamltest",
-                "--disable-debugger",
-            ]))
+            .args(CONFIGURE_OPTIONS))
         .context("configuring OCaml (configure's own log is config.log in the build tree)")?;
         run(Cmd::new("make").arg("crossopt"))?;
         let staging = tempfile::Builder::new()

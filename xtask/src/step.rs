@@ -68,6 +68,24 @@ pub fn run_step(
     Ok(Outcome::Ran)
 }
 
+/// [`run_step`] for work that runs make under `jobserver`: it first waits
+/// for a job slot (make's implicit one), so the time recorded is the build's
+/// own, not the wait for other builds.
+pub fn run_build_step(
+    log_dir: &Path,
+    name: &str,
+    stamp: &Stamp,
+    key: &str,
+    jobserver: &jobserver::Client,
+    work: impl FnOnce() -> Result<()>,
+) -> Result<Outcome> {
+    if stamp.is_current(key) {
+        return Ok(Outcome::UpToDate);
+    }
+    let _slot = jobserver.acquire().context("waiting for a job slot")?;
+    run_step(log_dir, name, stamp, key, work)
+}
+
 fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64) -> Result<()> {
     std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let path = log_dir.join("timings.jsonl");

@@ -20,7 +20,7 @@ pub use bundle::{Arch, Backend, BuildOption, Bundle};
 use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::progress;
-use crate::step::{run_step, Outcome, Stamp};
+use crate::step::{run_build_step, Outcome, Stamp};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -122,18 +122,18 @@ fn build_one(
         stamp.invalidate()?;
     }
     let log = ctx.log_dir().join(format!("bundle-{name}.log"));
-    let start = Instant::now();
-    let outcome = run_step(
+    let mut started = None;
+    let outcome = run_build_step(
         &ctx.log_dir(),
         &format!("bundle {name}"),
         &stamp,
         &key,
+        jobserver,
         || {
             if cancel.load(Ordering::Relaxed) {
                 bail!("not started because another bundle failed (--fail-fast)");
             }
-            // Held for the whole build: make's implicit job slot.
-            let _token = jobserver.acquire().context("waiting for a job slot")?;
+            started = Some(Instant::now());
             progress::say(&name, &format!("building (log: {})", log.display()));
             crate::fs::create_parent(&log)?;
             std::fs::write(&log, format!("# bundle {name}\n# inputs:\n{key}\n"))
@@ -145,10 +145,10 @@ fn build_one(
         },
     )?;
     match outcome {
-        Outcome::Ran => progress::say(
-            &name,
-            &format!("built in {:.0} s", start.elapsed().as_secs_f64()),
-        ),
+        Outcome::Ran => {
+            let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+            progress::say(&name, &format!("built in {seconds:.0} s"));
+        }
         Outcome::UpToDate => progress::say(&name, "up to date"),
     }
     Ok(stage)
