@@ -55,6 +55,13 @@ const TOOLS: &[Tool] = &[
         required: true,
     },
     Tool {
+        program: "patch",
+        why: "applying backends/patches and ocaml-patches",
+        debian: "patch",
+        fedora: "patch",
+        required: true,
+    },
+    Tool {
         program: "git",
         why: "fetching Unikraft, lib-musl and dune",
         debian: "git",

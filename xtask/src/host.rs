@@ -95,7 +95,7 @@ pub fn ensure(
         fs::remove_if_present(&prefix)?;
         fs::copy_tree(&trees.ocaml, tree, fs::Copy::Content)?;
         run(
-            Cmd::new("./configure")
+            Cmd::new(tree.join("configure"))
                 .dir(tree)
                 .arg(format!("--prefix={}", prefix.display()))
                 .args(CONFIGURE_OPTIONS),
@@ -112,7 +112,7 @@ pub fn ensure(
             fs::copy_tree(&trees.findlib, tree, fs::Copy::Content)?;
             let lib = prefix.join("lib/ocaml");
             run(
-                Cmd::new("./configure")
+                Cmd::new(tree.join("configure"))
                     .dir(tree)
                     .arg("-bindir")
                     .arg(&bin)

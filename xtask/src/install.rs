@@ -160,3 +160,74 @@ fn default_backend(bundles: &[Bundle], arch: Arch) -> String {
     };
     format!("{}\n", chosen.name())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::BuildOption;
+
+    #[test]
+    fn a_failure_while_staging_leaves_the_previous_installation() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("prefix");
+        let old_driver = prefix.join("bin/x86_64-unikraft-ocaml-cc");
+        std::fs::create_dir_all(old_driver.parent().unwrap()).unwrap();
+        std::fs::write(&old_driver, "old").unwrap();
+        let driver = dir.path().join("new-driver");
+        std::fs::write(&driver, "new").unwrap();
+        let bundles = [Bundle::new(
+            Backend::Qemu,
+            Arch::X86_64,
+            &[] as &[BuildOption],
+        )];
+        let missing_stage = [dir.path().join("no-such-stage")];
+        let what = Installation {
+            prefix: &prefix,
+            driver: &driver,
+            bundles: &bundles,
+            bundle_stages: &missing_stage,
+        };
+        assert!(stage_and_move(&what).is_err());
+        assert_eq!(std::fs::read_to_string(&old_driver).unwrap(), "old");
+        let leftovers: Vec<_> = std::fs::read_dir(&prefix)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, ["bin"], "staging directory left behind");
+
+        // With the stage present, everything lands.
+        let stage = dir.path().join("stage");
+        for part in ["lib", "share"] {
+            std::fs::create_dir_all(stage.join(part).join(bundles[0].install_name())).unwrap();
+        }
+        std::fs::write(
+            stage
+                .join("share")
+                .join(bundles[0].install_name())
+                .join("backend.json"),
+            "{}",
+        )
+        .unwrap();
+        let stages = [stage];
+        stage_and_move(&Installation {
+            bundle_stages: &stages,
+            ..what
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&old_driver).unwrap(), "new");
+        assert_eq!(
+            std::fs::read_to_string(prefix.join("bin/x86_64-unikraft-ocaml-ar")).unwrap(),
+            "new"
+        );
+        assert!(prefix
+            .join("share/ocaml-unikraft-backend-qemu-x86_64/backend.json")
+            .is_file());
+        assert_eq!(
+            std::fs::read_to_string(
+                prefix.join("share/ocaml-unikraft-toolchain-x86_64/default-backend")
+            )
+            .unwrap(),
+            "qemu\n"
+        );
+    }
+}

@@ -6,6 +6,10 @@
 //! VMM's exit status with `backends/smoke/hello.expected`. Where a backend
 //! cannot boot here, the test checks the image's format instead and the
 //! boot is reported as skipped, with the reason.
+//!
+//! OCaml: for every installed cross compiler, `examples/simple` is built
+//! with dune and booted on QEMU, its output compared with
+//! `examples/simple/hello.expected`.
 
 use crate::backends::{Arch, Backend};
 use crate::cli::LocaltestsOpts;
@@ -41,6 +45,23 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     }
     let timeout = Duration::from_secs_f64(opts.timeout);
     let mut rows = Vec::new();
+    for &arch in &Arch::ALL {
+        if !crate::ocaml::compiler_prefix(&prefix, arch)
+            .join("bin/ocamlopt")
+            .exists()
+        {
+            continue;
+        }
+        let start = Instant::now();
+        let verdict = ocaml_simple(ctx, &prefix, arch, timeout)
+            .unwrap_or_else(|err| Verdict::Fail(format!("{err:#}")));
+        rows.push(Row {
+            test: "ocaml-simple".into(),
+            bundle: format!("qemu-{}", arch.name()),
+            verdict,
+            time: start.elapsed(),
+        });
+    }
     for (backend, arch) in installed {
         let start = Instant::now();
         let verdict = smoke(ctx, &prefix, backend, arch, timeout)
@@ -122,6 +143,50 @@ fn smoke(
     }
     let boot = vmm::boot(vmm::qemu(arch, &image, &[]), timeout)?;
     let expected = std::fs::read_to_string(ctx.root.join("backends/smoke/hello.expected"))?;
+    check_boot(&boot, &expected, timeout)
+}
+
+/// Builds `examples/simple` with dune for `arch` (in a copy whose
+/// dune-workspace names toolchain `unikraft_<arch>`, so the user's default
+/// arch is left alone) and boots it on QEMU.
+fn ocaml_simple(ctx: &Context, prefix: &Path, arch: Arch, timeout: Duration) -> Result<Verdict> {
+    let example = ctx.root.join("examples/simple");
+    let dir = ctx.build_dir.join("tests/ocaml-simple").join(arch.name());
+    crate::fs::remove_if_present(&dir)?;
+    for file in ["dune-project", "dune", "hello.ml"] {
+        crate::fs::create_parent(&dir.join(file))?;
+        std::fs::copy(example.join(file), dir.join(file))?;
+    }
+    std::fs::write(
+        dir.join("dune-workspace"),
+        format!(
+            "(lang dune 3.18)\n(context (default (name unikraft) (toolchain {})))\n",
+            crate::ocaml::toolchain_name(arch)
+        ),
+    )?;
+    let host_bin = ctx.build_dir.join("host/bin");
+    let path = crate::host::path_with_all(
+        &[prefix.join("bin")],
+        host_bin.is_dir().then_some(host_bin.as_path()),
+    );
+    Cmd::new("dune")
+        .args(["build", "--root", "."])
+        .dir(&dir)
+        .env("PATH", path)
+        .env("OCAMLFIND_CONF", crate::findlib::main_conf(prefix))
+        .read(ctx.verbose)
+        .context("building examples/simple with dune")?;
+    let image = dir.join("_build/unikraft/hello.exe");
+    let expected = std::fs::read_to_string(example.join("hello.expected"))?;
+    check_boot(
+        &vmm::boot(vmm::qemu(arch, &image, &[]), timeout)?,
+        &expected,
+        timeout,
+    )
+}
+
+/// Compares a boot with the expected console output and a clean exit.
+fn check_boot(boot: &vmm::Boot, expected: &str, timeout: Duration) -> Result<Verdict> {
     let mut problems = Vec::new();
     if boot.status.is_none() {
         problems.push(format!("timed out after {:.0} s", timeout.as_secs_f64()));
@@ -131,7 +196,7 @@ fn smoke(
     if boot.console != expected {
         problems.push(format!(
             "console output differs:\n{}",
-            diff(&expected, &boot.console)
+            diff(expected, &boot.console)
         ));
     }
     if !boot.vmm_stderr.trim().is_empty() {

@@ -79,7 +79,7 @@ pub fn build(
                 .env("PATH", cross.path)
                 .run_build(&log, ctx.verbose, jobserver, &cancel)
         };
-        run(Cmd::new("./configure")
+        run(Cmd::new(tree.join("configure"))
             .arg(format!("--prefix={}", install_dir.display()))
             .arg(format!("--target={target}"))
             .args(CONFIGURE_OPTIONS))

@@ -454,3 +454,45 @@ fn concurrent_runs_share_one_cache_safely() {
     let cached = std::fs::read(fx.ctx.cache_dir.join("tarballs/pkg-1.0.tar.gz")).unwrap();
     assert_eq!(sha256(&cached), sha256(&bytes));
 }
+
+#[test]
+fn patches_apply_in_order_and_a_broken_one_is_a_clear_error() {
+    let bytes = tarball(|_| {});
+    let server = Server::start(HashMap::from([(
+        "/pkg-1.0.tar.gz".into(),
+        Reply::Body(bytes.clone()),
+    )]));
+    let pins = tarball_pin(
+        &[format!("{}/pkg-1.0.tar.gz", server.base)],
+        &sha256(&bytes),
+    ) + "patches = \"patches/pkg\"\n";
+    let fx = Fixture::new(&pins);
+    let patches = fx.dir.path().join("patches/pkg");
+    std::fs::create_dir_all(&patches).unwrap();
+    let good = "Why: a test.\n\n--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1 @@\n-hello from the test tarball\n+patched once\n";
+    std::fs::write(patches.join("0001-first.patch"), good).unwrap();
+    let second = "--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1 @@\n-patched once\n+patched twice\n";
+    std::fs::write(patches.join("0002-second.patch"), second).unwrap();
+    fx.prepare(&SourceOpts::default()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(fx.extracted("pkg-1.0/hello.txt")).unwrap(),
+        "patched twice\n"
+    );
+
+    // A patch that no longer applies names itself and leaves no stamp.
+    let stale = "--- a/hello.txt\n+++ b/hello.txt\n@@ -1 +1 @@\n-text that is not there\n+x\n";
+    std::fs::write(patches.join("0003-stale.patch"), stale).unwrap();
+    let err = format!("{:#}", fx.prepare(&SourceOpts::default()).unwrap_err());
+    assert!(
+        err.contains("0003-stale.patch does not apply to pkg 1.0"),
+        "{err}"
+    );
+    assert!(!fx.ctx.build_dir.join("stamps/src/pkg").exists());
+    // Fixed, the tree is extracted afresh and every patch applies again.
+    std::fs::remove_file(patches.join("0003-stale.patch")).unwrap();
+    fx.prepare(&SourceOpts::default()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(fx.extracted("pkg-1.0/hello.txt")).unwrap(),
+        "patched twice\n"
+    );
+}
