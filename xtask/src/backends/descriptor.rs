@@ -10,26 +10,10 @@
 //! move.
 
 use anyhow::{bail, Context as _, Result};
-use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// Format version shared with the driver.
-const FORMAT: u32 = 1;
-
-#[derive(Serialize, Debug, PartialEq, Eq)]
-pub struct Descriptor {
-    pub format: u32,
-    pub backend: String,
-    pub arch: String,
-    pub cc: String,
-    pub tool_prefix: String,
-    pub compile_flags: Vec<String>,
-    pub link_flags: Vec<String>,
-    pub link_objects_before: Vec<String>,
-    pub link_objects_after: Vec<String>,
-    pub post_link: Vec<Vec<String>>,
-}
+pub use ocaml_unikraft_toolchain::format::{Descriptor, FORMAT};
 
 /// The trees whose paths are rewritten, each with its name inside the bundle.
 pub struct Roots {

@@ -1,0 +1,3 @@
+//! The part of the toolchain other crates use: the descriptor format.
+
+pub mod format;
