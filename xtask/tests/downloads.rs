@@ -137,6 +137,16 @@ impl Fixture {
     }
 }
 
+/// A server with `bytes` at `/pkg-1.0.tar.gz`, and pins naming them there.
+fn serve(bytes: &[u8]) -> (Server, String) {
+    let server = Server::start(HashMap::from([(
+        "/pkg-1.0.tar.gz".into(),
+        Reply::Body(bytes.to_vec()),
+    )]));
+    let pins = tarball_pin(&[format!("{}/pkg-1.0.tar.gz", server.base)], &sha256(bytes));
+    (server, pins)
+}
+
 fn tarball_pin(urls: &[String], sha: &str) -> String {
     let urls: Vec<_> = urls.iter().map(|u| format!("\"{u}\"")).collect();
     format!(
@@ -148,14 +158,8 @@ fn tarball_pin(urls: &[String], sha: &str) -> String {
 #[test]
 fn good_download_is_cached_and_extracted() {
     let bytes = tarball(|_| {});
-    let server = Server::start(HashMap::from([(
-        "/pkg-1.0.tar.gz".into(),
-        Reply::Body(bytes.clone()),
-    )]));
-    let fx = Fixture::new(&tarball_pin(
-        &[format!("{}/pkg-1.0.tar.gz", server.base)],
-        &sha256(&bytes),
-    ));
+    let (server, pins) = serve(&bytes);
+    let fx = Fixture::new(&pins);
     fx.prepare(&SourceOpts::default()).unwrap();
     assert_eq!(fx.cached_files(), ["pkg-1.0.tar.gz"]);
     let hello = std::fs::read_to_string(fx.extracted("pkg-1.0/hello.txt")).unwrap();
@@ -278,14 +282,7 @@ fn directory_mirror_and_import_need_no_server() {
 #[test]
 fn offline_uses_the_warm_cache_and_fails_fast_when_cold() {
     let bytes = tarball(|_| {});
-    let server = Server::start(HashMap::from([(
-        "/pkg-1.0.tar.gz".into(),
-        Reply::Body(bytes.clone()),
-    )]));
-    let pins = tarball_pin(
-        &[format!("{}/pkg-1.0.tar.gz", server.base)],
-        &sha256(&bytes),
-    );
+    let (server, pins) = serve(&bytes);
     let offline = SourceOpts {
         offline: true,
         ..SourceOpts::default()
@@ -323,14 +320,8 @@ fn escaping_archive_is_refused_and_not_installed() {
         header.set_cksum();
         b.append(&header, &[][..]).unwrap();
     });
-    let server = Server::start(HashMap::from([(
-        "/pkg-1.0.tar.gz".into(),
-        Reply::Body(bytes.clone()),
-    )]));
-    let fx = Fixture::new(&tarball_pin(
-        &[format!("{}/pkg-1.0.tar.gz", server.base)],
-        &sha256(&bytes),
-    ));
+    let (_server, pins) = serve(&bytes);
+    let fx = Fixture::new(&pins);
     let err = format!("{:#}", fx.prepare(&SourceOpts::default()).unwrap_err());
     assert!(
         err.contains("refusing entry that escapes the destination"),
@@ -428,14 +419,8 @@ fn git_source_with_a_wrong_commit_is_rejected() {
 #[test]
 fn concurrent_runs_share_one_cache_safely() {
     let bytes = tarball(|_| {});
-    let server = Server::start(HashMap::from([(
-        "/pkg-1.0.tar.gz".into(),
-        Reply::Body(bytes.clone()),
-    )]));
-    let fx = Arc::new(Fixture::new(&tarball_pin(
-        &[format!("{}/pkg-1.0.tar.gz", server.base)],
-        &sha256(&bytes),
-    )));
+    let (server, pins) = serve(&bytes);
+    let fx = Arc::new(Fixture::new(&pins));
     let runs: Vec<_> = (0..4)
         .map(|_| {
             let fx = Arc::clone(&fx);
@@ -458,14 +443,8 @@ fn concurrent_runs_share_one_cache_safely() {
 #[test]
 fn patches_apply_in_order_and_a_broken_one_is_a_clear_error() {
     let bytes = tarball(|_| {});
-    let server = Server::start(HashMap::from([(
-        "/pkg-1.0.tar.gz".into(),
-        Reply::Body(bytes.clone()),
-    )]));
-    let pins = tarball_pin(
-        &[format!("{}/pkg-1.0.tar.gz", server.base)],
-        &sha256(&bytes),
-    ) + "patches = \"patches/pkg\"\n";
+    let (_server, pins) = serve(&bytes);
+    let pins = pins + "patches = \"patches/pkg\"\n";
     let fx = Fixture::new(&pins);
     let patches = fx.dir.path().join("patches/pkg");
     std::fs::create_dir_all(&patches).unwrap();
