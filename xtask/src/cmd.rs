@@ -129,35 +129,32 @@ impl Cmd {
     ) -> Result<()> {
         self.echo(verbose);
         crate::fs::create_parent(log)?;
-        let client = jobserver.clone();
         // Appended: a build is several commands writing one log.
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .with_context(|| format!("opening {}", log.display()))?;
-        let handle = self
-            .expression()
-            .stderr_to_stdout()
-            .stdout_file(log_file)
-            .unchecked()
-            .before_spawn(move |cmd| {
-                client.configure_make(cmd);
-                Ok(())
-            })
-            .start()
-            .map_err(|err| self.spawn_error(err))?;
-        let output = loop {
-            if let Some(output) = handle.try_wait()? {
-                break output.clone();
-            }
-            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                handle.kill()?;
-                bail!("stopped because another build failed (--fail-fast)");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        };
-        self.check_logged(&output.status, log)
+        let mut command = std::process::Command::new(&self.program);
+        command
+            .args(&self.args)
+            .stdin(std::process::Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        for key in &self.env_remove {
+            command.env_remove(key);
+        }
+        jobserver.configure_make(&mut command);
+        let child = command.spawn().map_err(|err| self.spawn_error(err))?;
+        let (status, cpu) = wait_with_cpu(child.id(), cancel)?;
+        crate::step::add_child_cpu(cpu);
+        self.check_logged(&status, log)
     }
 
     /// Starts the command and returns a reader of its stdout; reading to the
@@ -198,6 +195,46 @@ impl Cmd {
         } else {
             anyhow::anyhow!("cannot run '{program}': {err}")
         }
+    }
+}
+
+/// Waits for the child `pid` and returns its status and the CPU time it and
+/// its descendants used (what `time` reports), killing it when `cancel` is
+/// set. std's `Child::wait` does not report CPU time; `wait4` does.
+fn wait_with_cpu(
+    pid: u32,
+    cancel: &std::sync::atomic::AtomicBool,
+) -> Result<(std::process::ExitStatus, f64)> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let pid = libc::pid_t::try_from(pid).context("process id out of range")?;
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is plain data that wait4 fills in; the pointers are
+        // valid for the call.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
+        if cancelled {
+            // SAFETY: pid is our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let flags = if cancelled { 0 } else { libc::WNOHANG };
+        // SAFETY: as above.
+        let reaped = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if reaped == pid {
+            if cancelled {
+                bail!("stopped because another build failed (--fail-fast)");
+            }
+            let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+            return Ok((std::process::ExitStatus::from_raw(status), cpu));
+        }
+        if reaped < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err).context("waiting for a build command");
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -261,6 +298,45 @@ mod tests {
         );
         assert!(err.contains("last-line"), "{err}");
         assert!(err.contains(&log.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn build_commands_report_their_cpu_time_to_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobserver = jobserver::Client::new(1).unwrap();
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let stamp = crate::step::Stamp::new(dir.path().join("stamp"));
+        crate::step::run_step(dir.path(), "busy", &stamp, "k", || {
+            Cmd::new("sh")
+                .args(["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"])
+                .run_build(&dir.path().join("busy.log"), false, &jobserver, &cancel)
+        })
+        .unwrap();
+        let timings = std::fs::read_to_string(dir.path().join("timings.jsonl")).unwrap();
+        let record: serde_json::Value = serde_json::from_str(timings.trim()).unwrap();
+        let cpu = record["cpu_seconds"].as_f64().unwrap();
+        assert!(cpu > 0.05, "cpu {cpu} s for a busy loop");
+        assert!(cpu <= record["wall_seconds"].as_f64().unwrap() * 1.05 + 0.01);
+    }
+
+    #[test]
+    fn cancelling_stops_a_running_build_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobserver = jobserver::Client::new(1).unwrap();
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let start = std::time::Instant::now();
+        let err = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            Cmd::new("sleep")
+                .arg("30")
+                .run_build(&dir.path().join("sleep.log"), false, &jobserver, &cancel)
+                .unwrap_err()
+        });
+        assert!(err.to_string().contains("--fail-fast"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn ensure(
     progress::say(
         "host tools",
         &format!(
-            "no OCaml {version} with ocamlfind and dune >= {}.{} on PATH: building them into {}",
+            "no OCaml {version} with ocamlfind and dune >= {}.{} on PATH: using our own build in {}",
             DUNE_MIN.0,
             DUNE_MIN.1,
             prefix.display()
@@ -71,7 +71,7 @@ pub fn ensure(
             std::fs::write(&log, format!("# {name}\n# inputs: {key}\n"))?;
             let tree = ctx.build_dir.join("host-build").join(name);
             fs::remove_if_present(&tree)?;
-            work(&tree, &log)
+            progress::following_log(name, &log, || work(&tree, &log))
         })
         .with_context(|| format!("building {name}"))?;
         if outcome == Outcome::UpToDate {

@@ -71,33 +71,39 @@ pub fn build(
             ),
         );
         std::fs::write(&log, format!("# {name}\n# inputs:\n{key}\n"))?;
-        let tree = ctx.build_dir.join("cross").join(arch.name()).join("ocaml");
-        fs::remove_if_present(&tree)?;
-        fs::copy_tree(cross.source, &tree, fs::Copy::Content)?;
-        let run = |cmd: Cmd| {
-            cmd.dir(&tree)
-                .env("PATH", cross.path)
-                .run_build(&log, ctx.verbose, jobserver, &cancel)
-        };
-        run(Cmd::new(tree.join("configure"))
-            .arg(format!("--prefix={}", install_dir.display()))
-            .arg(format!("--target={target}"))
-            .args(CONFIGURE_OPTIONS))
-        .context("configuring OCaml (configure's own log is config.log in the build tree)")?;
-        run(Cmd::new("make").arg("crossopt"))?;
-        let staging = tempfile::Builder::new()
-            .prefix(".install-")
-            .tempdir_in(ctx.build_dir.join("cross"))?;
-        run(Cmd::new("make")
-            .arg("installcross")
-            .arg(format!("DESTDIR={}", staging.path().display())))?;
-        let staged = staging
-            .path()
-            .join(install_dir.strip_prefix("/").unwrap_or(&install_dir));
-        fs::create_parent(&install_dir)?;
-        fs::remove_if_present(&install_dir)?;
-        std::fs::rename(&staged, &install_dir)
-            .with_context(|| format!("moving the cross compiler into {}", install_dir.display()))
+        progress::following_log(&name, &log, || {
+            let tree = ctx.build_dir.join("cross").join(arch.name()).join("ocaml");
+            fs::remove_if_present(&tree)?;
+            fs::copy_tree(cross.source, &tree, fs::Copy::Content)?;
+            let run = |cmd: Cmd| {
+                cmd.dir(&tree).env("PATH", cross.path).run_build(
+                    &log,
+                    ctx.verbose,
+                    jobserver,
+                    &cancel,
+                )
+            };
+            run(Cmd::new(tree.join("configure"))
+                .arg(format!("--prefix={}", install_dir.display()))
+                .arg(format!("--target={target}"))
+                .args(CONFIGURE_OPTIONS))
+            .context("configuring OCaml (configure's own log is config.log in the build tree)")?;
+            run(Cmd::new("make").arg("crossopt"))?;
+            let staging = tempfile::Builder::new()
+                .prefix(".install-")
+                .tempdir_in(ctx.build_dir.join("cross"))?;
+            run(Cmd::new("make")
+                .arg("installcross")
+                .arg(format!("DESTDIR={}", staging.path().display())))?;
+            let staged = staging
+                .path()
+                .join(install_dir.strip_prefix("/").unwrap_or(&install_dir));
+            fs::create_parent(&install_dir)?;
+            fs::remove_if_present(&install_dir)?;
+            std::fs::rename(&staged, &install_dir).with_context(|| {
+                format!("moving the cross compiler into {}", install_dir.display())
+            })
+        })
     })?;
     match outcome {
         Outcome::Ran => progress::say(&name, &format!("installed in {}", install_dir.display())),

@@ -7,9 +7,21 @@
 //! changes the key and reruns exactly the steps that depend on it.
 
 use anyhow::{Context as _, Result};
+use std::cell::Cell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+thread_local! {
+    /// CPU seconds of the build commands this thread has waited for. A step's
+    /// work runs on one thread, so the difference over the work is its CPU.
+    static CHILD_CPU: Cell<f64> = const { Cell::new(0.0) };
+}
+
+/// Called by [`crate::cmd::Cmd::run_build`] for each command it waited for.
+pub fn add_child_cpu(seconds: f64) {
+    CHILD_CPU.with(|cpu| cpu.set(cpu.get() + seconds));
+}
 
 pub struct Stamp {
     path: PathBuf,
@@ -49,7 +61,8 @@ pub enum Outcome {
 }
 
 /// Runs `work` unless `stamp` already records `key`; appends the wall time of
-/// work done to `<log_dir>/timings.jsonl` for `cargo xtask bench`.
+/// work done, and the CPU time of the build commands it ran, to
+/// `<log_dir>/timings.jsonl` for `cargo xtask bench`.
 pub fn run_step(
     log_dir: &Path,
     name: &str,
@@ -62,9 +75,11 @@ pub fn run_step(
     }
     stamp.invalidate()?;
     let start = Instant::now();
+    let cpu_before = CHILD_CPU.with(Cell::get);
     work()?;
     stamp.record(key)?;
-    record_timing(log_dir, name, start.elapsed().as_secs_f64())?;
+    let cpu = CHILD_CPU.with(Cell::get) - cpu_before;
+    record_timing(log_dir, name, start.elapsed().as_secs_f64(), cpu)?;
     Ok(Outcome::Ran)
 }
 
@@ -86,12 +101,13 @@ pub fn run_build_step(
     run_step(log_dir, name, stamp, key, work)
 }
 
-fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64) -> Result<()> {
+fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64, cpu_seconds: f64) -> Result<()> {
     std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let path = log_dir.join("timings.jsonl");
     let line = serde_json::json!({
         "step": name,
         "wall_seconds": wall_seconds,
+        "cpu_seconds": cpu_seconds,
         "finished_unix": std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())

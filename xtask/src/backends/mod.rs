@@ -116,7 +116,15 @@ fn build_one(
     let dir = bundle_dir(ctx, bundle);
     let stage = dir.join("stage");
     let config = bundle.compose(&ctx.root.join("backends/fragments"), opts.config_dir)?;
-    let key = input_key(ctx, bundle, inputs, &config)?;
+    let cc = format!("{}gcc", bundle.arch.cross_prefix());
+    let cc_version = Cmd::new(&cc).arg("--version").read(false)?;
+    let key = input_key(
+        &ctx.root.join("backends/app"),
+        bundle,
+        inputs,
+        &config,
+        cc_version.lines().next().unwrap_or_default(),
+    )?;
     let stamp = Stamp::new(ctx.build_dir.join("stamps").join(format!("bundle-{name}")));
     if !stage.is_dir() {
         stamp.invalidate()?;
@@ -155,14 +163,19 @@ fn build_one(
 }
 
 /// The readable list of everything the bundle is built from.
-fn input_key(ctx: &Context, bundle: &Bundle, inputs: &Inputs, config: &str) -> Result<String> {
+fn input_key(
+    app: &Path,
+    bundle: &Bundle,
+    inputs: &Inputs,
+    config: &str,
+    cc_version: &str,
+) -> Result<String> {
     let mut key = format!(
         "bundle {} recipe {RECIPE}\n{}\n",
         bundle.config_name(),
         inputs.sources_key
     );
-    let app = ctx.root.join("backends/app");
-    let mut app_files: Vec<_> = std::fs::read_dir(&app)
+    let mut app_files: Vec<_> = std::fs::read_dir(app)
         .with_context(|| format!("reading {}", app.display()))?
         .collect::<std::io::Result<Vec<_>>>()?;
     app_files.sort_by_key(|e| e.file_name());
@@ -178,12 +191,7 @@ fn input_key(ctx: &Context, bundle: &Bundle, inputs: &Inputs, config: &str) -> R
         "config {}\n",
         crate::fs::sha256_hex(config.as_bytes())
     ));
-    let cc = format!("{}gcc", bundle.arch.cross_prefix());
-    let version = Cmd::new(&cc).arg("--version").read(false)?;
-    key.push_str(&format!(
-        "cc {}\n",
-        version.lines().next().unwrap_or_default()
-    ));
+    key.push_str(&format!("cc {cc_version}\n"));
     Ok(key)
 }
 
@@ -350,4 +358,63 @@ fn copy_dir(source: &Path, dest: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changing_one_fragment_changes_only_the_bundles_using_it() {
+        let root = tempfile::tempdir().unwrap();
+        let (app, fragments) = (root.path().join("app"), root.path().join("fragments"));
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(app.join("main.c"), "int main(void) { return 0; }\n").unwrap();
+        std::fs::create_dir_all(&fragments).unwrap();
+        for name in [
+            "base",
+            "arch-x86_64",
+            "arch-arm64",
+            "plat-qemu",
+            "plat-firecracker",
+            "lib-musl",
+        ] {
+            std::fs::write(
+                fragments.join(format!("{name}.config")),
+                format!("# {name}\n"),
+            )
+            .unwrap();
+        }
+        let inputs = Inputs {
+            unikraft: "/uk".into(),
+            lib_musl: "/lm".into(),
+            musl_tarball: "/musl.tar.gz".into(),
+            sources_key: "sources".into(),
+        };
+        let keys = || -> Vec<String> {
+            bundle::select(&[], &[], &[])
+                .iter()
+                .map(|b| {
+                    let config = b.compose(&fragments, None).unwrap();
+                    input_key(&app, b, &inputs, &config, "gcc 12").unwrap()
+                })
+                .collect()
+        };
+        let before = keys();
+        assert_eq!(before, keys(), "keys are stable");
+        std::fs::write(fragments.join("plat-firecracker.config"), "CONFIG_X=y\n").unwrap();
+        let after = keys();
+        let changed: Vec<_> = bundle::select(&[], &[], &[])
+            .iter()
+            .zip(before.iter().zip(&after))
+            .filter(|(_, (b, a))| b != a)
+            .map(|(bundle, _)| bundle.config_name())
+            .collect();
+        assert_eq!(changed, ["firecracker-x86_64", "firecracker-arm64"]);
+        std::fs::write(app.join("main.c"), "int main(void) { return 1; }\n").unwrap();
+        assert!(
+            keys().iter().zip(&after).all(|(a, b)| a != b),
+            "the app is in every key"
+        );
+    }
 }
