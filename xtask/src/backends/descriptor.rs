@@ -106,6 +106,10 @@ pub fn extract(
     // an archive, as OCaml's does in libasmrun.a, would never be pulled in
     // and the weak one would run. Asking for `main` up front pulls it.
     link_flags.push("-Wl,-u,main".to_owned());
+    // ld warns that libkvmplat.o "requires executable stack": a property of
+    // Linux processes, meaningless in a unikernel, that would show in every
+    // user's build output.
+    link_flags.push("-Wl,--no-warn-execstack".to_owned());
     let after = drop_output(after);
 
     let post_link = post_link_steps(outputs.image)?;

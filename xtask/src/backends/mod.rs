@@ -32,9 +32,10 @@ const APP_LIB: &str = "appocamlbundle";
 /// `CONFIG_UK_NAME` in `backends/fragments/base.config`.
 const IMAGE_NAME: &str = "ocamlbundle";
 
-/// Version of how this module builds and extracts a bundle: bump it when a
-/// change here changes what a bundle contains.
-const RECIPE: u32 = 1;
+/// Version of how a finished build is turned into a bundle (descriptor
+/// extraction, files copied): bump it when that changes. Only the staging
+/// reruns then; Unikraft's build resumes as it was.
+const EXTRACTION: u32 = 2;
 
 /// Everything bundles are built from besides their configuration.
 pub struct Inputs {
@@ -118,13 +119,15 @@ fn build_one(
     let config = bundle.compose(&ctx.root.join("backends/fragments"), opts.config_dir)?;
     let cc = format!("{}gcc", bundle.arch.cross_prefix());
     let cc_version = Cmd::new(&cc).arg("--version").read(false)?;
-    let key = input_key(
+    let compile_key = input_key(
         &ctx.root.join("backends/app"),
         bundle,
         inputs,
         &config,
         cc_version.lines().next().unwrap_or_default(),
     )?;
+    // What is staged also depends on how it is extracted.
+    let key = format!("{compile_key}extraction {EXTRACTION}\n");
     let stamp = Stamp::new(ctx.build_dir.join("stamps").join(format!("bundle-{name}")));
     if !stage.is_dir() {
         stamp.invalidate()?;
@@ -146,9 +149,19 @@ fn build_one(
             crate::fs::create_parent(&log)?;
             std::fs::write(&log, format!("# bundle {name}\n# inputs:\n{key}\n"))
                 .with_context(|| format!("writing {}", log.display()))?;
-            compile(
-                ctx, bundle, inputs, &dir, &config, &key, &log, jobserver, cancel,
-            )?;
+            progress::following_log(&name, &log, || {
+                compile(
+                    ctx,
+                    bundle,
+                    inputs,
+                    &dir,
+                    &config,
+                    &compile_key,
+                    &log,
+                    jobserver,
+                    cancel,
+                )
+            })?;
             stage_bundle(ctx, bundle, inputs, &dir, &stage)
         },
     )?;
@@ -170,11 +183,7 @@ fn input_key(
     config: &str,
     cc_version: &str,
 ) -> Result<String> {
-    let mut key = format!(
-        "bundle {} recipe {RECIPE}\n{}\n",
-        bundle.config_name(),
-        inputs.sources_key
-    );
+    let mut key = format!("bundle {}\n{}\n", bundle.config_name(), inputs.sources_key);
     let mut app_files: Vec<_> = std::fs::read_dir(app)
         .with_context(|| format!("reading {}", app.display()))?
         .collect::<std::io::Result<Vec<_>>>()?;

@@ -109,7 +109,8 @@ fn multiboot_image_descriptor() {
         strings(&[
             "-Wl,-m,elf_x86_64",
             "-Wl,--entry=_multiboot_entry",
-            "-Wl,-u,main"
+            "-Wl,-u,main",
+            "-Wl,--no-warn-execstack",
         ])
     );
     assert_eq!(
