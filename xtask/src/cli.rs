@@ -51,8 +51,24 @@ pub enum Command {
     },
     /// Boot-test what localbuild installed
     Localtests(LocaltestsOpts),
+    /// Measure build times, driver overhead, image sizes and boot times
+    /// (needs a finished localbuild); writes bench/report.{md,json}
+    Bench(BenchOpts),
     /// Check the host for the programs the build needs
     Doctor,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchOpts {
+    /// The prefix localbuild installed into [default: <repo>/_build]
+    #[arg(long)]
+    pub prefix: Option<PathBuf>,
+    /// Compile-only calls timed through the driver and directly
+    #[arg(long, default_value_t = 200)]
+    pub driver_runs: usize,
+    /// Boots timed per image
+    #[arg(long, default_value_t = 10)]
+    pub boot_runs: usize,
 }
 
 #[derive(Args, Debug, Clone)]

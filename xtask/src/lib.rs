@@ -15,9 +15,11 @@
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`localtests`]: boot tests of an installed prefix;
 //! - [`vmm`]: booting unikernels;
+//! - [`bench`]: the figures users choose a toolchain by;
 //! - [`doctor`]: host prerequisites.
 
 pub mod backends;
+pub mod bench;
 pub mod cli;
 pub mod cmd;
 pub mod context;
@@ -55,6 +57,7 @@ pub fn run() -> Result<()> {
             );
             Ok(())
         }
+        cli::Command::Bench(opts) => bench::bench(&ctx, &opts),
         cli::Command::Doctor => doctor::doctor(),
     }
 }
