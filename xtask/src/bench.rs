@@ -365,11 +365,7 @@ fn images_and_boots(
     runs: usize,
     report: &mut Report,
 ) -> Result<(Option<f64>, Option<f64>)> {
-    let host_bin = ctx.build_dir.join("host/bin");
-    let path = host::path_with_all(
-        &[prefix.join("bin")],
-        host_bin.is_dir().then_some(host_bin.as_path()),
-    );
+    let path = host::user_path(ctx, prefix);
     let (mut worst_size, mut worst_boot): (Option<f64>, Option<f64>) = (None, None);
     report.text("\n## Images and boots\n".into());
     report.text(format!("Boot: time from starting the VMM to the first console byte, median of {runs}, QEMU software CPU.\n"));

@@ -41,6 +41,10 @@ pub enum Command {
     Downloads(SourceOpts),
     /// Build everything and install it into a prefix (implies downloads)
     Localbuild(LocalbuildOpts),
+    /// Build what is needed and install it into --prefix DIR (an opam
+    /// switch's prefix, say). The cross compilers are rebuilt for each new
+    /// prefix: OCaml records its library directory when it is configured.
+    Install(LocalbuildOpts),
     /// Make toolchain `unikraft` use ARCH's cross compiler (no rebuild)
     DefaultArch {
         #[arg(value_enum)]

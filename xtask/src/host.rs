@@ -50,7 +50,7 @@ pub fn ensure(
         );
         return Ok(HostTools { bin_dir: None });
     }
-    let prefix = ctx.build_dir.join("host");
+    let prefix = own_prefix(ctx);
     let bin = prefix.join("bin");
     progress::say(
         "host tools",
@@ -151,6 +151,21 @@ pub fn path_with_all(dirs: &[PathBuf], host_bin: Option<&Path>) -> std::ffi::OsS
         all.extend(std::env::split_paths(&path));
     }
     std::env::join_paths(all).unwrap_or_default()
+}
+
+/// Where the host tools we build go.
+fn own_prefix(ctx: &Context) -> PathBuf {
+    ctx.build_dir.join("host")
+}
+
+/// `PATH` as a user of the toolchain in `prefix` has it after the `export`
+/// lines of localbuild: the driver, then our host tools if we built them.
+pub fn user_path(ctx: &Context, prefix: &Path) -> std::ffi::OsString {
+    let host_bin = own_prefix(ctx).join("bin");
+    path_with_all(
+        &[prefix.join("bin")],
+        host_bin.is_dir().then_some(host_bin.as_path()),
+    )
 }
 
 /// Describes the installation on `PATH` if it has OCaml `version` (exactly:

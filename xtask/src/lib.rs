@@ -47,6 +47,12 @@ pub fn run() -> Result<()> {
     match cli.command {
         cli::Command::Downloads(opts) => sources::downloads(&ctx, &opts),
         cli::Command::Localbuild(opts) => localbuild::localbuild(&ctx, &opts),
+        cli::Command::Install(opts) => {
+            if opts.prefix.is_none() {
+                anyhow::bail!("install needs --prefix DIR\nhelp: `cargo xtask localbuild` installs into <repo>/_build");
+            }
+            localbuild::localbuild(&ctx, &opts)
+        }
         cli::Command::Localtests(opts) => localtests::localtests(&ctx, &opts),
         cli::Command::DefaultArch { arch, prefix } => {
             let prefix = ctx.prefix(prefix.as_deref())?;

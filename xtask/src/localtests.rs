@@ -146,7 +146,8 @@ fn smoke(
     check_boot(&boot, &expected, timeout)
 }
 
-/// Builds `examples/simple` with dune for `arch` (in a copy whose
+/// Checks that ocamlfind's `unikraft_<arch>` toolchain is the freestanding
+/// cross compiler, then builds `examples/simple` with dune for `arch` (in a copy whose
 /// dune-workspace names toolchain `unikraft_<arch>`, so the user's default
 /// arch is left alone) and boots it on QEMU.
 fn ocaml_simple(ctx: &Context, prefix: &Path, arch: Arch, timeout: Duration) -> Result<Verdict> {
@@ -164,16 +165,28 @@ fn ocaml_simple(ctx: &Context, prefix: &Path, arch: Arch, timeout: Duration) -> 
             crate::ocaml::toolchain_name(arch)
         ),
     )?;
-    let host_bin = ctx.build_dir.join("host/bin");
-    let path = crate::host::path_with_all(
-        &[prefix.join("bin")],
-        host_bin.is_dir().then_some(host_bin.as_path()),
-    );
+    let path = crate::host::user_path(ctx, prefix);
+    let conf = crate::findlib::main_conf(prefix);
+    // The cross compiler, as ocamlfind's toolchain presents it.
+    let toolchain = crate::ocaml::toolchain_name(arch);
+    let config = Cmd::new("ocamlfind")
+        .args(["-toolchain", &toolchain, "ocamlopt", "-config"])
+        .env("PATH", &path)
+        .env("OCAMLFIND_CONF", &conf)
+        .read(ctx.verbose)?;
+    let c_compiler = format!("c_compiler: {}-unikraft-ocaml-gcc", arch.gnu_name());
+    for wanted in ["system: none", c_compiler.as_str()] {
+        if !config.lines().any(|line| line == wanted) {
+            return Ok(Verdict::Fail(format!(
+                "`ocamlfind -toolchain {toolchain} ocamlopt -config` lacks `{wanted}`"
+            )));
+        }
+    }
     Cmd::new("dune")
         .args(["build", "--root", "."])
         .dir(&dir)
-        .env("PATH", path)
-        .env("OCAMLFIND_CONF", crate::findlib::main_conf(prefix))
+        .env("PATH", &path)
+        .env("OCAMLFIND_CONF", &conf)
         .read(ctx.verbose)
         .context("building examples/simple with dune")?;
     let image = dir.join("_build/unikraft/hello.exe");

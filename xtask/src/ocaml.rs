@@ -56,7 +56,14 @@ pub fn build(
         CONFIGURE_OPTIONS.join(" "),
         cross.key
     );
-    let stamp = Stamp::new(ctx.build_dir.join("stamps").join(&name));
+    // One stamp per prefix: installing elsewhere must not make the next
+    // build for the usual prefix start over.
+    let prefix_id = &fs::sha256_hex(install_dir.as_os_str().as_encoded_bytes())[..12];
+    let stamp = Stamp::new(
+        ctx.build_dir
+            .join("stamps")
+            .join(format!("{name}-{prefix_id}")),
+    );
     if !install_dir.join("bin/ocamlopt").exists() {
         stamp.invalidate()?;
     }
