@@ -24,6 +24,9 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     let jobserver = jobserver::Client::new(jobs.max(1)).context("creating the make jobserver")?;
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
 
+    // Held to the end: two runs on one build tree would build the same
+    // bundles into the same directories.
+    let _build_lock = sources::lock_dir(&ctx.build_dir, "build tree")?;
     let all = sources::selected(ctx, &opts.sources)?;
     sources::prepare(ctx, &opts.sources, &all, &Fetcher::new()?)?;
     let find = |name: &str| -> Result<&Source> {

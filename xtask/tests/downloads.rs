@@ -120,6 +120,8 @@ impl Fixture {
     fn prepare(&self, opts: &SourceOpts) -> anyhow::Result<()> {
         let sources = sources::selected(&self.ctx, opts)?;
         let fetcher = Fetcher::new()?.with_retry_pause(Duration::from_millis(10));
+        // As `cargo xtask downloads` does: the build tree is ours for the run.
+        let _build_lock = sources::lock_dir(&self.ctx.build_dir, "build tree")?;
         sources::prepare(&self.ctx, opts, &sources, &fetcher)
     }
 

@@ -18,7 +18,7 @@ pub use pins::{Origin, Source};
 use crate::cli::SourceOpts;
 use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::lock::lock_dir;
+pub use crate::lock::lock_dir;
 use crate::progress;
 use crate::step::{run_step, Outcome, Stamp};
 use anyhow::{bail, Context as _, Result};
@@ -30,6 +30,7 @@ use std::time::Instant;
 pub fn downloads(ctx: &Context, opts: &SourceOpts) -> Result<()> {
     let start = Instant::now();
     let sources = selected(ctx, opts)?;
+    let _build_lock = lock_dir(&ctx.build_dir, "build tree")?;
     prepare(ctx, opts, &sources, &Fetcher::new()?)?;
     progress::say(
         "downloads",
@@ -61,7 +62,8 @@ pub fn selected(ctx: &Context, opts: &SourceOpts) -> Result<Vec<Source>> {
 }
 
 /// Makes every source in `sources` present and verified: in the cache, and
-/// extracted in the build tree where it is used as a tree.
+/// extracted in the build tree where it is used as a tree. The caller holds
+/// the build tree's lock (for its whole run); this takes the cache's.
 pub fn prepare(
     ctx: &Context,
     opts: &SourceOpts,
@@ -69,7 +71,6 @@ pub fn prepare(
     fetcher: &Fetcher,
 ) -> Result<()> {
     let _cache_lock = lock_dir(&ctx.cache_dir, "download cache")?;
-    let _build_lock = lock_dir(&ctx.build_dir, "build tree")?;
     remove_interrupted_trees(&ctx.build_dir.join("src"))?;
     import(ctx, sources, &opts.import)?;
 
