@@ -41,9 +41,11 @@ pub enum Command {
     Downloads(SourceOpts),
     /// Build everything and install it into a prefix (implies downloads)
     Localbuild(LocalbuildOpts),
-    /// Build what is needed and install it into --prefix DIR (an opam
-    /// switch's prefix, say). The cross compilers are rebuilt for each new
-    /// prefix: OCaml records its library directory when it is configured.
+    /// Build what is needed and install it into --prefix DIR
+    ///
+    /// DIR may be an opam switch's prefix. The cross compilers are rebuilt
+    /// for each new prefix: OCaml records its library directory when it is
+    /// configured.
     Install(LocalbuildOpts),
     /// Make toolchain `unikraft` use ARCH's cross compiler (no rebuild)
     DefaultArch {
@@ -55,8 +57,10 @@ pub enum Command {
     },
     /// Boot-test what localbuild installed
     Localtests(LocaltestsOpts),
-    /// Measure build times, driver overhead, image sizes and boot times
-    /// (needs a finished localbuild); writes bench/report.{md,json}
+    /// Measure build, driver, image and boot figures into bench/report.md
+    ///
+    /// Needs a finished localbuild; cold build times are the ones it
+    /// recorded.
     Bench(BenchOpts),
     /// Check the host for the programs the build needs
     Doctor,
