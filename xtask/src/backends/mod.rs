@@ -334,9 +334,7 @@ fn app_dir(ctx: &Context) -> Result<PathBuf> {
 }
 
 fn copy_file(source: &Path, dest: &Path) -> Result<()> {
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
+    crate::fs::create_parent(dest)?;
     std::fs::copy(source, dest)
         .with_context(|| format!("copying {} to {}", source.display(), dest.display()))?;
     Ok(())
