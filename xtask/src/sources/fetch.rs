@@ -94,9 +94,9 @@ impl Fetcher {
                 }
                 Location::File(path) => {
                     progress::say(object, &format!("copying from {location}"));
-                    match self.copy_from_file(path, sha256, dest) {
+                    match copy_verified(path, sha256, dest) {
                         Ok(()) => return Ok(()),
-                        Err(Failure::Transient(why) | Failure::Final(why)) => {
+                        Err(why) => {
                             progress::say(object, &why);
                             tried.push(format!("{location}: {why}"));
                         }
@@ -122,7 +122,8 @@ impl Fetcher {
         sha256: &str,
         dest: &Path,
     ) -> std::result::Result<(), String> {
-        for attempt in 1..=ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             progress::say(object, &format!("downloading {url}"));
             match self.download(object, url, sha256, dest) {
                 Ok(()) => return Ok(()),
@@ -130,16 +131,16 @@ impl Fetcher {
                     progress::say(object, &why);
                     return Err(why);
                 }
-                Err(Failure::Transient(why)) if attempt < ATTEMPTS => {
-                    progress::say(object, &format!("{why}; retrying ({attempt}/{ATTEMPTS})"));
-                    std::thread::sleep(self.retry_pause * attempt);
+                Err(Failure::Transient(why)) if attempt == ATTEMPTS => {
+                    return Err(format!("{why} (gave up after {ATTEMPTS} attempts)"));
                 }
                 Err(Failure::Transient(why)) => {
-                    return Err(format!("{why} (gave up after {ATTEMPTS} attempts)"));
+                    progress::say(object, &format!("{why}; retrying ({attempt}/{ATTEMPTS})"));
+                    std::thread::sleep(self.retry_pause * attempt);
+                    attempt += 1;
                 }
             }
         }
-        unreachable!("the last attempt returns")
     }
 
     fn download(
@@ -166,17 +167,14 @@ impl Fetcher {
         bar.finish_and_clear();
         result
     }
+}
 
-    fn copy_from_file(
-        &self,
-        path: &Path,
-        sha256: &str,
-        dest: &Path,
-    ) -> std::result::Result<(), Failure> {
-        let file = std::fs::File::open(path)
-            .map_err(|err| Failure::Final(format!("cannot open: {err}")))?;
-        store_verified(file, sha256, dest)
-    }
+/// Copies the local file `path` into the cache at `dest` if its sha256 is
+/// `expected` (mirror directories, `--import`).
+pub fn copy_verified(path: &Path, expected: &str, dest: &Path) -> std::result::Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|err| format!("cannot open: {err}"))?;
+    store_verified(file, expected, dest)
+        .map_err(|(Failure::Transient(why) | Failure::Final(why))| why)
 }
 
 /// Streams `reader` into a temporary file beside `dest` while hashing, and

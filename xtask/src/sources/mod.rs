@@ -356,19 +356,8 @@ fn import(ctx: &Context, sources: &[Source], files: &[PathBuf]) -> Result<()> {
             );
         };
         let dest = cached_tarball(ctx, source);
-        let tmp = tempfile::Builder::new()
-            .prefix(".import-")
-            .tempfile_in(dest.parent().unwrap_or(Path::new(".")))
-            .or_else(|_| {
-                std::fs::create_dir_all(ctx.cache_dir.join("tarballs"))?;
-                tempfile::Builder::new()
-                    .prefix(".import-")
-                    .tempfile_in(ctx.cache_dir.join("tarballs"))
-            })
-            .context("creating a temporary file in the cache")?;
-        std::fs::copy(file, tmp.path()).with_context(|| format!("copying {}", file.display()))?;
-        tmp.persist(&dest)
-            .with_context(|| format!("storing {}", dest.display()))?;
+        fetch::copy_verified(file, &actual, &dest)
+            .map_err(|why| anyhow::anyhow!("importing {}: {why}", file.display()))?;
         progress::say(&source.label(), &format!("imported {}", file.display()));
     }
     Ok(())
