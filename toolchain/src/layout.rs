@@ -117,8 +117,8 @@ impl Layout {
 
     fn install_help(&self, backend: &str) -> String {
         format!(
-            "build and install the '{backend}-{}' backend bundle with `cargo xtask`, \
-             or select an installed one with -z unikraft-backend=NAME",
+            "select an installed one with -z unikraft-backend=NAME, or build it with \
+             `cargo xtask localbuild --backend {backend} --arch {}`",
             self.arch.uk()
         )
     }
@@ -165,7 +165,10 @@ impl Layout {
                     self.arch.std(),
                     self.prefix.display()
                 ))
-                .with_help("build and install a backend bundle with `cargo xtask`"))
+                .with_help(format!(
+                    "build one with `cargo xtask localbuild --arch {}`",
+                    self.arch.uk()
+                )))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::config(format!(
                 "no default backend for {}; installed: {}",

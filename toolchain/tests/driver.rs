@@ -463,8 +463,8 @@ fn unknown_backend() {
             stderr(&out),
             "x86_64-unikraft-ocaml-cc: backend 'xyz' is not installed for x86_64; \
              installed: firecracker, qemu\n\
-             help: build and install the 'xyz-x86_64' backend bundle with `cargo xtask`, \
-             or select an installed one with -z unikraft-backend=NAME\n"
+             help: select an installed one with -z unikraft-backend=NAME, or build it with \
+             `cargo xtask localbuild --backend xyz --arch x86_64`\n"
         );
     }
     assert_eq!(f.log(), Vec::<Vec<String>>::new());
