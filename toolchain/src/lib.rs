@@ -1,3 +1,5 @@
-//! The part of the toolchain other crates use: the descriptor format.
+//! The part of the toolchain other crates use: the descriptor format and
+//! the architecture names.
 
+pub mod arch;
 pub mod format;

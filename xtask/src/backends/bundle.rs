@@ -50,32 +50,27 @@ impl Backend {
 impl Arch {
     pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Arm64];
 
+    /// The toolchain's own description of this arch.
+    fn target(self) -> ocaml_unikraft_toolchain::arch::Arch {
+        match self {
+            Arch::X86_64 => ocaml_unikraft_toolchain::arch::Arch::X86_64,
+            Arch::Arm64 => ocaml_unikraft_toolchain::arch::Arch::Aarch64,
+        }
+    }
+
     /// Unikraft's name, used in bundle names.
     pub fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Arm64 => "arm64",
-        }
+        self.target().uk()
     }
 
     /// The GNU name, used in tool names (`aarch64-unikraft-ocaml-cc`).
     pub fn gnu_name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Arm64 => "aarch64",
-        }
+        self.target().std()
     }
 
     /// `CROSS_COMPILE` for Unikraft: empty when the host runs this arch.
     pub fn cross_prefix(self) -> &'static str {
-        if std::env::consts::ARCH == self.gnu_name() {
-            ""
-        } else {
-            match self {
-                Arch::X86_64 => "x86_64-linux-gnu-",
-                Arch::Arm64 => "aarch64-linux-gnu-",
-            }
-        }
+        self.target().derived_tool_prefix()
     }
 }
 
