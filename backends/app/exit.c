@@ -5,26 +5,43 @@
  * would power the machine off, so the VM hangs and the status is lost
  * (OCaml programs always leave through exit(), even after a normal end).
  * The final link wraps it (-Wl,--wrap=uk_syscall_r_exit_group, see
- * Makefile.uk) so that this function runs instead: it hands a non-zero
- * status to the VMM where the VMM can take one, then powers off.
+ * Makefile.uk) so that this function runs instead: it reports the status
+ * on the console, then powers off.
+ *
+ * The console is the only channel every VMM has (QEMU's isa-debug-exit
+ * exists on x86 only and carries 7 bits; Firecracker has nothing else), so
+ * the last line a program leaves is
+ *
+ *     ocaml-unikraft: exit status N
+ *
+ * with N in 0..255 as on Linux. `cargo xtask run` turns that line into its
+ * own exit status and strips it; a VM that stops without it has crashed.
  *
  * This lives in a library of its own, not in the placeholder application:
  * the application object is replaced by the user's objects at link time,
  * every library object stays. */
 #include <uk/plat/bootstrap.h>
+#include <uk/plat/console.h>
+
+#define STATUS_LINE "ocaml-unikraft: exit status "
 
 long __wrap_uk_syscall_r_exit_group(long status);
 
 long __wrap_uk_syscall_r_exit_group(long status)
 {
-#if defined(__x86_64__)
-	/* QEMU's isa-debug-exit device (port 0x501, when present) makes QEMU
-	 * exit with (value << 1) | 1; without it the write is ignored. */
-	if (status != 0)
-		__asm__ __volatile__("outb %b0, %w1"
-				     :
-				     : "a"((unsigned char)status),
-				       "Nd"((unsigned short)0x501));
-#endif
+	/* Linux keeps the low 8 bits, so does this. */
+	unsigned int code = (unsigned int)status & 0xff;
+	char line[sizeof(STATUS_LINE) + 4];
+	unsigned int len = sizeof(STATUS_LINE) - 1;
+	unsigned int divisor;
+
+	__builtin_memcpy(line, STATUS_LINE, len);
+	for (divisor = 100; divisor > 1 && code < divisor; divisor /= 10)
+		;
+	for (; divisor > 0; divisor /= 10)
+		line[len++] = (char)('0' + code / divisor % 10);
+	line[len++] = '\n';
+	ukplat_coutk(line, len);
+
 	ukplat_terminate(UKPLAT_HALT);
 }
