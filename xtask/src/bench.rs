@@ -370,83 +370,67 @@ fn images_and_boots(
     report.text("\n## Images and boots\n".into());
     report.text(format!("Boot: time from starting the VMM to the first console byte, median of {runs}, QEMU software CPU.\n"));
     report.text("| bundle | C image | OCaml image | size ratio | C boot ms | OCaml boot ms | boot ratio |\n|---|---|---|---|---|---|---|".into());
-    for arch in Arch::ALL {
+    for bundle in crate::install::installed_bundles(prefix) {
+        let (backend, arch) = (bundle.backend, bundle.arch);
         if !ocaml::compiler_prefix(prefix, arch)
             .join("bin/ocamlopt")
             .exists()
         {
             continue;
         }
-        for backend in Backend::ALL {
-            let name = format!("{}-{}", backend.name(), arch.name());
-            if !prefix
-                .join("share")
-                .join(format!("ocaml-unikraft-backend-{name}"))
-                .is_dir()
-            {
-                continue;
-            }
-            let dir = work.join(&name);
-            std::fs::create_dir_all(&dir)?;
-            let select = format!("unikraft-backend={}", backend.name());
-            let c_image = dir.join("c-hello");
-            Cmd::new(
-                prefix
-                    .join("bin")
-                    .join(format!("{}-unikraft-ocaml-cc", arch.gnu_name())),
-            )
-            .args(["-O2", "-z", &select, "-o"])
-            .arg(&c_image)
-            .arg(ctx.root.join("backends/smoke/hello.c"))
-            .read(false)?;
-            std::fs::copy(
-                ctx.root.join("examples/simple/hello.ml"),
-                dir.join("hello.ml"),
-            )?;
-            let ml_image = dir.join("ocaml-hello");
-            Cmd::new("ocamlfind")
-                .args([
-                    "-toolchain",
-                    &ocaml::toolchain_name(arch),
-                    "ocamlopt",
-                    "hello.ml",
-                    "-o",
-                ])
-                .arg(&ml_image)
-                .args(["-cclib", &format!("-z {select}")])
-                .dir(&dir)
-                .env("PATH", &path)
-                .env("OCAMLFIND_CONF", findlib::main_conf(prefix))
-                .read(false)
-                .with_context(|| format!("linking the OCaml hello for {name}"))?;
-            let (c_size, ml_size) = (
-                std::fs::metadata(&c_image)?.len(),
-                std::fs::metadata(&ml_image)?.len(),
+        let name = bundle.name();
+        let dir = work.join(&name);
+        std::fs::create_dir_all(&dir)?;
+        let select = format!("unikraft-backend={}", backend.name());
+        let c_image = dir.join("c-hello");
+        crate::localtests::link_c_hello(ctx, prefix, &bundle, &c_image)?;
+        std::fs::copy(
+            ctx.root.join("examples/simple/hello.ml"),
+            dir.join("hello.ml"),
+        )?;
+        let ml_image = dir.join("ocaml-hello");
+        Cmd::new("ocamlfind")
+            .args([
+                "-toolchain",
+                &ocaml::toolchain_name(arch),
+                "ocamlopt",
+                "hello.ml",
+                "-o",
+            ])
+            .arg(&ml_image)
+            .args(["-cclib", &format!("-z {select}")])
+            .dir(&dir)
+            .env("PATH", &path)
+            .env("OCAMLFIND_CONF", findlib::main_conf(prefix))
+            .read(false)
+            .with_context(|| format!("linking the OCaml hello for {name}"))?;
+        let (c_size, ml_size) = (
+            std::fs::metadata(&c_image)?.len(),
+            std::fs::metadata(&ml_image)?.len(),
+        );
+        let size_ratio = ml_size as f64 / c_size as f64;
+        worst_size = Some(worst_size.map_or(size_ratio, |w| w.max(size_ratio)));
+        let boots = if vmm::unavailable(backend, arch).is_none() {
+            let (c, ml) = (
+                boot_median(arch, &c_image, runs)?,
+                boot_median(arch, &ml_image, runs)?,
             );
-            let size_ratio = ml_size as f64 / c_size as f64;
-            worst_size = Some(worst_size.map_or(size_ratio, |w| w.max(size_ratio)));
-            let boots = if vmm::unavailable(backend, arch).is_none() {
-                let (c, ml) = (
-                    boot_median(arch, &c_image, runs)?,
-                    boot_median(arch, &ml_image, runs)?,
-                );
-                worst_boot = Some(worst_boot.map_or(ml / c, |w| w.max(ml / c)));
-                Some((c, ml))
-            } else {
-                None
-            };
-            report.text(format!(
-                "| {name} | {c_size} | {ml_size} | {size_ratio:.2} | {} |",
-                match boots {
-                    Some((c, ml)) => format!("{c:.0} | {ml:.0} | {:.2}", ml / c),
-                    None => format!(
-                        "- | - | - ({})",
-                        vmm::unavailable(backend, arch).unwrap_or_default()
-                    ),
-                }
-            ));
-            report.add("images", json!({ "bundle": name, "c_bytes": c_size, "ocaml_bytes": ml_size, "size_ratio": size_ratio, "c_boot_ms": boots.map(|b| b.0), "ocaml_boot_ms": boots.map(|b| b.1) }));
-        }
+            worst_boot = Some(worst_boot.map_or(ml / c, |w| w.max(ml / c)));
+            Some((c, ml))
+        } else {
+            None
+        };
+        report.text(format!(
+            "| {name} | {c_size} | {ml_size} | {size_ratio:.2} | {} |",
+            match boots {
+                Some((c, ml)) => format!("{c:.0} | {ml:.0} | {:.2}", ml / c),
+                None => format!(
+                    "- | - | - ({})",
+                    vmm::unavailable(backend, arch).unwrap_or_default()
+                ),
+            }
+        ));
+        report.add("images", json!({ "bundle": name, "c_bytes": c_size, "ocaml_bytes": ml_size, "size_ratio": size_ratio, "c_boot_ms": boots.map(|b| b.0), "ocaml_boot_ms": boots.map(|b| b.1) }));
     }
     Ok((worst_size, worst_boot))
 }
@@ -455,7 +439,13 @@ fn images_and_boots(
 fn boot_median(arch: Arch, image: &Path, runs: usize) -> Result<f64> {
     let mut times = Vec::new();
     for _ in 0..runs {
-        let boot = vmm::boot(vmm::qemu(arch, image, &[]), Duration::from_secs(60))?;
+        let launch = vmm::Launch {
+            backend: Backend::Qemu,
+            arch,
+            image,
+            args: &[],
+        };
+        let boot = vmm::boot(&launch, Duration::from_secs(60), false)?;
         let first = boot
             .first_output
             .with_context(|| format!("{} printed nothing", image.display()))?;

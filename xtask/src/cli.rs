@@ -55,7 +55,14 @@ pub enum Command {
         #[arg(long)]
         prefix: Option<PathBuf>,
     },
-    /// Boot-test what localbuild installed
+    /// Boot one unikernel image; exit with the program's status
+    ///
+    /// The console goes to stdout. The exit status is the program's: 0 for
+    /// a clean end, n for `exit n`, 2 for an uncaught exception (as OCaml
+    /// on Linux); 134 if the guest crashed (stopped without reporting a
+    /// status), 124 if it ran past --timeout, 125 if the VMM could not run.
+    Run(RunOpts),
+    /// Build examples/all and boot every example on every installed backend
     Localtests(LocaltestsOpts),
     /// Measure build, driver, image and boot figures into bench/report.md
     ///
@@ -77,6 +84,24 @@ pub struct BenchOpts {
     /// Boots timed per image
     #[arg(long, default_value_t = 10)]
     pub boot_runs: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunOpts {
+    /// The unikernel image (what `dune build` or the cc driver produced)
+    pub image: PathBuf,
+    /// The VMM the image was linked for
+    #[arg(long, value_enum, default_value_t = Backend::Qemu)]
+    pub backend: Backend,
+    /// The image's architecture [default: read from the image]
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Seconds the guest may run before it is stopped
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// The program's arguments (its Sys.argv from index 1)
+    #[arg(last = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

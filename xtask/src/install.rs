@@ -30,6 +30,24 @@ pub struct Installation<'a> {
     pub bundle_stages: &'a [PathBuf],
 }
 
+/// The bundles installed in `prefix` (those with a descriptor).
+pub fn installed_bundles(prefix: &Path) -> Vec<Bundle> {
+    let mut found = Vec::new();
+    for arch in Arch::ALL {
+        for backend in Backend::ALL {
+            let bundle = Bundle::new(backend, arch, &[]);
+            let descriptor = prefix
+                .join("share")
+                .join(bundle.install_name())
+                .join("backend.json");
+            if descriptor.is_file() {
+                found.push(bundle);
+            }
+        }
+    }
+    found
+}
+
 /// Builds the C driver (release: it runs thousands of times per OCaml build).
 pub fn build_driver(ctx: &Context) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -15,6 +15,8 @@
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`localtests`]: boot tests of an installed prefix;
 //! - [`vmm`]: booting unikernels;
+//! - [`console`]: a guest's output and exit status, read from its console;
+//! - [`run`]: booting one image, its program's status as ours;
 //! - [`bench`]: the figures users choose a toolchain by;
 //! - [`doctor`]: host prerequisites.
 
@@ -22,6 +24,7 @@ pub mod backends;
 pub mod bench;
 pub mod cli;
 pub mod cmd;
+pub mod console;
 pub mod context;
 pub mod doctor;
 pub mod findlib;
@@ -33,15 +36,18 @@ pub mod localtests;
 pub mod lock;
 pub mod ocaml;
 pub mod progress;
+pub mod run;
 pub mod sources;
 pub mod step;
 pub mod vmm;
 
 use anyhow::Result;
 use clap::Parser;
+use std::process::ExitCode;
 
-/// Parses the command line and runs the chosen subcommand.
-pub fn run() -> Result<()> {
+/// Parses the command line and runs the chosen subcommand; returns the
+/// status to exit with.
+pub fn run() -> Result<ExitCode> {
     let cli = cli::Cli::parse();
     let ctx = context::Context::new(&cli.global)?;
     match cli.command {
@@ -64,8 +70,17 @@ pub fn run() -> Result<()> {
             Ok(())
         }
         cli::Command::Bench(opts) => bench::bench(&ctx, &opts),
+        // `run` exits with the guest program's status, so its own errors
+        // get a status of their own.
+        cli::Command::Run(opts) => {
+            return Ok(ExitCode::from(run::run(&opts).unwrap_or_else(|err| {
+                report_error(&err);
+                console::RUN_ERROR_STATUS
+            })))
+        }
         cli::Command::Doctor => doctor::doctor(),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// Prints an error and its causes the way the rest of the tool talks:

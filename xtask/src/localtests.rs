@@ -1,19 +1,24 @@
 //! `cargo xtask localtests`: end-to-end checks of an installed prefix.
 //!
-//! Bundle smoke test: for every installed backend bundle, link
-//! `backends/smoke/hello.c` with the installed C driver and the bundle's
-//! descriptor, then boot it and compare the whole console output and the
-//! VMM's exit status with `backends/smoke/hello.expected`. Where a backend
-//! cannot boot here, the test checks the image's format instead and the
-//! boot is reported as skipped, with the reason.
+//! - `c-hello`: for every installed bundle, `backends/smoke/hello.c` linked
+//!   with the installed C driver and booted.
+//! - `simple`: for every cross compiler, `examples/simple` built with dune
+//!   as its README says, and booted on QEMU.
+//! - `examples/all`: built once by dune, with one context per installed
+//!   bundle (toolchain `unikraft_<arch>`, link flags naming the backend) and
+//!   one native `linux` context; every example runs on each. The Linux run
+//!   shows that the expected files are what the program does on Linux.
 //!
-//! OCaml: for every installed cross compiler, `examples/simple` is built
-//! with dune and booted on QEMU, its output compared with
-//! `examples/simple/hello.expected`.
+//! Each run's console, less Unikraft's banner and our status line, must
+//! equal `<example>.expected`, and its exit status `<example>.status`
+//! (`<example>.args`, if present, holds the arguments, one per line).
+//! Where a backend cannot boot here the image is still built (a Firecracker
+//! x86_64 image's format is checked) and the boot is a skip with the reason.
 
-use crate::backends::{Arch, Backend};
+use crate::backends::{Arch, Backend, Bundle};
 use crate::cli::LocaltestsOpts;
 use crate::cmd::Cmd;
+use crate::console::{self, Report};
 use crate::context::Context;
 use crate::vmm;
 use anyhow::{bail, Context as _, Result};
@@ -29,14 +34,27 @@ enum Verdict {
 
 struct Row {
     test: String,
-    bundle: String,
+    target: String,
     verdict: Verdict,
+    /// How the program ended, when it ran.
+    outcome: Option<String>,
+    first_output: Option<Duration>,
     time: Duration,
 }
 
+/// What a program must do.
+struct Expected {
+    output: String,
+    status: u8,
+    args: Vec<String>,
+}
+
+/// The name of the native context and of its rows.
+const LINUX: &str = "linux";
+
 pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
-    let installed = installed_bundles(&prefix)?;
+    let installed = crate::install::installed_bundles(&prefix);
     if installed.is_empty() {
         bail!(
             "no backend bundle is installed in {}\nhelp: run `cargo xtask localbuild` first",
@@ -45,33 +63,29 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     }
     let timeout = Duration::from_secs_f64(opts.timeout);
     let mut rows = Vec::new();
-    for &arch in &Arch::ALL {
-        if !crate::ocaml::compiler_prefix(&prefix, arch)
-            .join("bin/ocamlopt")
-            .exists()
-        {
-            continue;
-        }
-        let start = Instant::now();
-        let verdict = ocaml_simple(ctx, &prefix, arch, timeout)
-            .unwrap_or_else(|err| Verdict::Fail(format!("{err:#}")));
-        rows.push(Row {
-            test: "ocaml-simple".into(),
-            bundle: format!("qemu-{}", arch.name()),
-            verdict,
-            time: start.elapsed(),
-        });
+    for bundle in &installed {
+        rows.push(run_row("c-hello", &bundle.name(), || {
+            c_hello(ctx, &prefix, bundle, timeout)
+        }));
     }
-    for (backend, arch) in installed {
-        let start = Instant::now();
-        let verdict = smoke(ctx, &prefix, backend, arch, timeout)
-            .unwrap_or_else(|err| Verdict::Fail(format!("{err:#}")));
-        rows.push(Row {
-            test: "c-hello".into(),
-            bundle: format!("{}-{}", backend.name(), arch.name()),
-            verdict,
-            time: start.elapsed(),
-        });
+    let with_compiler: Vec<&Bundle> = installed
+        .iter()
+        .filter(|b| has_compiler(&prefix, b.arch))
+        .collect();
+    for &arch in &Arch::ALL {
+        if has_compiler(&prefix, arch) {
+            rows.push(run_row("simple", &format!("qemu-{}", arch.name()), || {
+                simple(ctx, &prefix, arch, timeout)
+            }));
+        }
+    }
+    if with_compiler.is_empty() {
+        crate::progress::say(
+            "localtests",
+            "no cross compiler installed: examples/all skipped",
+        );
+    } else {
+        rows.extend(all_examples(ctx, &prefix, &with_compiler, timeout)?);
     }
     print_table(&rows);
     let failed = rows
@@ -84,149 +98,361 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     Ok(())
 }
 
-/// `(backend, arch)` of every descriptor under `<prefix>/share`.
-fn installed_bundles(prefix: &Path) -> Result<Vec<(Backend, Arch)>> {
-    let mut found = Vec::new();
-    for backend in Backend::ALL {
-        for arch in Arch::ALL {
-            let descriptor = prefix
-                .join("share")
-                .join(format!(
-                    "ocaml-unikraft-backend-{}-{}",
-                    backend.name(),
-                    arch.name()
-                ))
-                .join("backend.json");
-            if descriptor.is_file() {
-                found.push((backend, arch));
-            }
-        }
-    }
-    Ok(found)
+fn has_compiler(prefix: &Path, arch: Arch) -> bool {
+    crate::ocaml::compiler_prefix(prefix, arch)
+        .join("bin/ocamlopt")
+        .exists()
 }
 
-fn smoke(
-    ctx: &Context,
-    prefix: &Path,
-    backend: Backend,
-    arch: Arch,
-    timeout: Duration,
-) -> Result<Verdict> {
-    let dir =
-        ctx.build_dir
-            .join("tests/c-hello")
-            .join(format!("{}-{}", backend.name(), arch.name()));
-    std::fs::create_dir_all(&dir)?;
-    let image = dir.join("hello");
-    let source = ctx.root.join("backends/smoke/hello.c");
+/// A row for a test that either completes (pass, fail or skip, and how the
+/// program ended) or cannot be carried out (a failure, with the reason).
+fn run_row(test: &str, target: &str, body: impl FnOnce() -> Result<(Verdict, Option<Run>)>) -> Row {
+    let start = Instant::now();
+    let (verdict, run) = body().unwrap_or_else(|err| (Verdict::Fail(format!("{err:#}")), None));
+    Row {
+        test: test.into(),
+        target: target.into(),
+        verdict,
+        outcome: run.as_ref().map(|r| r.outcome.clone()),
+        first_output: run.and_then(|r| r.first_output),
+        time: start.elapsed(),
+    }
+}
+
+/// What one run of a program showed, besides pass or fail.
+struct Run {
+    outcome: String,
+    first_output: Option<Duration>,
+}
+
+/// Links `backends/smoke/hello.c` for `bundle` with the installed driver.
+pub fn link_c_hello(ctx: &Context, prefix: &Path, bundle: &Bundle, image: &Path) -> Result<()> {
+    crate::fs::create_parent(image)?;
     Cmd::new(
         prefix
             .join("bin")
-            .join(format!("{}-unikraft-ocaml-cc", arch.gnu_name())),
+            .join(format!("{}-unikraft-ocaml-cc", bundle.arch.gnu_name())),
     )
     .args([
         "-O2",
         "-z",
-        &format!("unikraft-backend={}", backend.name()),
+        &format!("unikraft-backend={}", bundle.backend.name()),
         "-o",
     ])
-    .arg(&image)
-    .arg(&source)
+    .arg(image)
+    .arg(ctx.root.join("backends/smoke/hello.c"))
     .read(ctx.verbose)
-    .context("linking backends/smoke/hello.c")?;
+    .with_context(|| format!("linking backends/smoke/hello.c for {}", bundle.name()))?;
+    Ok(())
+}
 
-    if let Some(reason) = vmm::unavailable(backend, arch) {
-        return Ok(match check_image_format(&image, backend, arch)? {
-            Some(problem) => Verdict::Fail(problem),
-            None => Verdict::Skip(format!("image format checked; boot skipped: {reason}")),
-        });
-    }
-    let boot = vmm::boot(vmm::qemu(arch, &image, &[]), timeout)?;
-    let expected = std::fs::read_to_string(ctx.root.join("backends/smoke/hello.expected"))?;
-    check_boot(&boot, &expected, timeout)
+fn c_hello(
+    ctx: &Context,
+    prefix: &Path,
+    bundle: &Bundle,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>)> {
+    let image = ctx
+        .build_dir
+        .join("tests/c-hello")
+        .join(bundle.name())
+        .join("hello");
+    link_c_hello(ctx, prefix, bundle, &image)?;
+    let expected = Expected {
+        output: read_text(&ctx.root.join("backends/smoke/hello.expected"))?,
+        status: 0,
+        args: Vec::new(),
+    };
+    boot_and_check(bundle, &image, &expected, timeout)
 }
 
 /// Checks that ocamlfind's `unikraft_<arch>` toolchain is the freestanding
-/// cross compiler, then builds `examples/simple` with dune for `arch` (in a copy whose
-/// dune-workspace names toolchain `unikraft_<arch>`, so the user's default
+/// cross compiler, then builds `examples/simple` with dune for `arch` (with
+/// a workspace naming toolchain `unikraft_<arch>`, so the user's default
 /// arch is left alone) and boots it on QEMU.
-fn ocaml_simple(ctx: &Context, prefix: &Path, arch: Arch, timeout: Duration) -> Result<Verdict> {
-    let example = ctx.root.join("examples/simple");
-    let dir = ctx.build_dir.join("tests/ocaml-simple").join(arch.name());
-    crate::fs::remove_if_present(&dir)?;
-    for file in ["dune-project", "dune", "hello.ml"] {
-        crate::fs::create_parent(&dir.join(file))?;
-        std::fs::copy(example.join(file), dir.join(file))?;
-    }
-    std::fs::write(
-        dir.join("dune-workspace"),
-        format!(
-            "(lang dune 3.18)\n(context (default (name unikraft) (toolchain {})))\n",
-            crate::ocaml::toolchain_name(arch)
-        ),
-    )?;
-    let path = crate::host::user_path(ctx, prefix);
-    let conf = crate::findlib::main_conf(prefix);
-    // The cross compiler, as ocamlfind's toolchain presents it.
+fn simple(
+    ctx: &Context,
+    prefix: &Path,
+    arch: Arch,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>)> {
     let toolchain = crate::ocaml::toolchain_name(arch);
     let config = Cmd::new("ocamlfind")
         .args(["-toolchain", &toolchain, "ocamlopt", "-config"])
-        .env("PATH", &path)
-        .env("OCAMLFIND_CONF", &conf)
+        .env("PATH", crate::host::user_path(ctx, prefix))
+        .env("OCAMLFIND_CONF", crate::findlib::main_conf(prefix))
         .read(ctx.verbose)?;
     let c_compiler = format!("c_compiler: {}-unikraft-ocaml-gcc", arch.gnu_name());
     for wanted in ["system: none", c_compiler.as_str()] {
         if !config.lines().any(|line| line == wanted) {
-            return Ok(Verdict::Fail(format!(
-                "`ocamlfind -toolchain {toolchain} ocamlopt -config` lacks `{wanted}`"
-            )));
+            return Ok((
+                Verdict::Fail(format!(
+                    "`ocamlfind -toolchain {toolchain} ocamlopt -config` lacks `{wanted}`"
+                )),
+                None,
+            ));
         }
     }
-    Cmd::new("dune")
-        .args(["build", "--root", "."])
-        .dir(&dir)
-        .env("PATH", &path)
-        .env("OCAMLFIND_CONF", &conf)
-        .read(ctx.verbose)
-        .context("building examples/simple with dune")?;
-    let image = dir.join("_build/unikraft/hello.exe");
-    let expected = std::fs::read_to_string(example.join("hello.expected"))?;
-    check_boot(
-        &vmm::boot(vmm::qemu(arch, &image, &[]), timeout)?,
+    let example = ctx.root.join("examples/simple");
+    let build = ctx.build_dir.join("tests/simple").join(arch.name());
+    let workspace =
+        format!("(lang dune 3.18)\n(context (default (name unikraft) (toolchain {toolchain})))\n");
+    dune_build(ctx, prefix, &example, &build, &workspace)?;
+    let expected = Expected {
+        output: read_text(&example.join("hello.expected"))?,
+        status: 0,
+        args: Vec::new(),
+    };
+    let bundle = Bundle::new(Backend::Qemu, arch, &[]);
+    boot_and_check(
+        &bundle,
+        &build.join("unikraft/hello.exe"),
         &expected,
         timeout,
     )
 }
 
-/// Compares a boot with the expected console output and a clean exit.
-fn check_boot(boot: &vmm::Boot, expected: &str, timeout: Duration) -> Result<Verdict> {
-    let mut problems = Vec::new();
-    if boot.status.is_none() {
-        problems.push(format!("timed out after {:.0} s", timeout.as_secs_f64()));
-    } else if boot.status != Some(0) {
-        problems.push(format!("exit status {:?}, expected 0", boot.status));
+/// Builds `examples/all` for every bundle and Linux, then runs each example
+/// on each.
+fn all_examples(
+    ctx: &Context,
+    prefix: &Path,
+    bundles: &[&Bundle],
+    timeout: Duration,
+) -> Result<Vec<Row>> {
+    let source = ctx.root.join("examples/all");
+    let examples = examples(&source)?;
+    let build = ctx.build_dir.join("tests/examples-all");
+    let start = Instant::now();
+    dune_build(ctx, prefix, &source, &build, &all_workspace(bundles))
+        .context("building examples/all")?;
+    crate::progress::say(
+        "localtests",
+        &format!(
+            "built examples/all for {} and {} bundle(s) in {:.1} s",
+            LINUX,
+            bundles.len(),
+            start.elapsed().as_secs_f64()
+        ),
+    );
+    let mut rows = Vec::new();
+    for (name, expected) in &examples {
+        rows.push(run_row(name, LINUX, || {
+            run_native(
+                &build.join(LINUX).join(format!("{name}.exe")),
+                expected,
+                timeout,
+            )
+        }));
+        for bundle in bundles {
+            let image = build.join(bundle.name()).join(format!("{name}.exe"));
+            rows.push(run_row(name, &bundle.name(), || {
+                boot_and_check(bundle, &image, expected, timeout)
+            }));
+        }
     }
-    if boot.console != expected {
-        problems.push(format!(
-            "console output differs:\n{}",
-            diff(expected, &boot.console)
+    Ok(rows)
+}
+
+/// A dune workspace with the native `linux` context and one cross context
+/// per bundle, named after it.
+fn all_workspace(bundles: &[&Bundle]) -> String {
+    let mut text = format!("(lang dune 3.18)\n(context (default (name {LINUX})))\n");
+    for bundle in bundles {
+        text.push_str(&format!(
+            "(context (default (name {}) (toolchain {})\n  (env (_ (link_flags (:standard -cclib \"-z unikraft-backend={}\"))))))\n",
+            bundle.name(),
+            crate::ocaml::toolchain_name(bundle.arch),
+            bundle.backend.name()
         ));
     }
-    if !boot.vmm_stderr.trim().is_empty() {
-        problems.push(format!("the VMM reported: {}", boot.vmm_stderr.trim()));
+    text
+}
+
+/// `dune build` of the project in `source`, with `workspace` as its
+/// workspace file and its results under `build`.
+fn dune_build(
+    ctx: &Context,
+    prefix: &Path,
+    source: &Path,
+    build: &Path,
+    workspace: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(build)?;
+    let workspace_file = build.join("dune-workspace.generated");
+    std::fs::write(&workspace_file, workspace)?;
+    Cmd::new("dune")
+        .args(["build", "--root"])
+        .arg(source)
+        .arg("--workspace")
+        .arg(&workspace_file)
+        .arg("--build-dir")
+        .arg(build)
+        .env("PATH", crate::host::user_path(ctx, prefix))
+        .env("OCAMLFIND_CONF", crate::findlib::main_conf(prefix))
+        .read(ctx.verbose)?;
+    Ok(())
+}
+
+/// The examples of `dir`: every `<name>.expected`, with its `.status` and
+/// optional `.args`, sorted by name.
+fn examples(dir: &Path) -> Result<Vec<(String, Expected)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let (Some(name), Some("expected")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        let status_file = dir.join(format!("{name}.status"));
+        let status = read_text(&status_file)?;
+        let status = status.trim().parse::<u8>().with_context(|| {
+            format!(
+                "{} must hold an exit status (0-255), not {status:?}",
+                status_file.display()
+            )
+        })?;
+        let args_file = dir.join(format!("{name}.args"));
+        let args = if args_file.exists() {
+            read_text(&args_file)?.lines().map(String::from).collect()
+        } else {
+            Vec::new()
+        };
+        found.push((
+            name.to_string(),
+            Expected {
+                output: read_text(&path)?,
+                status,
+                args,
+            },
+        ));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    if found.is_empty() {
+        bail!("no <example>.expected file in {}", dir.display());
+    }
+    Ok(found)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Boots `image` for `bundle` and compares what it did with `expected`; a
+/// skip (after checking what can be checked) where the bundle's VMM cannot
+/// run here.
+fn boot_and_check(
+    bundle: &Bundle,
+    image: &Path,
+    expected: &Expected,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>)> {
+    if let Some(reason) = vmm::unavailable(bundle.backend, bundle.arch) {
+        return Ok((
+            match check_image_format(image, bundle)? {
+                Some(problem) => Verdict::Fail(problem),
+                None => Verdict::Skip(format!("image built and checked; boot skipped: {reason}")),
+            },
+            None,
+        ));
+    }
+    let launch = vmm::Launch {
+        backend: bundle.backend,
+        arch: bundle.arch,
+        image,
+        args: &expected.args,
+    };
+    let boot = vmm::boot(&launch, timeout, false)?;
+    let report = boot.report()?;
+    let mut verdict = compare(&report, expected);
+    if let (Verdict::Pass, stderr) = (&verdict, boot.vmm_stderr.trim()) {
+        if !stderr.is_empty() {
+            verdict = Verdict::Fail(format!("the VMM reported: {stderr}"));
+        }
+    }
+    Ok((
+        verdict,
+        Some(Run {
+            outcome: report.outcome.describe(),
+            first_output: boot.first_output,
+        }),
+    ))
+}
+
+/// Runs a native build of an example on this machine.
+fn run_native(
+    exe: &Path,
+    expected: &Expected,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>)> {
+    let start = Instant::now();
+    let handle = duct::cmd(exe, &expected.args)
+        .stdin_null()
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .start()
+        .with_context(|| format!("cannot run {}", exe.display()))?;
+    let output = loop {
+        if let Some(output) = handle.try_wait()? {
+            break output.clone();
+        }
+        if start.elapsed() > timeout {
+            handle.kill()?;
+            bail!("{} ran past {:.0} s", exe.display(), timeout.as_secs_f64());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let Some(code) = output.status.code() else {
+        bail!(
+            "{} was killed by a signal ({})",
+            exe.display(),
+            output.status
+        );
+    };
+    let report = Report {
+        outcome: console::exit_outcome(code as u8, &text),
+        output: text,
+    };
+    Ok((
+        compare(&report, expected),
+        Some(Run {
+            outcome: report.outcome.describe(),
+            first_output: None,
+        }),
+    ))
+}
+
+fn compare(report: &Report, expected: &Expected) -> Verdict {
+    let mut problems = Vec::new();
+    if report.outcome.status() != expected.status {
+        problems.push(format!(
+            "{}, expected status {}",
+            report.outcome.describe(),
+            expected.status
+        ));
+    }
+    if report.output != expected.output {
+        problems.push(format!(
+            "console output differs (- expected, + actual):\n{}",
+            diff(&expected.output, &report.output)
+        ));
     }
     if problems.is_empty() {
-        Ok(Verdict::Pass)
+        Verdict::Pass
     } else {
-        Ok(Verdict::Fail(problems.join("\n")))
+        Verdict::Fail(problems.join("\n"))
     }
 }
 
 /// Checks what can be checked without booting: a Firecracker x86_64 image
 /// is an ELF64 entered at the Linux boot entry. Returns a problem, if any.
-fn check_image_format(image: &Path, backend: Backend, arch: Arch) -> Result<Option<String>> {
+fn check_image_format(image: &Path, bundle: &Bundle) -> Result<Option<String>> {
     let bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
-    if backend != Backend::Firecracker || arch != Arch::X86_64 {
+    if bundle.backend != Backend::Firecracker || bundle.arch != Arch::X86_64 {
         return Ok((bytes.is_empty()).then(|| "empty image".into()));
     }
     if bytes.len() < 0x20 || !bytes.starts_with(b"\x7fELF") || bytes[4] != 2 {
@@ -265,13 +491,16 @@ fn diff(expected: &str, actual: &str) -> String {
             }
         }
     }
+    if expected.ends_with('\n') != actual.ends_with('\n') {
+        out.push("(the two differ in their final newline)".into());
+    }
     out.join("\n")
 }
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<10} {:<20} {:<6} {:>7}",
-        "test", "bundle", "result", "time"
+        "{:<13} {:<19} {:<6} {:<32} {:>8} {:>7}",
+        "test", "target", "result", "outcome", "1st out", "time"
     );
     for row in rows {
         let (word, detail) = match &row.verdict {
@@ -280,10 +509,13 @@ fn print_table(rows: &[Row]) {
             Verdict::Skip(why) => ("skip", Some(why)),
         };
         println!(
-            "{:<10} {:<20} {:<6} {:>6.2}s",
+            "{:<13} {:<19} {:<6} {:<32} {:>8} {:>6.2}s",
             row.test,
-            row.bundle,
+            row.target,
             word,
+            row.outcome.as_deref().unwrap_or("-"),
+            row.first_output
+                .map_or("-".into(), |t| format!("{:.0}ms", t.as_secs_f64() * 1000.0)),
             row.time.as_secs_f64()
         );
         if let Some(detail) = detail {
@@ -291,6 +523,22 @@ fn print_table(rows: &[Row]) {
                 println!("    {line}");
             }
         }
+    }
+    println!();
+    let mut targets: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
+    targets.sort();
+    targets.dedup();
+    for target in targets {
+        let of_target: Vec<&Row> = rows.iter().filter(|r| r.target == target).collect();
+        let count =
+            |kind: fn(&Verdict) -> bool| of_target.iter().filter(|r| kind(&r.verdict)).count();
+        println!(
+            "{target:<19} {:>3} pass {:>3} fail {:>3} skip   total {:>6.2}s",
+            count(|v| *v == Verdict::Pass),
+            count(|v| matches!(v, Verdict::Fail(_))),
+            count(|v| matches!(v, Verdict::Skip(_))),
+            of_target.iter().map(|r| r.time.as_secs_f64()).sum::<f64>()
+        );
     }
 }
 
@@ -301,5 +549,57 @@ mod tests {
     #[test]
     fn diff_marks_changed_and_missing_lines() {
         assert_eq!(diff("a\nb\nc\n", "a\nx\n"), "  a\n- b\n+ x\n- c");
+        assert_eq!(
+            diff("a\n", "a"),
+            "  a\n(the two differ in their final newline)"
+        );
+    }
+
+    #[test]
+    fn compare_needs_both_output_and_status() {
+        let expected = Expected {
+            output: "about to raise\n".into(),
+            status: 2,
+            args: Vec::new(),
+        };
+        let report = |output: &str, outcome| Report {
+            output: output.into(),
+            outcome,
+        };
+        use console::Outcome;
+        assert_eq!(
+            compare(&report("about to raise\n", Outcome::Exit(2)), &expected),
+            Verdict::Pass
+        );
+        assert!(matches!(
+            compare(&report("about to raise\n", Outcome::Exit(0)), &expected),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            compare(&report("about to raise\n", Outcome::Crash), &expected),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            compare(&report("about to rise\n", Outcome::Exit(2)), &expected),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn every_example_has_a_status_and_the_examples_are_all_there() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/all");
+        let names: Vec<String> = examples(&dir).unwrap().into_iter().map(|e| e.0).collect();
+        for wanted in ["hello", "args", "fail", "exit", "threader", "domain_spawn"] {
+            assert!(names.iter().any(|n| n == wanted), "{wanted} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn the_workspace_has_linux_and_one_context_per_bundle() {
+        let fc = Bundle::new(Backend::Firecracker, Arch::Arm64, &[]);
+        let text = all_workspace(&[&fc]);
+        assert!(text.contains("(context (default (name linux)))"));
+        assert!(text.contains("(name firecracker-arm64) (toolchain unikraft_arm64)"));
+        assert!(text.contains("-z unikraft-backend=firecracker"));
     }
 }

@@ -1,13 +1,23 @@
-//! Booting unikernels: the VMM command line for each backend and arch, and
-//! a run with a timeout that records the console output and when it began.
+//! Booting unikernels: the VMM command line for each backend and arch, and a
+//! run with a timeout that records the console, and when it began.
 
 use crate::backends::{Arch, Backend};
-use anyhow::{Context as _, Result};
-use std::io::Read as _;
-use std::path::Path;
+use crate::console::{self, Report, StatusLineFilter};
+use anyhow::{bail, Context as _, Result};
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// One unikernel to boot.
+pub struct Launch<'a> {
+    pub backend: Backend,
+    pub arch: Arch,
+    pub image: &'a Path,
+    /// The program's arguments (`Sys.argv` from index 1).
+    pub args: &'a [String],
+}
 
 /// What a boot produced.
 #[derive(Debug)]
@@ -16,81 +26,194 @@ pub struct Boot {
     pub console: String,
     /// What the VMM itself reported (warnings, errors).
     pub vmm_stderr: String,
-    /// The VMM's exit status; `None` when it was killed at the timeout.
-    pub status: Option<i32>,
+    /// The VMM's exit status; `None` when it was killed at the deadline.
+    pub vmm_status: Option<i32>,
+    /// The deadline, when the VMM had to be killed.
+    pub killed_after: Option<Duration>,
     /// From VMM start to the first console byte.
     pub first_output: Option<Duration>,
     pub elapsed: Duration,
+    pub program: String,
+}
+
+impl Boot {
+    /// The program's output and how it ended; an error when the VMM itself
+    /// failed (it could not start, or the host cannot run the guest).
+    pub fn report(&self) -> Result<Report> {
+        let report = console::read(&self.console, self.killed_after);
+        if report.outcome == console::Outcome::Crash && self.vmm_status != Some(0) {
+            bail!(
+                "{} failed (status {}) before the guest reported an exit status{}",
+                self.program,
+                self.vmm_status.map_or("unknown".into(), |s| s.to_string()),
+                match self.vmm_stderr.trim() {
+                    "" => String::new(),
+                    text => format!(":\n{text}"),
+                }
+            );
+        }
+        Ok(report)
+    }
 }
 
 const SERCON_FW_CFG: &str = "etc/sercon-port";
 
-/// The QEMU command line that boots `image` with `args` on `arch`, on the
-/// software CPU (works everywhere; KVM is not required).
-pub fn qemu(arch: Arch, image: &Path, args: &[String]) -> Command {
-    let mut cmd = match arch {
+/// Guest memory. x86_64 QEMU images run in 64 MiB; the arm64 `virt`
+/// machine puts the kernel image inside RAM and needs more.
+fn memory_mib(backend: Backend, arch: Arch) -> u32 {
+    match (backend, arch) {
+        (Backend::Qemu, Arch::X86_64) => 64,
+        _ => 128,
+    }
+}
+
+/// The QEMU command line that boots `launch` on the software CPU (works
+/// everywhere; KVM is not required).
+fn qemu(launch: &Launch) -> Result<Command> {
+    let mut cmd = match launch.arch {
         Arch::X86_64 => {
             let mut cmd = Command::new("qemu-system-x86_64");
-            cmd.args(["-m", "64M"]);
             // Without a display SeaBIOS writes its banner to the serial
             // console; this fw_cfg entry (SeaBIOS's own name for it, hence
-            // QEMU's warning below) turns that off.
+            // QEMU's warning, filtered out below) turns that off.
             cmd.args(["-fw_cfg", &format!("name={SERCON_FW_CFG},string=0")]);
             cmd
         }
         Arch::Arm64 => {
             let mut cmd = Command::new("qemu-system-aarch64");
-            cmd.args(["-machine", "virt", "-cpu", "max", "-m", "128M"]);
+            cmd.args(["-machine", "virt", "-cpu", "max"]);
             cmd
         }
     };
     cmd.args([
-        "-accel",
-        "tcg",
-        "-nographic",
-        "-nodefaults",
-        "-serial",
-        "stdio",
-        "-kernel",
-    ])
-    .arg(image);
-    if !args.is_empty() {
-        cmd.arg("-append").arg(args.join(" "));
+        "-m",
+        &format!("{}M", memory_mib(Backend::Qemu, launch.arch)),
+    ]);
+    // A guest that resets (a triple fault, a crash on some platforms) ends
+    // QEMU instead of booting again.
+    cmd.args(["-accel", "tcg", "-no-reboot", "-nographic", "-nodefaults"]);
+    cmd.args(["-serial", "stdio", "-kernel"]).arg(launch.image);
+    // QEMU puts the image's name in front of the x86 command line, and
+    // Unikraft its own name on arm64: both become argv[0].
+    if !launch.args.is_empty() {
+        cmd.arg("-append").arg(command_line(launch.args)?);
     }
-    cmd
+    Ok(cmd)
+}
+
+/// Firecracker's VM configuration for `launch`, as JSON.
+///
+/// On x86_64 Unikraft takes the boot arguments as they are for argv, so
+/// they start with a program name (the image's file name, as QEMU gives);
+/// on arm64 Unikraft puts its own name in front.
+pub fn firecracker_config(launch: &Launch) -> Result<String> {
+    let mut words = Vec::new();
+    if launch.arch == Arch::X86_64 {
+        let name = launch
+            .image
+            .file_name()
+            .map_or("unikernel".into(), |n| n.to_string_lossy());
+        words.push(name.into_owned());
+    }
+    words.extend(launch.args.iter().cloned());
+    let config = serde_json::json!({
+        "boot-source": {
+            "kernel_image_path": launch.image,
+            "boot_args": command_line(&words)?,
+        },
+        "drives": [],
+        "machine-config": {
+            "vcpu_count": 1,
+            "mem_size_mib": memory_mib(Backend::Firecracker, launch.arch),
+        },
+    });
+    Ok(serde_json::to_string_pretty(&config)?)
+}
+
+/// The Firecracker command line for `launch`; its configuration and log go
+/// to `scratch`. The log keeps Firecracker's own messages off the console.
+fn firecracker(launch: &Launch, scratch: &Path) -> Result<Command> {
+    let config = scratch.join("vm.json");
+    std::fs::write(&config, firecracker_config(launch)?)?;
+    let mut cmd = Command::new("firecracker");
+    cmd.arg("--no-api")
+        .arg("--config-file")
+        .arg(&config)
+        .arg("--log-path")
+        .arg(firecracker_log(scratch));
+    Ok(cmd)
+}
+
+fn firecracker_log(scratch: &Path) -> PathBuf {
+    scratch.join("firecracker.log")
+}
+
+/// Joins arguments into a kernel command line that Unikraft splits back
+/// into the same words: plain words as they are, others single-quoted
+/// (nothing is special inside), or double-quoted with `\"` and `\\` when
+/// they contain a single quote.
+pub fn command_line(args: &[String]) -> Result<String> {
+    let mut words = Vec::new();
+    for arg in args {
+        if arg.is_empty() {
+            bail!("Unikraft's command line cannot carry an empty argument");
+        }
+        let plain = arg
+            .chars()
+            .all(|c| !c.is_whitespace() && !matches!(c, '\'' | '"' | '\\'));
+        words.push(if plain {
+            arg.clone()
+        } else if !arg.contains('\'') {
+            format!("'{arg}'")
+        } else {
+            format!("\"{}\"", arg.replace('\\', "\\\\").replace('"', "\\\""))
+        });
+    }
+    Ok(words.join(" "))
 }
 
 /// Why a backend cannot boot here, if it cannot.
 pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
     match backend {
         Backend::Qemu => {
             let program = match arch {
                 Arch::X86_64 => "qemu-system-x86_64",
                 Arch::Arm64 => "qemu-system-aarch64",
             };
-            crate::doctor::find_in(&std::env::var_os("PATH").unwrap_or_default(), program)
+            crate::doctor::find_in(&path, program)
                 .is_none()
                 .then(|| format!("{program} is not installed"))
         }
         Backend::Firecracker => {
-            if crate::doctor::find_in(&std::env::var_os("PATH").unwrap_or_default(), "firecracker")
-                .is_none()
-            {
-                Some("firecracker is not installed".into())
-            } else if std::env::consts::ARCH != arch.gnu_name() {
+            if std::env::consts::ARCH != arch.gnu_name() {
                 Some(format!(
-                    "firecracker runs only {} guests on this host",
+                    "Firecracker runs only {} guests on this host",
                     std::env::consts::ARCH
                 ))
+            } else if crate::doctor::find_in(&path, "firecracker").is_none() {
+                Some("firecracker is not installed".into())
+            } else if let Err(err) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/kvm")
+            {
+                Some(format!("/dev/kvm cannot be opened ({err})"))
             } else {
-                Some("firecracker boots are not implemented yet".into())
+                None
             }
         }
     }
 }
 
-/// Runs `cmd`, killing it after `timeout`.
-pub fn boot(mut cmd: Command, timeout: Duration) -> Result<Boot> {
+/// Boots `launch`, killing the VMM after `timeout`. With `echo`, the
+/// console goes to stdout as it comes, without the status line.
+pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
+    let scratch = tempfile::tempdir()?;
+    let mut cmd = match launch.backend {
+        Backend::Qemu => qemu(launch)?,
+        Backend::Firecracker => firecracker(launch, scratch.path())?,
+    };
     let program = cmd.get_program().to_string_lossy().into_owned();
     let start = Instant::now();
     let mut child = cmd
@@ -107,6 +230,7 @@ pub fn boot(mut cmd: Command, timeout: Duration) -> Result<Boot> {
     let first_seen = Arc::clone(&first);
     let reader = std::thread::spawn(move || {
         let mut console = Vec::new();
+        let mut filter = StatusLineFilter::default();
         let mut buf = [0u8; 4096];
         while let Ok(n) = stdout.read(&mut buf) {
             if n == 0 {
@@ -118,6 +242,14 @@ pub fn boot(mut cmd: Command, timeout: Duration) -> Result<Boot> {
                 }
             }
             console.extend_from_slice(&buf[..n]);
+            if echo {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&filter.feed(&buf[..n]));
+                let _ = out.flush();
+            }
+        }
+        if echo {
+            let _ = std::io::stdout().write_all(&filter.finish());
         }
         console
     });
@@ -126,7 +258,7 @@ pub fn boot(mut cmd: Command, timeout: Duration) -> Result<Boot> {
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let status = loop {
+    let vmm_status = loop {
         if let Some(status) = child.try_wait()? {
             break status.code();
         }
@@ -139,20 +271,96 @@ pub fn boot(mut cmd: Command, timeout: Duration) -> Result<Boot> {
     };
     let elapsed = start.elapsed();
     let console = reader.join().unwrap_or_default();
-    let vmm_stderr: String = errors
+    let mut vmm_stderr: String = errors
         .join()
         .unwrap_or_default()
         .lines()
         .filter(|l| !(l.contains(SERCON_FW_CFG) && l.contains("should be prefixed")))
         .map(|l| format!("{l}\n"))
         .collect();
-    let console = String::from_utf8_lossy(&console).replace('\r', "");
+    if launch.backend == Backend::Firecracker && vmm_status != Some(0) {
+        if let Ok(log) = std::fs::read_to_string(firecracker_log(scratch.path())) {
+            vmm_stderr.push_str(&log);
+        }
+    }
     let first_output = first.lock().ok().and_then(|f| *f);
     Ok(Boot {
-        console,
+        console: String::from_utf8_lossy(&console).into_owned(),
         vmm_stderr,
-        status,
+        killed_after: vmm_status.is_none().then_some(timeout),
+        vmm_status,
         first_output,
         elapsed,
+        program,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn command_line_quotes_only_what_needs_it() {
+        let args = strings(&["first", "second argument", r#"it's "quoted""#, "--", "a\\b"]);
+        assert_eq!(
+            command_line(&args).unwrap(),
+            r#"first 'second argument' "it's \"quoted\"" -- 'a\b'"#
+        );
+        assert!(command_line(&strings(&[""])).is_err());
+    }
+
+    #[test]
+    fn firecracker_config_carries_image_memory_and_arguments() {
+        let args = strings(&["one", "two words"]);
+        let image = Path::new("/tmp/images/hello.exe");
+        let x86 = Launch {
+            backend: Backend::Firecracker,
+            arch: Arch::X86_64,
+            image,
+            args: &args,
+        };
+        let config: serde_json::Value =
+            serde_json::from_str(&firecracker_config(&x86).unwrap()).unwrap();
+        assert_eq!(
+            config["boot-source"]["kernel_image_path"],
+            "/tmp/images/hello.exe"
+        );
+        // argv[0] first on x86_64, where Unikraft adds no name of its own.
+        assert_eq!(
+            config["boot-source"]["boot_args"],
+            "hello.exe one 'two words'"
+        );
+        assert_eq!(config["machine-config"]["vcpu_count"], 1);
+        assert_eq!(config["machine-config"]["mem_size_mib"], 128);
+        assert_eq!(config["drives"], serde_json::json!([]));
+
+        let arm = Launch {
+            arch: Arch::Arm64,
+            ..x86
+        };
+        let config: serde_json::Value =
+            serde_json::from_str(&firecracker_config(&arm).unwrap()).unwrap();
+        assert_eq!(config["boot-source"]["boot_args"], "one 'two words'");
+    }
+
+    #[test]
+    fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
+        let args = strings(&["a b"]);
+        let launch = Launch {
+            backend: Backend::Qemu,
+            arch: Arch::Arm64,
+            image: Path::new("k"),
+            args: &args,
+        };
+        let cmd = qemu(&launch).unwrap();
+        let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        assert_eq!(cmd.get_program(), "qemu-system-aarch64");
+        for wanted in ["tcg", "-no-reboot", "128M", "'a b'"] {
+            assert!(words.iter().any(|w| w == wanted), "{wanted} in {words:?}");
+        }
+    }
 }

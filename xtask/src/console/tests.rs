@@ -1,0 +1,143 @@
+use super::*;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+#[test]
+fn clean_exit_and_exit_n_come_from_the_status_line() {
+    let report = read("hello\r\nocaml-unikraft: exit status 0\r\n", None);
+    assert_eq!(report.output, "hello\n");
+    assert_eq!(report.outcome, Outcome::Exit(0));
+    assert_eq!(report.outcome.status(), 0);
+
+    let report = read("bye\nocaml-unikraft: exit status 3\n", None);
+    assert_eq!(report.outcome, Outcome::Exit(3));
+    assert_eq!(report.outcome.status(), 3);
+
+    let report = read("ocaml-unikraft: exit status 255\n", None);
+    assert_eq!(report.outcome.status(), 255);
+}
+
+#[test]
+fn output_without_a_final_newline_is_kept_exactly() {
+    let report = read("no newlineocaml-unikraft: exit status 0\n", None);
+    assert_eq!(report.output, "no newline");
+}
+
+#[test]
+fn the_last_status_line_counts_and_what_follows_it_is_dropped() {
+    // A program may print the marker text itself; the guest's own line is
+    // the last one, and platform messages after it are not program output.
+    let console =
+        "ocaml-unikraft: exit status 9\nocaml-unikraft: exit status 1\n[ 0.1] Info: halt\n";
+    let report = read(console, None);
+    assert_eq!(report.outcome, Outcome::Exit(1));
+    assert_eq!(report.output, "ocaml-unikraft: exit status 9\n");
+}
+
+#[test]
+fn an_uncaught_exception_is_told_apart_from_exit_2() {
+    let console =
+        "about to raise\nFatal error: exception Failure(\"x\")\nocaml-unikraft: exit status 2\n";
+    let report = read(console, None);
+    assert_eq!(report.outcome, Outcome::UncaughtException);
+    assert_eq!(report.outcome.status(), 2);
+    assert_eq!(
+        report.output,
+        "about to raise\nFatal error: exception Failure(\"x\")\n"
+    );
+
+    let report = read("plain\nocaml-unikraft: exit status 2\n", None);
+    assert_eq!(report.outcome, Outcome::Exit(2));
+}
+
+#[test]
+fn no_status_line_is_a_crash_or_a_timeout() {
+    let report = read("half a li", None);
+    assert_eq!(report.outcome, Outcome::Crash);
+    assert_eq!(report.outcome.status(), CRASH_STATUS);
+    assert_eq!(report.output, "half a li");
+
+    let report = read("sleeping\n", Some(DEADLINE));
+    assert_eq!(report.outcome, Outcome::Timeout(DEADLINE));
+    assert_eq!(report.outcome.status(), TIMEOUT_STATUS);
+
+    // A status line cut short is no status.
+    assert_eq!(
+        read("ocaml-unikraft: exit status 3", None).outcome,
+        Outcome::Crash
+    );
+    assert_eq!(
+        read("ocaml-unikraft: exit status 300\n", None).outcome,
+        Outcome::Crash
+    );
+}
+
+#[test]
+fn the_statuses_of_crash_timeout_and_run_errors_are_distinct() {
+    let special = [CRASH_STATUS, TIMEOUT_STATUS, RUN_ERROR_STATUS, 0, 2];
+    for (i, a) in special.iter().enumerate() {
+        for b in &special[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+}
+
+#[test]
+fn banners_of_every_style_are_removed() {
+    let powered_by = "Powered by\n\
+        o.   .o       _ _               __ _\n\
+        Oo   Oo  ___ (_) | __ __  __ _ ' _) :_\n\
+        oO   oO ' _ `| | |/ /  _)' _` | |_|  _)\n\
+        oOo oOO| | | | |   (| | | (_) |  _) :_\n \
+        OoOoO ._, ._:_:_,\\_._,  .__,_:_, \\___)\n\
+        \x20                   Pandora 0.17.0~484ff20\n\
+        hello\n";
+    assert_eq!(strip_banner(powered_by), "hello\n");
+
+    let ansi = "\x1b[0m\x1b[37mPowered by\n1\n2\n3\n4\n5\n\x1b[0m\x1b[37m   Pandora 0.17.0\x1b[0m\nhello\n";
+    assert_eq!(strip_banner(ansi), "hello\n");
+
+    let classic = "Welcome to  _ __             _____\n2\n3\n4\n   Pandora 0.17.0\nhello\n";
+    assert_eq!(strip_banner(classic), "hello\n");
+
+    let minimal = "Powered by Unikraft Pandora (0.17.0)\nhello\n";
+    assert_eq!(strip_banner(minimal), "hello\n");
+
+    // Output that merely mentions Unikraft later is left alone.
+    let plain = "hello\nPowered by Unikraft\n";
+    assert_eq!(strip_banner(plain), plain);
+    assert_eq!(
+        read(&format!("{minimal}{STATUS_LINE}0\n"), None).output,
+        "hello\n"
+    );
+}
+
+#[test]
+fn the_filter_hides_the_status_line_however_the_bytes_are_split() {
+    let console = format!("one\ntwo{STATUS_LINE}7\nafter\n");
+    for chunk in 1..console.len() {
+        let mut filter = StatusLineFilter::default();
+        let mut shown = Vec::new();
+        for piece in console.as_bytes().chunks(chunk) {
+            shown.extend(filter.feed(piece));
+        }
+        shown.extend(filter.finish());
+        assert_eq!(
+            String::from_utf8(shown).unwrap(),
+            "one\ntwoafter\n",
+            "chunks of {chunk}"
+        );
+    }
+}
+
+#[test]
+fn the_filter_holds_back_only_a_possible_marker_start() {
+    let mut filter = StatusLineFilter::default();
+    assert_eq!(filter.feed(b"prompt> "), b"prompt> ");
+    assert_eq!(filter.feed(b"x ocaml-uni"), b"x ");
+    // Not the marker after all: everything comes out.
+    assert_eq!(filter.feed(b"q\n"), b"ocaml-uniq\n");
+    // A partial marker at the very end is shown when the console closes.
+    assert_eq!(filter.feed(b"ocaml-unikraft: exit"), b"");
+    assert_eq!(filter.finish(), b"ocaml-unikraft: exit");
+}
