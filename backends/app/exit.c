@@ -17,15 +17,29 @@
  * with N in 0..255 as on Linux. `cargo xtask run` turns that line into its
  * own exit status and strips it; a VM that stops without it has crashed.
  *
+ * Unikraft's boot code drops the value main returns and powers off without
+ * calling exit(), so a C program that returns from main would leave no
+ * status (nor flush its stdio buffers): main is wrapped too
+ * (-Wl,--wrap=main), and its result goes to exit() as in a hosted C
+ * program. OCaml's main never returns; it calls exit() itself.
+ *
  * This lives in a library of its own, not in the placeholder application:
  * the application object is replaced by the user's objects at link time,
  * every library object stays. */
+#include <stdlib.h>
 #include <uk/plat/bootstrap.h>
 #include <uk/plat/console.h>
 
 #define STATUS_LINE "ocaml-unikraft: exit status "
 
 long __wrap_uk_syscall_r_exit_group(long status);
+int __real_main(int argc, char *argv[]);
+int __wrap_main(int argc, char *argv[]);
+
+int __wrap_main(int argc, char *argv[])
+{
+	exit(__real_main(argc, argv));
+}
 
 long __wrap_uk_syscall_r_exit_group(long status)
 {

@@ -49,11 +49,9 @@ impl Outcome {
         match self {
             Outcome::Exit(code) => format!("exit status {code}"),
             Outcome::UncaughtException => "uncaught exception (status 2)".into(),
-            Outcome::Crash => format!(
-                "crashed: the VM stopped without reporting an exit status (status {CRASH_STATUS})"
-            ),
+            Outcome::Crash => format!("crash (status {CRASH_STATUS})"),
             Outcome::Timeout(after) => format!(
-                "timed out after {:.0} s (status {TIMEOUT_STATUS})",
+                "timeout after {:.0} s (status {TIMEOUT_STATUS})",
                 after.as_secs_f64()
             ),
         }

@@ -22,11 +22,7 @@ fn conf_dir(prefix: &Path) -> PathBuf {
 /// Writes every file; `host_path` is the host ocamlfind's package path.
 pub fn write(prefix: &Path, arches: &[Arch], default: Arch, host_path: &str) -> Result<()> {
     std::fs::create_dir_all(conf_dir(prefix))?;
-    let main = format!(
-        "# Host packages; cross toolchains are in findlib.conf.d/ (written by cargo xtask localbuild)\npath = \"{host_path}\"\ndestdir = \"{}\"\n",
-        host_path.split(':').next().unwrap_or(host_path)
-    );
-    write_file(&main_conf(prefix), &main)?;
+    write_file(&main_conf(prefix), &main_conf_text(host_path))?;
     for &arch in arches {
         let name = ocaml::toolchain_name(arch);
         write_file(
@@ -35,6 +31,22 @@ pub fn write(prefix: &Path, arches: &[Arch], default: Arch, host_path: &str) -> 
         )?;
     }
     set_default(prefix, default)
+}
+
+/// The main configuration: the host's packages, and its compiler tools.
+fn main_conf_text(host_path: &str) -> String {
+    let mut main = format!(
+        "# Host packages; cross toolchains are in findlib.conf.d/ (written by cargo xtask localbuild)\npath = \"{host_path}\"\ndestdir = \"{}\"\n",
+        host_path.split(':').next().unwrap_or(host_path)
+    );
+    // ocamlfind's own defaults, spelled out: dune (3.24) reads a tool that
+    // only toolchains define as an empty program name in a native context
+    // and stops with an internal error.
+    main.push_str("# The host compiler, from PATH, when no toolchain is asked for\n");
+    for tool in ocaml::FINDLIB_TOOLS {
+        main.push_str(&format!("{tool} = \"{tool}\"\n"));
+    }
+    main
 }
 
 /// Points toolchain `unikraft` at `arch`'s cross compiler.
@@ -112,5 +124,14 @@ mod tests {
         assert!(err.contains("no arm64 cross compiler"), "{err}");
         let unikraft = std::fs::read_to_string(conf_dir(prefix).join("unikraft.conf")).unwrap();
         assert!(unikraft.contains("ocaml-unikraft-x86_64"));
+    }
+
+    #[test]
+    fn the_main_conf_names_every_tool_without_a_toolchain() {
+        let text = main_conf_text("/host/lib/ocaml");
+        assert!(text.contains("path = \"/host/lib/ocaml\"\n"));
+        for tool in ocaml::FINDLIB_TOOLS {
+            assert!(text.contains(&format!("\n{tool} = \"{tool}\"\n")), "{tool}");
+        }
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - `c-hello`: for every installed bundle, `backends/smoke/hello.c` linked
 //!   with the installed C driver and booted.
+//! - `c-crash`: `backends/smoke/crash.c` (a null pointer write) likewise; it
+//!   must come out as a crash, whatever it printed.
 //! - `simple`: for every cross compiler, `examples/simple` built with dune
 //!   as its README says, and booted on QEMU.
 //! - `examples/all`: built once by dune, with one context per installed
@@ -67,6 +69,9 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
         rows.push(run_row("c-hello", &bundle.name(), || {
             c_hello(ctx, &prefix, bundle, timeout)
         }));
+        rows.push(run_row("c-crash", &bundle.name(), || {
+            c_crash(ctx, &prefix, bundle, timeout)
+        }));
     }
     let with_compiler: Vec<&Bundle> = installed
         .iter()
@@ -127,6 +132,11 @@ struct Run {
 
 /// Links `backends/smoke/hello.c` for `bundle` with the installed driver.
 pub fn link_c_hello(ctx: &Context, prefix: &Path, bundle: &Bundle, image: &Path) -> Result<()> {
+    link_c(ctx, prefix, bundle, "hello.c", image)
+}
+
+/// Links `backends/smoke/<source>` for `bundle` with the installed driver.
+fn link_c(ctx: &Context, prefix: &Path, bundle: &Bundle, source: &str, image: &Path) -> Result<()> {
     crate::fs::create_parent(image)?;
     Cmd::new(
         prefix
@@ -140,9 +150,9 @@ pub fn link_c_hello(ctx: &Context, prefix: &Path, bundle: &Bundle, image: &Path)
         "-o",
     ])
     .arg(image)
-    .arg(ctx.root.join("backends/smoke/hello.c"))
+    .arg(ctx.root.join("backends/smoke").join(source))
     .read(ctx.verbose)
-    .with_context(|| format!("linking backends/smoke/hello.c for {}", bundle.name()))?;
+    .with_context(|| format!("linking backends/smoke/{source} for {}", bundle.name()))?;
     Ok(())
 }
 
@@ -164,6 +174,47 @@ fn c_hello(
         args: Vec::new(),
     };
     boot_and_check(bundle, &image, &expected, timeout)
+}
+
+fn c_crash(
+    ctx: &Context,
+    prefix: &Path,
+    bundle: &Bundle,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>)> {
+    let image = ctx
+        .build_dir
+        .join("tests/c-crash")
+        .join(bundle.name())
+        .join("crash");
+    link_c(ctx, prefix, bundle, "crash.c", &image)?;
+    if let Some(reason) = vmm::unavailable(bundle.backend, bundle.arch) {
+        return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
+    }
+    let launch = vmm::Launch {
+        backend: bundle.backend,
+        arch: bundle.arch,
+        image: &image,
+        args: &[],
+    };
+    let boot = vmm::boot(&launch, timeout, false)?;
+    let report = boot.report()?;
+    let verdict = if report.outcome == console::Outcome::Crash {
+        Verdict::Pass
+    } else {
+        Verdict::Fail(format!(
+            "a null pointer write came out as {}; console:\n{}",
+            report.outcome.describe(),
+            report.output
+        ))
+    };
+    Ok((
+        verdict,
+        Some(Run {
+            outcome: report.outcome.describe(),
+            first_output: boot.first_output,
+        }),
+    ))
 }
 
 /// Checks that ocamlfind's `unikraft_<arch>` toolchain is the freestanding

@@ -119,6 +119,9 @@ pub fn build(
     Ok(())
 }
 
+/// The compiler tools a findlib toolchain names.
+pub const FINDLIB_TOOLS: [&str; 5] = ["ocamlc", "ocamlopt", "ocamldep", "ocamlmklib", "ocamlcp"];
+
 /// The ocamlfind configuration of `arch`'s cross compiler, as toolchain
 /// `toolchain`.
 pub fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
@@ -135,7 +138,7 @@ pub fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
     line("path", &lib);
     line("destdir", &lib);
     line("stdlib", &lib);
-    for tool in ["ocamlc", "ocamlopt", "ocamldep", "ocamlmklib", "ocamlcp"] {
+    for tool in FINDLIB_TOOLS {
         line(tool, &bin.join(tool));
     }
     conf

@@ -3,6 +3,7 @@
 
 use crate::backends::Arch;
 use crate::cli::RunOpts;
+use crate::console::Outcome;
 use crate::vmm;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
@@ -32,6 +33,9 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
     let outcome = boot.report()?.outcome;
     if outcome.status() != 0 {
         eprintln!("run: {}: {}", opts.image.display(), outcome.describe());
+    }
+    if outcome == Outcome::Crash {
+        eprintln!("run: the VM stopped without the guest reporting an exit status");
     }
     Ok(outcome.status())
 }
