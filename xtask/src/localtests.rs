@@ -329,6 +329,7 @@ fn dune_build(
     build: &Path,
     workspace: &str,
 ) -> Result<()> {
+    forget_stale_build(prefix, build)?;
     std::fs::create_dir_all(build)?;
     let workspace_file = build.join("dune-workspace.generated");
     std::fs::write(&workspace_file, workspace)?;
@@ -342,6 +343,31 @@ fn dune_build(
         .env("PATH", crate::host::user_path(ctx, prefix))
         .env("OCAMLFIND_CONF", crate::findlib::main_conf(prefix))
         .read(ctx.verbose)?;
+    Ok(())
+}
+
+/// Dune does not know that a link depends on the installed bundles and
+/// driver, so it would keep images linked against old ones: the build
+/// starts over when anything installed changed since the last run.
+fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
+    let mut installed = String::new();
+    for dir in ["bin", "lib", "share"] {
+        let dir = prefix.join(dir);
+        if dir.is_dir() {
+            installed.push_str(&format!(
+                "{} {}\n",
+                dir.display(),
+                crate::fs::newest_mtime(&dir)?
+            ));
+        }
+    }
+    // Beside the build directory: dune deletes files it did not make.
+    let record = build.with_extension("installed");
+    if std::fs::read_to_string(&record).ok().as_deref() != Some(installed.as_str()) {
+        crate::fs::remove_if_present(build)?;
+        crate::fs::create_parent(&record)?;
+        std::fs::write(&record, installed)?;
+    }
     Ok(())
 }
 
@@ -500,17 +526,23 @@ fn compare(report: &Report, expected: &Expected) -> Verdict {
 }
 
 /// Checks what can be checked without booting: a Firecracker x86_64 image
-/// is an ELF64 entered at the Linux boot entry. Returns a problem, if any.
+/// is an x86_64 ELF64 whose entry point lies in an executable segment and,
+/// when the unstripped `<image>.dbg` is at hand (dune deletes it, not being
+/// a target it knows), is the Linux boot entry. Returns a problem, if any.
 fn check_image_format(image: &Path, bundle: &Bundle) -> Result<Option<String>> {
     let bytes = std::fs::read(image).with_context(|| format!("reading {}", image.display()))?;
     if bundle.backend != Backend::Firecracker || bundle.arch != Arch::X86_64 {
         return Ok((bytes.is_empty()).then(|| "empty image".into()));
     }
-    if bytes.len() < 0x20 || !bytes.starts_with(b"\x7fELF") || bytes[4] != 2 {
-        return Ok(Some("not an ELF64 image".into()));
-    }
-    let entry = u64::from_le_bytes(bytes[0x18..0x20].try_into()?);
+    let Some(entry) = elf64_executable_entry(&bytes) else {
+        return Ok(Some(
+            "not an x86_64 ELF64 image entered in an executable segment".into(),
+        ));
+    };
     let debug = PathBuf::from(format!("{}.dbg", image.display()));
+    if !debug.exists() {
+        return Ok(None);
+    }
     let symbols = Cmd::new("nm").arg(&debug).read(false)?;
     let lxboot = symbols
         .lines()
@@ -522,6 +554,32 @@ fn check_image_format(image: &Path, bundle: &Bundle) -> Result<Option<String>> {
             "entry {entry:#x} is not _lxboot_entry ({address:#x})"
         )),
         None => Some("no _lxboot_entry symbol in the image".into()),
+    })
+}
+
+/// The entry point of an x86_64 ELF64 file, if it lies inside a loadable,
+/// executable segment.
+fn elf64_executable_entry(bytes: &[u8]) -> Option<u64> {
+    const PT_LOAD: u32 = 1;
+    const PF_X: u32 = 1;
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    if !bytes.starts_with(b"\x7fELF") || bytes.get(4) != Some(&2) || u16_at(0x12)? != 0x3e {
+        return None;
+    }
+    let entry = u64_at(0x18)?;
+    let (phoff, phentsize, phnum) = (
+        u64_at(0x20)? as usize,
+        u16_at(0x36)? as usize,
+        u16_at(0x38)?,
+    );
+    (0..phnum as usize).find_map(|i| {
+        let ph = phoff + i * phentsize;
+        let (kind, flags) = (u32_at(ph)?, u32_at(ph + 4)?);
+        let (vaddr, memsz) = (u64_at(ph + 0x10)?, u64_at(ph + 0x28)?);
+        (kind == PT_LOAD && flags & PF_X != 0 && (vaddr..vaddr + memsz).contains(&entry))
+            .then_some(entry)
     })
 }
 
@@ -604,6 +662,29 @@ mod tests {
             diff("a\n", "a"),
             "  a\n(the two differ in their final newline)"
         );
+    }
+
+    #[test]
+    fn an_elf64_entry_must_lie_in_an_executable_segment() {
+        // A minimal ELF64 header with one program header at 0x40.
+        let mut elf = vec![0u8; 0x40 + 0x38];
+        elf[..5].copy_from_slice(b"\x7fELF\x02");
+        elf[0x12] = 0x3e;
+        elf[0x18..0x20].copy_from_slice(&0x1010u64.to_le_bytes());
+        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        elf[0x36] = 0x38;
+        elf[0x38] = 1;
+        elf[0x40] = 1; // PT_LOAD
+        elf[0x44] = 5; // R and X
+        elf[0x50..0x58].copy_from_slice(&0x1000u64.to_le_bytes());
+        elf[0x68..0x70].copy_from_slice(&0x100u64.to_le_bytes());
+        assert_eq!(elf64_executable_entry(&elf), Some(0x1010));
+        elf[0x44] = 4; // R only
+        assert_eq!(elf64_executable_entry(&elf), None);
+        elf[0x44] = 5;
+        elf[0x18..0x20].copy_from_slice(&0x2000u64.to_le_bytes());
+        assert_eq!(elf64_executable_entry(&elf), None);
+        assert_eq!(elf64_executable_entry(b"\x7fELF\x01"), None);
     }
 
     #[test]
