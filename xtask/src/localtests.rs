@@ -24,6 +24,7 @@ use crate::console::{self, Report};
 use crate::context::Context;
 use crate::vmm;
 use anyhow::{bail, Context as _, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,54 @@ struct Expected {
 /// The name of the native context and of its rows.
 const LINUX: &str = "linux";
 
+/// How to boot: the deadline, and why some bundles cannot boot here.
+struct Boots {
+    timeout: Duration,
+    /// Bundle name -> the reason it cannot boot here.
+    blockers: HashMap<String, String>,
+}
+
+impl Boots {
+    fn blocker(&self, bundle: &Bundle) -> Option<&str> {
+        self.blockers.get(&bundle.name()).map(String::as_str)
+    }
+}
+
+/// Why each installed bundle cannot boot here, for those that cannot. For
+/// Firecracker on an x86_64 host with a `/dev/kvm`, KVM itself is tried
+/// (with QEMU and the C hello): some hosts' KVM fails on real guests.
+fn boot_blockers(ctx: &Context, prefix: &Path, installed: &[Bundle]) -> HashMap<String, String> {
+    let mut kvm: Option<Option<String>> = None;
+    let mut blockers = HashMap::new();
+    for bundle in installed {
+        let mut reason = vmm::unavailable(bundle.backend, bundle.arch);
+        let probe_kvm = bundle.backend == Backend::Firecracker
+            && bundle.arch.gnu_name() == std::env::consts::ARCH
+            && bundle.arch == Arch::X86_64
+            && Path::new("/dev/kvm").exists()
+            && vmm::unavailable(Backend::Qemu, Arch::X86_64).is_none()
+            && installed.contains(&Bundle::new(Backend::Qemu, Arch::X86_64, &[]));
+        if probe_kvm {
+            let problem = kvm.get_or_insert_with(|| {
+                let probe = ctx.build_dir.join("tests/kvm-probe/hello");
+                let qemu = Bundle::new(Backend::Qemu, Arch::X86_64, &[]);
+                match link_c_hello(ctx, prefix, &qemu, &probe) {
+                    Ok(()) => vmm::kvm_problem(&probe),
+                    Err(err) => Some(format!("could not link the KVM probe: {err:#}")),
+                }
+            });
+            reason = match (reason, problem) {
+                (Some(reason), Some(problem)) => Some(format!("{reason}; besides, {problem}")),
+                (reason, problem) => reason.or(problem.clone()),
+            };
+        }
+        if let Some(reason) = reason {
+            blockers.insert(bundle.name(), reason);
+        }
+    }
+    blockers
+}
+
 pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
     let installed = crate::install::installed_bundles(&prefix);
@@ -63,14 +112,17 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
             prefix.display()
         );
     }
-    let timeout = Duration::from_secs_f64(opts.timeout);
+    let boots = Boots {
+        timeout: Duration::from_secs_f64(opts.timeout),
+        blockers: boot_blockers(ctx, &prefix, &installed),
+    };
     let mut rows = Vec::new();
     for bundle in &installed {
         rows.push(run_row("c-hello", &bundle.name(), || {
-            c_hello(ctx, &prefix, bundle, timeout)
+            c_hello(ctx, &prefix, bundle, &boots)
         }));
         rows.push(run_row("c-crash", &bundle.name(), || {
-            c_crash(ctx, &prefix, bundle, timeout)
+            c_crash(ctx, &prefix, bundle, &boots)
         }));
     }
     let with_compiler: Vec<&Bundle> = installed
@@ -80,7 +132,7 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     for &arch in &Arch::ALL {
         if has_compiler(&prefix, arch) {
             rows.push(run_row("simple", &format!("qemu-{}", arch.name()), || {
-                simple(ctx, &prefix, arch, timeout)
+                simple(ctx, &prefix, arch, &boots)
             }));
         }
     }
@@ -90,7 +142,7 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
             "no cross compiler installed: examples/all skipped",
         );
     } else {
-        rows.extend(all_examples(ctx, &prefix, &with_compiler, timeout)?);
+        rows.extend(all_examples(ctx, &prefix, &with_compiler, &boots)?);
     }
     print_table(&rows);
     let failed = rows
@@ -160,7 +212,7 @@ fn c_hello(
     ctx: &Context,
     prefix: &Path,
     bundle: &Bundle,
-    timeout: Duration,
+    boots: &Boots,
 ) -> Result<(Verdict, Option<Run>)> {
     let image = ctx
         .build_dir
@@ -173,14 +225,14 @@ fn c_hello(
         status: 0,
         args: Vec::new(),
     };
-    boot_and_check(bundle, &image, &expected, timeout)
+    boot_and_check(bundle, &image, &expected, boots)
 }
 
 fn c_crash(
     ctx: &Context,
     prefix: &Path,
     bundle: &Bundle,
-    timeout: Duration,
+    boots: &Boots,
 ) -> Result<(Verdict, Option<Run>)> {
     let image = ctx
         .build_dir
@@ -188,7 +240,7 @@ fn c_crash(
         .join(bundle.name())
         .join("crash");
     link_c(ctx, prefix, bundle, "crash.c", &image)?;
-    if let Some(reason) = vmm::unavailable(bundle.backend, bundle.arch) {
+    if let Some(reason) = boots.blocker(bundle) {
         return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
     }
     let launch = vmm::Launch {
@@ -197,7 +249,7 @@ fn c_crash(
         image: &image,
         args: &[],
     };
-    let boot = vmm::boot(&launch, timeout, false)?;
+    let boot = vmm::boot(&launch, boots.timeout, false)?;
     let report = boot.report()?;
     let verdict = if report.outcome == console::Outcome::Crash {
         Verdict::Pass
@@ -225,7 +277,7 @@ fn simple(
     ctx: &Context,
     prefix: &Path,
     arch: Arch,
-    timeout: Duration,
+    boots: &Boots,
 ) -> Result<(Verdict, Option<Run>)> {
     let toolchain = crate::ocaml::toolchain_name(arch);
     let config = Cmd::new("ocamlfind")
@@ -255,12 +307,7 @@ fn simple(
         args: Vec::new(),
     };
     let bundle = Bundle::new(Backend::Qemu, arch, &[]);
-    boot_and_check(
-        &bundle,
-        &build.join("unikraft/hello.exe"),
-        &expected,
-        timeout,
-    )
+    boot_and_check(&bundle, &build.join("unikraft/hello.exe"), &expected, boots)
 }
 
 /// Builds `examples/all` for every bundle and Linux, then runs each example
@@ -269,7 +316,7 @@ fn all_examples(
     ctx: &Context,
     prefix: &Path,
     bundles: &[&Bundle],
-    timeout: Duration,
+    boots: &Boots,
 ) -> Result<Vec<Row>> {
     let source = ctx.root.join("examples/all");
     let examples = examples(&source)?;
@@ -292,13 +339,13 @@ fn all_examples(
             run_native(
                 &build.join(LINUX).join(format!("{name}.exe")),
                 expected,
-                timeout,
+                boots.timeout,
             )
         }));
         for bundle in bundles {
             let image = build.join(bundle.name()).join(format!("{name}.exe"));
             rows.push(run_row(name, &bundle.name(), || {
-                boot_and_check(bundle, &image, expected, timeout)
+                boot_and_check(bundle, &image, expected, boots)
             }));
         }
     }
@@ -424,9 +471,9 @@ fn boot_and_check(
     bundle: &Bundle,
     image: &Path,
     expected: &Expected,
-    timeout: Duration,
+    boots: &Boots,
 ) -> Result<(Verdict, Option<Run>)> {
-    if let Some(reason) = vmm::unavailable(bundle.backend, bundle.arch) {
+    if let Some(reason) = boots.blocker(bundle) {
         return Ok((
             match check_image_format(image, bundle)? {
                 Some(problem) => Verdict::Fail(problem),
@@ -441,7 +488,7 @@ fn boot_and_check(
         image,
         args: &expected.args,
     };
-    let boot = vmm::boot(&launch, timeout, false)?;
+    let boot = vmm::boot(&launch, boots.timeout, false)?;
     let report = boot.report()?;
     let mut verdict = compare(&report, expected);
     if let (Verdict::Pass, stderr) = (&verdict, boot.vmm_stderr.trim()) {

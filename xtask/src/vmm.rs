@@ -67,9 +67,9 @@ fn memory_mib(backend: Backend, arch: Arch) -> u32 {
     }
 }
 
-/// The QEMU command line that boots `launch` on the software CPU (works
-/// everywhere; KVM is not required).
-fn qemu(launch: &Launch) -> Result<Command> {
+/// The QEMU command line that boots `launch` with accelerator `accel`: the
+/// software CPU (`tcg`) works everywhere, KVM is not required.
+fn qemu(launch: &Launch, accel: &str) -> Result<Command> {
     let mut cmd = match launch.arch {
         Arch::X86_64 => {
             let mut cmd = Command::new("qemu-system-x86_64");
@@ -91,7 +91,7 @@ fn qemu(launch: &Launch) -> Result<Command> {
     ]);
     // A guest that resets (a triple fault, a crash on some platforms) ends
     // QEMU instead of booting again.
-    cmd.args(["-accel", "tcg", "-no-reboot", "-nographic", "-nodefaults"]);
+    cmd.args(["-accel", accel, "-no-reboot", "-nographic", "-nodefaults"]);
     cmd.args(["-serial", "stdio", "-kernel"]).arg(launch.image);
     // QEMU puts the image's name in front of the x86 command line, and
     // Unikraft its own name on arm64: both become argv[0].
@@ -206,14 +206,57 @@ pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
     }
 }
 
+/// Why KVM cannot run unikernels here although `/dev/kvm` opens, if it
+/// cannot (some hosts offer a KVM that fails on real guests): boots
+/// `probe`, a QEMU x86_64 image of a program that exits 0, with QEMU on KVM.
+pub fn kvm_problem(probe: &Path) -> Option<String> {
+    let launch = Launch {
+        backend: Backend::Qemu,
+        arch: Arch::X86_64,
+        image: probe,
+        args: &[],
+    };
+    let scratch = tempfile::tempdir().ok()?;
+    let result = qemu(&launch, "kvm")
+        .and_then(|cmd| run(cmd, &launch, scratch.path(), Duration::from_secs(5), false));
+    let boot = match result {
+        Ok(boot) => boot,
+        Err(err) => return Some(format!("QEMU could not use KVM: {err:#}")),
+    };
+    let internal_error = boot.vmm_stderr.contains("KVM internal error");
+    match boot.report() {
+        Ok(report) if report.outcome == console::Outcome::Exit(0) => None,
+        _ if internal_error => Some(
+            "KVM here fails on a unikernel (QEMU on KVM: \"KVM internal error\", emulation failure)"
+                .into(),
+        ),
+        Ok(report) => Some(format!(
+            "KVM here does not run a unikernel (a C hello on QEMU with KVM: {})",
+            report.outcome.describe()
+        )),
+        Err(err) => Some(format!("KVM here does not run a unikernel: {err:#}")),
+    }
+}
+
 /// Boots `launch`, killing the VMM after `timeout`. With `echo`, the
 /// console goes to stdout as it comes, without the status line.
 pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
-    let mut cmd = match launch.backend {
-        Backend::Qemu => qemu(launch)?,
+    let cmd = match launch.backend {
+        Backend::Qemu => qemu(launch, "tcg")?,
         Backend::Firecracker => firecracker(launch, scratch.path())?,
     };
+    run(cmd, launch, scratch.path(), timeout, echo)
+}
+
+/// Runs a VMM command line for `launch` (see [`boot`]).
+fn run(
+    mut cmd: Command,
+    launch: &Launch,
+    scratch: &Path,
+    timeout: Duration,
+    echo: bool,
+) -> Result<Boot> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let start = Instant::now();
     let mut child = cmd
@@ -279,7 +322,7 @@ pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
         .map(|l| format!("{l}\n"))
         .collect();
     if launch.backend == Backend::Firecracker && vmm_status != Some(0) {
-        if let Ok(log) = std::fs::read_to_string(firecracker_log(scratch.path())) {
+        if let Ok(log) = std::fs::read_to_string(firecracker_log(scratch)) {
             vmm_stderr.push_str(&log);
         }
     }
@@ -356,7 +399,7 @@ mod tests {
             image: Path::new("k"),
             args: &args,
         };
-        let cmd = qemu(&launch).unwrap();
+        let cmd = qemu(&launch, "tcg").unwrap();
         let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
         assert_eq!(cmd.get_program(), "qemu-system-aarch64");
         for wanted in ["tcg", "-no-reboot", "128M", "'a b'"] {
