@@ -90,9 +90,10 @@ pub struct BenchOpts {
 pub struct RunOpts {
     /// The unikernel image (what `dune build` or the cc driver produced)
     pub image: PathBuf,
-    /// The VMM the image was linked for
-    #[arg(long, value_enum, default_value_t = Backend::Qemu)]
-    pub backend: Backend,
+    /// The VMM the image was linked for [default: read from an x86_64
+    /// image (QEMU's are 32-bit ELF, Firecracker's 64-bit), else qemu]
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
     /// The image's architecture [default: read from the image]
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,

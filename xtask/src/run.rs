@@ -1,7 +1,7 @@
 //! `cargo xtask run IMAGE`: boots one unikernel with the right VMM options
 //! and exits with what the program in it did (see [`crate::console`]).
 
-use crate::backends::Arch;
+use crate::backends::{Arch, Backend};
 use crate::cli::RunOpts;
 use crate::console::Outcome;
 use crate::vmm;
@@ -11,19 +11,25 @@ use std::time::Duration;
 
 /// Boots the image; returns the status `cargo xtask run` exits with.
 pub fn run(opts: &RunOpts) -> Result<u8> {
-    let arch = match opts.arch {
-        Some(arch) => arch,
-        None => image_arch(&opts.image)?,
+    let (arch, backend) = match (opts.arch, opts.backend) {
+        (Some(arch), Some(backend)) => (arch, backend),
+        (arch, backend) => {
+            let kind = image_kind(&opts.image)?;
+            (
+                arch.unwrap_or(kind.arch),
+                backend.or(kind.backend).unwrap_or(Backend::Qemu),
+            )
+        }
     };
-    if let Some(reason) = vmm::unavailable(opts.backend, arch) {
+    if let Some(reason) = vmm::unavailable(backend, arch) {
         bail!(
             "cannot boot a {} {} image here: {reason}\nhelp: `cargo xtask doctor` lists what to install",
-            opts.backend.name(),
+            backend.name(),
             arch.name()
         );
     }
     let launch = vmm::Launch {
-        backend: opts.backend,
+        backend,
         arch,
         image: &opts.image,
         args: &opts.args,
@@ -40,10 +46,18 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
     Ok(outcome.status())
 }
 
-/// The architecture an image was built for: x86_64 images are ELF files
-/// (32-bit ones for QEMU, whose multiboot loader wants that), arm64 ones
-/// Linux arm64 `Image` files (or ELF, for Firecracker).
-pub fn image_arch(image: &Path) -> Result<Arch> {
+/// What an image says about itself.
+#[derive(Debug, PartialEq, Eq)]
+struct ImageKind {
+    arch: Arch,
+    /// Known for x86_64 only: arm64 images are alike for both VMMs.
+    backend: Option<Backend>,
+}
+
+/// Reads an image's header: x86_64 images are ELF files, 32-bit for QEMU
+/// (its multiboot loader wants that) and 64-bit for Firecracker; arm64
+/// images are Linux arm64 `Image` files for both VMMs.
+fn image_kind(image: &Path) -> Result<ImageKind> {
     let mut header = [0u8; 64];
     let read = {
         use std::io::Read as _;
@@ -51,7 +65,7 @@ pub fn image_arch(image: &Path) -> Result<Arch> {
             .with_context(|| format!("cannot open the image {}", image.display()))?;
         file.read(&mut header)?
     };
-    arch_of_header(&header[..read]).with_context(|| {
+    kind_of_header(&header[..read]).with_context(|| {
         format!(
             "{} is neither an x86_64 nor an arm64 unikernel image\nhelp: name the architecture with --arch",
             image.display()
@@ -59,19 +73,27 @@ pub fn image_arch(image: &Path) -> Result<Arch> {
     })
 }
 
-fn arch_of_header(header: &[u8]) -> Option<Arch> {
+fn kind_of_header(header: &[u8]) -> Option<ImageKind> {
     const ELF_MACHINE_I386: u16 = 0x03;
     const ELF_MACHINE_X86_64: u16 = 0x3e;
-    const ELF_MACHINE_AARCH64: u16 = 0xb7;
     if header.starts_with(b"\x7fELF") && header.len() >= 0x14 {
+        let backend = match header[4] {
+            1 => Backend::Qemu,
+            _ => Backend::Firecracker,
+        };
         return match u16::from_le_bytes([header[0x12], header[0x13]]) {
-            ELF_MACHINE_I386 | ELF_MACHINE_X86_64 => Some(Arch::X86_64),
-            ELF_MACHINE_AARCH64 => Some(Arch::Arm64),
+            ELF_MACHINE_I386 | ELF_MACHINE_X86_64 => Some(ImageKind {
+                arch: Arch::X86_64,
+                backend: Some(backend),
+            }),
             _ => None,
         };
     }
     // The arm64 Linux boot image header has its magic at 0x38.
-    (header.get(0x38..0x3c) == Some(b"ARM\x64")).then_some(Arch::Arm64)
+    (header.get(0x38..0x3c) == Some(b"ARM\x64")).then_some(ImageKind {
+        arch: Arch::Arm64,
+        backend: None,
+    })
 }
 
 #[cfg(test)]
@@ -79,21 +101,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arch_comes_from_the_elf_machine_or_the_arm64_image_magic() {
+    fn arch_and_backend_come_from_the_header() {
+        let kind = |arch, backend| Some(ImageKind { arch, backend });
         let mut elf = vec![0u8; 64];
-        elf[..4].copy_from_slice(b"\x7fELF");
-        elf[0x12] = 0x3e;
-        assert_eq!(arch_of_header(&elf), Some(Arch::X86_64));
+        elf[..5].copy_from_slice(b"\x7fELF\x01");
         elf[0x12] = 0x03;
-        assert_eq!(arch_of_header(&elf), Some(Arch::X86_64));
-        elf[0x12] = 0xb7;
-        assert_eq!(arch_of_header(&elf), Some(Arch::Arm64));
-        elf[0x12] = 0x28; // 32-bit Arm
-        assert_eq!(arch_of_header(&elf), None);
+        assert_eq!(
+            kind_of_header(&elf),
+            kind(Arch::X86_64, Some(Backend::Qemu))
+        );
+        elf[4] = 2;
+        elf[0x12] = 0x3e;
+        assert_eq!(
+            kind_of_header(&elf),
+            kind(Arch::X86_64, Some(Backend::Firecracker))
+        );
+        elf[0x12] = 0xb7; // an aarch64 ELF: not what our arm64 bundles make
+        assert_eq!(kind_of_header(&elf), None);
 
         let mut image = vec![0u8; 64];
         image[0x38..0x3c].copy_from_slice(b"ARM\x64");
-        assert_eq!(arch_of_header(&image), Some(Arch::Arm64));
-        assert_eq!(arch_of_header(b"#!/bin/sh\n"), None);
+        assert_eq!(kind_of_header(&image), kind(Arch::Arm64, None));
+        assert_eq!(kind_of_header(b"#!/bin/sh\n"), None);
     }
 }
