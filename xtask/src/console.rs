@@ -61,8 +61,8 @@ impl Outcome {
 /// A console read back: what the program printed, and how it ended.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Report {
-    /// The console without carriage returns, Unikraft's banner, the status
-    /// line and anything the platform printed after it.
+    /// The console with LF for the serial line's CRLF, without Unikraft's
+    /// banner, the status line and anything the platform printed after it.
     pub output: String,
     pub outcome: Outcome,
 }
@@ -70,7 +70,7 @@ pub struct Report {
 /// Reads a whole console. `killed_after` is the deadline if the VMM had to
 /// be killed.
 pub fn read(console: &str, killed_after: Option<Duration>) -> Report {
-    let console = strip_banner(&console.replace('\r', ""));
+    let console = strip_banner(&console.replace("\r\n", "\n"));
     let status = console.rmatch_indices(STATUS_LINE).find_map(|(at, _)| {
         let rest = &console[at + STATUS_LINE.len()..];
         let digits = rest.split('\n').next()?;
@@ -142,17 +142,29 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// Passes console bytes through as they come, holding back only what may be
-/// the beginning of the status line, and dropping that line.
+/// Passes console bytes through as they come, as a Linux program's output
+/// would look: the serial line's CRLF becomes LF, and the status line is
+/// dropped. Holds back only what may be the beginning of either.
 #[derive(Default)]
-pub struct StatusLineFilter {
+pub struct ConsoleFilter {
     pending: Vec<u8>,
+    /// A carriage return that may be the first half of CRLF.
+    carriage_return: bool,
 }
 
-impl StatusLineFilter {
+impl ConsoleFilter {
     /// Takes the next bytes from the console, returns what can be shown now.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        self.pending.extend_from_slice(bytes);
+        for &byte in bytes {
+            if std::mem::take(&mut self.carriage_return) && byte != b'\n' {
+                self.pending.push(b'\r');
+            }
+            if byte == b'\r' {
+                self.carriage_return = true;
+            } else {
+                self.pending.push(byte);
+            }
+        }
         let marker = STATUS_LINE.as_bytes();
         let mut shown = Vec::new();
         loop {
@@ -186,7 +198,10 @@ impl StatusLineFilter {
     }
 
     /// What was held back when the console closed.
-    pub fn finish(self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.carriage_return {
+            self.pending.push(b'\r');
+        }
         self.pending
     }
 }

@@ -55,54 +55,6 @@ struct Expected {
 /// The name of the native context and of its rows.
 const LINUX: &str = "linux";
 
-/// How to boot: the deadline, and why some bundles cannot boot here.
-struct Boots {
-    timeout: Duration,
-    /// Bundle name -> the reason it cannot boot here.
-    blockers: HashMap<String, String>,
-}
-
-impl Boots {
-    fn blocker(&self, bundle: &Bundle) -> Option<&str> {
-        self.blockers.get(&bundle.name()).map(String::as_str)
-    }
-}
-
-/// Why each installed bundle cannot boot here, for those that cannot. For
-/// Firecracker on an x86_64 host with a `/dev/kvm`, KVM itself is tried
-/// (with QEMU and the C hello): some hosts' KVM fails on real guests.
-fn boot_blockers(ctx: &Context, prefix: &Path, installed: &[Bundle]) -> HashMap<String, String> {
-    let mut kvm: Option<Option<String>> = None;
-    let mut blockers = HashMap::new();
-    for bundle in installed {
-        let mut reason = vmm::unavailable(bundle.backend, bundle.arch);
-        let probe_kvm = bundle.backend == Backend::Firecracker
-            && bundle.arch.gnu_name() == std::env::consts::ARCH
-            && bundle.arch == Arch::X86_64
-            && Path::new("/dev/kvm").exists()
-            && vmm::unavailable(Backend::Qemu, Arch::X86_64).is_none()
-            && installed.contains(&Bundle::new(Backend::Qemu, Arch::X86_64, &[]));
-        if probe_kvm {
-            let problem = kvm.get_or_insert_with(|| {
-                let probe = ctx.build_dir.join("tests/kvm-probe/hello");
-                let qemu = Bundle::new(Backend::Qemu, Arch::X86_64, &[]);
-                match link_c_hello(ctx, prefix, &qemu, &probe) {
-                    Ok(()) => vmm::kvm_problem(&probe),
-                    Err(err) => Some(format!("could not link the KVM probe: {err:#}")),
-                }
-            });
-            reason = match (reason, problem) {
-                (Some(reason), Some(problem)) => Some(format!("{reason}; besides, {problem}")),
-                (reason, problem) => reason.or(problem.clone()),
-            };
-        }
-        if let Some(reason) = reason {
-            blockers.insert(bundle.name(), reason);
-        }
-    }
-    blockers
-}
-
 pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
     let installed = crate::install::installed_bundles(&prefix);
@@ -131,7 +83,8 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
         .collect();
     for &arch in &Arch::ALL {
         if has_compiler(&prefix, arch) {
-            rows.push(run_row("simple", &format!("qemu-{}", arch.name()), || {
+            let target = Bundle::new(Backend::Qemu, arch, &[]).name();
+            rows.push(run_row("simple", &target, || {
                 simple(ctx, &prefix, arch, &boots)
             }));
         }
@@ -153,6 +106,55 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
         bail!("{failed} test(s) failed");
     }
     Ok(())
+}
+
+/// How to boot: the deadline, and why some bundles cannot boot here.
+struct Boots {
+    timeout: Duration,
+    /// Bundle name -> the reason it cannot boot here.
+    blockers: HashMap<String, String>,
+}
+
+impl Boots {
+    fn blocker(&self, bundle: &Bundle) -> Option<&str> {
+        self.blockers.get(&bundle.name()).map(String::as_str)
+    }
+}
+
+/// Why each installed bundle cannot boot here, for those that cannot. For
+/// Firecracker on an x86_64 host with a `/dev/kvm`, KVM itself is tried
+/// (with QEMU and the C hello): some hosts' KVM fails on real guests.
+fn boot_blockers(ctx: &Context, prefix: &Path, installed: &[Bundle]) -> HashMap<String, String> {
+    let mut kvm: Option<Option<String>> = None;
+    let mut blockers = HashMap::new();
+    for bundle in installed {
+        let mut reason = vmm::unavailable(bundle.backend, bundle.arch);
+        // The probe is an x86_64 image, booted with QEMU on KVM.
+        let probe_kvm = bundle.backend == Backend::Firecracker
+            && bundle.arch == Arch::X86_64
+            && std::env::consts::ARCH == Arch::X86_64.gnu_name()
+            && Path::new("/dev/kvm").exists()
+            && vmm::unavailable(Backend::Qemu, Arch::X86_64).is_none()
+            && installed.contains(&Bundle::new(Backend::Qemu, Arch::X86_64, &[]));
+        if probe_kvm {
+            let problem = kvm.get_or_insert_with(|| {
+                let probe = ctx.build_dir.join("tests/kvm-probe/hello");
+                let qemu = Bundle::new(Backend::Qemu, Arch::X86_64, &[]);
+                match link_c_hello(ctx, prefix, &qemu, &probe) {
+                    Ok(()) => vmm::kvm_problem(&probe),
+                    Err(err) => Some(format!("could not link the KVM probe: {err:#}")),
+                }
+            });
+            reason = match (reason, problem) {
+                (Some(reason), Some(problem)) => Some(format!("{reason}; besides, {problem}")),
+                (reason, problem) => reason.or(problem.clone()),
+            };
+        }
+        if let Some(reason) = reason {
+            blockers.insert(bundle.name(), reason);
+        }
+    }
+    blockers
 }
 
 fn has_compiler(prefix: &Path, arch: Arch) -> bool {

@@ -2,7 +2,7 @@
 //! run with a timeout that records the console, and when it began.
 
 use crate::backends::{Arch, Backend};
-use crate::console::{self, Report, StatusLineFilter};
+use crate::console::{self, ConsoleFilter, Report};
 use anyhow::{bail, Context as _, Result};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -239,7 +239,7 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
 }
 
 /// Boots `launch`, killing the VMM after `timeout`. With `echo`, the
-/// console goes to stdout as it comes, without the status line.
+/// console goes to stdout as it comes (see [`ConsoleFilter`]).
 pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
     let cmd = match launch.backend {
@@ -273,7 +273,7 @@ fn run(
     let first_seen = Arc::clone(&first);
     let reader = std::thread::spawn(move || {
         let mut console = Vec::new();
-        let mut filter = StatusLineFilter::default();
+        let mut filter = ConsoleFilter::default();
         let mut buf = [0u8; 4096];
         while let Ok(n) = stdout.read(&mut buf) {
             if n == 0 {

@@ -116,7 +116,7 @@ fn banners_of_every_style_are_removed() {
 fn the_filter_hides_the_status_line_however_the_bytes_are_split() {
     let console = format!("one\ntwo{STATUS_LINE}7\nafter\n");
     for chunk in 1..console.len() {
-        let mut filter = StatusLineFilter::default();
+        let mut filter = ConsoleFilter::default();
         let mut shown = Vec::new();
         for piece in console.as_bytes().chunks(chunk) {
             shown.extend(filter.feed(piece));
@@ -132,7 +132,7 @@ fn the_filter_hides_the_status_line_however_the_bytes_are_split() {
 
 #[test]
 fn the_filter_holds_back_only_a_possible_marker_start() {
-    let mut filter = StatusLineFilter::default();
+    let mut filter = ConsoleFilter::default();
     assert_eq!(filter.feed(b"prompt> "), b"prompt> ");
     assert_eq!(filter.feed(b"x ocaml-uni"), b"x ");
     // Not the marker after all: everything comes out.
@@ -140,4 +140,23 @@ fn the_filter_holds_back_only_a_possible_marker_start() {
     // A partial marker at the very end is shown when the console closes.
     assert_eq!(filter.feed(b"ocaml-unikraft: exit"), b"");
     assert_eq!(filter.finish(), b"ocaml-unikraft: exit");
+}
+
+#[test]
+fn the_filter_turns_crlf_into_lf_but_keeps_a_lone_carriage_return() {
+    let console = format!("a\r\nprogress\r50%\r\n{STATUS_LINE}0\r\nend\r");
+    for chunk in 1..console.len() {
+        let mut filter = ConsoleFilter::default();
+        let mut shown = Vec::new();
+        for piece in console.as_bytes().chunks(chunk) {
+            shown.extend(filter.feed(piece));
+        }
+        shown.extend(filter.finish());
+        assert_eq!(
+            String::from_utf8(shown).unwrap(),
+            "a\nprogress\r50%\nend\r",
+            "chunks of {chunk}"
+        );
+    }
+    assert_eq!(read("x\ry\r\n", None).output, "x\ry\n");
 }
