@@ -218,7 +218,7 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
     };
     let scratch = tempfile::tempdir().ok()?;
     let result = qemu(&launch, "kvm")
-        .and_then(|cmd| run(cmd, &launch, scratch.path(), Duration::from_secs(5), false));
+        .and_then(|cmd| run_vmm(cmd, &launch, scratch.path(), Duration::from_secs(5), false));
     let boot = match result {
         Ok(boot) => boot,
         Err(err) => return Some(format!("QEMU could not use KVM: {err:#}")),
@@ -246,11 +246,11 @@ pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
         Backend::Qemu => qemu(launch, "tcg")?,
         Backend::Firecracker => firecracker(launch, scratch.path())?,
     };
-    run(cmd, launch, scratch.path(), timeout, echo)
+    run_vmm(cmd, launch, scratch.path(), timeout, echo)
 }
 
 /// Runs a VMM command line for `launch` (see [`boot`]).
-fn run(
+fn run_vmm(
     mut cmd: Command,
     launch: &Launch,
     scratch: &Path,
