@@ -124,7 +124,11 @@ pub fn ensure(
                     .arg(prefix.join("etc/findlib.conf")),
                 log,
             )?;
-            run(Cmd::new("make").dir(tree).args(["all", "opt"]), log)?;
+            // findlib's Makefile is not parallel-safe (two rules write
+            // topfind.ml at once: "cp: cannot create regular file"), and it
+            // builds in seconds: one job, one goal at a time.
+            run(Cmd::new("make").dir(tree).args(["-j1", "all"]), log)?;
+            run(Cmd::new("make").dir(tree).args(["-j1", "opt"]), log)?;
             run(Cmd::new("make").dir(tree).arg("install"), log)
         },
     )?;
