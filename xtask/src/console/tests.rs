@@ -116,18 +116,23 @@ fn banners_of_every_style_are_removed() {
 fn the_filter_hides_the_status_line_however_the_bytes_are_split() {
     let console = format!("one\ntwo{STATUS_LINE}7\nafter\n");
     for chunk in 1..console.len() {
-        let mut filter = ConsoleFilter::default();
-        let mut shown = Vec::new();
-        for piece in console.as_bytes().chunks(chunk) {
-            shown.extend(filter.feed(piece));
-        }
-        shown.extend(filter.finish());
         assert_eq!(
-            String::from_utf8(shown).unwrap(),
+            filtered(&console, chunk),
             "one\ntwoafter\n",
             "chunks of {chunk}"
         );
     }
+}
+
+/// What the filter shows of `console` fed in pieces of `chunk` bytes.
+fn filtered(console: &str, chunk: usize) -> String {
+    let mut filter = ConsoleFilter::default();
+    let mut shown = Vec::new();
+    for piece in console.as_bytes().chunks(chunk) {
+        shown.extend(filter.feed(piece));
+    }
+    shown.extend(filter.finish());
+    String::from_utf8(shown).unwrap()
 }
 
 #[test]
@@ -146,14 +151,8 @@ fn the_filter_holds_back_only_a_possible_marker_start() {
 fn the_filter_turns_crlf_into_lf_but_keeps_a_lone_carriage_return() {
     let console = format!("a\r\nprogress\r50%\r\n{STATUS_LINE}0\r\nend\r");
     for chunk in 1..console.len() {
-        let mut filter = ConsoleFilter::default();
-        let mut shown = Vec::new();
-        for piece in console.as_bytes().chunks(chunk) {
-            shown.extend(filter.feed(piece));
-        }
-        shown.extend(filter.finish());
         assert_eq!(
-            String::from_utf8(shown).unwrap(),
+            filtered(&console, chunk),
             "a\nprogress\r50%\nend\r",
             "chunks of {chunk}"
         );
