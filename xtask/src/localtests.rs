@@ -184,6 +184,15 @@ struct Run {
     first_output: Option<Duration>,
 }
 
+impl Run {
+    fn of(boot: &vmm::Boot, report: &Report) -> Run {
+        Run {
+            outcome: report.outcome.describe(),
+            first_output: boot.first_output,
+        }
+    }
+}
+
 /// Links `backends/smoke/hello.c` for `bundle` with the installed driver.
 pub fn link_c_hello(ctx: &Context, prefix: &Path, bundle: &Bundle, image: &Path) -> Result<()> {
     link_c(ctx, prefix, bundle, "hello.c", image)
@@ -210,18 +219,25 @@ fn link_c(ctx: &Context, prefix: &Path, bundle: &Bundle, source: &str, image: &P
     Ok(())
 }
 
+/// Links `backends/smoke/<name>.c` for `bundle` into the build tree.
+fn smoke_image(ctx: &Context, prefix: &Path, bundle: &Bundle, name: &str) -> Result<PathBuf> {
+    let image = ctx
+        .build_dir
+        .join("tests")
+        .join(format!("c-{name}"))
+        .join(bundle.name())
+        .join(name);
+    link_c(ctx, prefix, bundle, &format!("{name}.c"), &image)?;
+    Ok(image)
+}
+
 fn c_hello(
     ctx: &Context,
     prefix: &Path,
     bundle: &Bundle,
     boots: &Boots,
 ) -> Result<(Verdict, Option<Run>)> {
-    let image = ctx
-        .build_dir
-        .join("tests/c-hello")
-        .join(bundle.name())
-        .join("hello");
-    link_c_hello(ctx, prefix, bundle, &image)?;
+    let image = smoke_image(ctx, prefix, bundle, "hello")?;
     let expected = Expected {
         output: read_text(&ctx.root.join("backends/smoke/hello.expected"))?,
         status: 0,
@@ -236,23 +252,11 @@ fn c_crash(
     bundle: &Bundle,
     boots: &Boots,
 ) -> Result<(Verdict, Option<Run>)> {
-    let image = ctx
-        .build_dir
-        .join("tests/c-crash")
-        .join(bundle.name())
-        .join("crash");
-    link_c(ctx, prefix, bundle, "crash.c", &image)?;
+    let image = smoke_image(ctx, prefix, bundle, "crash")?;
     if let Some(reason) = boots.blocker(bundle) {
         return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
     }
-    let launch = vmm::Launch {
-        backend: bundle.backend,
-        arch: bundle.arch,
-        image: &image,
-        args: &[],
-    };
-    let boot = vmm::boot(&launch, boots.timeout, false)?;
-    let report = boot.report()?;
+    let (boot, report) = boot_bundle(bundle, &image, &[], boots)?;
     let verdict = if report.outcome == console::Outcome::Crash {
         Verdict::Pass
     } else {
@@ -262,13 +266,7 @@ fn c_crash(
             report.output
         ))
     };
-    Ok((
-        verdict,
-        Some(Run {
-            outcome: report.outcome.describe(),
-            first_output: boot.first_output,
-        }),
-    ))
+    Ok((verdict, Some(Run::of(&boot, &report))))
 }
 
 /// Checks that ocamlfind's `unikraft_<arch>` toolchain is the freestanding
@@ -484,27 +482,33 @@ fn boot_and_check(
             None,
         ));
     }
-    let launch = vmm::Launch {
-        backend: bundle.backend,
-        arch: bundle.arch,
-        image,
-        args: &expected.args,
-    };
-    let boot = vmm::boot(&launch, boots.timeout, false)?;
-    let report = boot.report()?;
+    let (boot, report) = boot_bundle(bundle, image, &expected.args, boots)?;
     let mut verdict = compare(&report, expected);
     if let (Verdict::Pass, stderr) = (&verdict, boot.vmm_stderr.trim()) {
         if !stderr.is_empty() {
             verdict = Verdict::Fail(format!("the VMM reported: {stderr}"));
         }
     }
-    Ok((
-        verdict,
-        Some(Run {
-            outcome: report.outcome.describe(),
-            first_output: boot.first_output,
-        }),
-    ))
+    Ok((verdict, Some(Run::of(&boot, &report))))
+}
+
+/// Boots `image` for `bundle` with `args`: the boot, and what the guest
+/// reported.
+fn boot_bundle(
+    bundle: &Bundle,
+    image: &Path,
+    args: &[String],
+    boots: &Boots,
+) -> Result<(vmm::Boot, Report)> {
+    let launch = vmm::Launch {
+        backend: bundle.backend,
+        arch: bundle.arch,
+        image,
+        args,
+    };
+    let boot = vmm::boot(&launch, boots.timeout, false)?;
+    let report = boot.report()?;
+    Ok((boot, report))
 }
 
 /// Runs a native build of an example on this machine.
