@@ -12,10 +12,16 @@
  * exists on x86 only and carries 7 bits; Firecracker has nothing else), so
  * the last line a program leaves is
  *
- *     ocaml-unikraft: exit status N
+ *     ocaml-unikraft: exit status N boot=TOKEN
  *
- * with N in 0..255 as on Linux. `cargo xtask run` turns that line into its
+ * with N in 0..255 as on Linux. TOKEN is the library parameter
+ * `libocamlexit.token`, which `cargo xtask run` sets to a fresh random value
+ * on every boot (kernel command line `libocamlexit.token=TOKEN -- ARGS`):
+ * Unikraft's libparam takes what precedes `--` and never hands it to the
+ * program's argv, so a program that prints a status line of its own cannot
+ * know the token and cannot fake its status. `run` turns the line into its
  * own exit status and strips it; a VM that stops without it has crashed.
+ * Booted by hand without a token, the line ends after N.
  *
  * Unikraft's boot code drops the value main returns and powers off without
  * calling exit(), so a C program that returns from main would leave no
@@ -27,10 +33,17 @@
  * the application object is replaced by the user's objects at link time,
  * every library object stays. */
 #include <stdlib.h>
+#include <uk/libparam.h>
 #include <uk/plat/bootstrap.h>
 #include <uk/plat/console.h>
 
 #define STATUS_LINE "ocaml-unikraft: exit status "
+#define TOKEN_FIELD " boot="
+/* Tokens longer than this are cut (run's are 32 hex digits). */
+#define TOKEN_MAX 64
+
+static char *token;
+UK_LIBPARAM_PARAM(token, charp, "per-boot token that marks the genuine status line");
 
 long __wrap_uk_syscall_r_exit_group(long status);
 int __real_main(int argc, char *argv[]);
@@ -45,15 +58,22 @@ long __wrap_uk_syscall_r_exit_group(long status)
 {
 	/* Linux keeps the low 8 bits, so does this. */
 	unsigned int code = (unsigned int)status & 0xff;
-	char line[sizeof(STATUS_LINE) + 4];
+	char line[sizeof(STATUS_LINE) + 3 + sizeof(TOKEN_FIELD) + TOKEN_MAX + 1];
 	unsigned int len = sizeof(STATUS_LINE) - 1;
 	unsigned int divisor;
+	unsigned int i;
 
 	__builtin_memcpy(line, STATUS_LINE, len);
 	for (divisor = 100; divisor > 1 && code < divisor; divisor /= 10)
 		;
 	for (; divisor > 0; divisor /= 10)
 		line[len++] = (char)('0' + code / divisor % 10);
+	if (token) {
+		__builtin_memcpy(line + len, TOKEN_FIELD, sizeof(TOKEN_FIELD) - 1);
+		len += sizeof(TOKEN_FIELD) - 1;
+		for (i = 0; i < TOKEN_MAX && token[i]; i++)
+			line[len++] = token[i];
+	}
 	line[len++] = '\n';
 	ukplat_coutk(line, len);
 

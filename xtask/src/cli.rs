@@ -113,6 +113,10 @@ pub struct LocaltestsOpts {
     /// Seconds a unikernel may run before it counts as hung
     #[arg(long, default_value_t = 60.0)]
     pub timeout: f64,
+    /// Fail unless every installed bundle of this backend can boot here
+    /// (repeatable): its boots must not be skipped
+    #[arg(long, value_enum)]
+    pub require: Vec<Backend>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -2,15 +2,23 @@
 //! the program ended.
 //!
 //! Our bundles end every program with the line `ocaml-unikraft: exit status
-//! N` (backends/app/exit.c): the console is the one channel every VMM has.
-//! A VM that stops without that line has crashed; one that never stops has
-//! timed out. The OCaml runtime reports an uncaught exception with a
-//! `Fatal error: exception ...` line and status 2.
+//! N boot=TOKEN` (backends/app/exit.c): the console is the one channel every
+//! VMM has. TOKEN is new on every boot and reaches the guest as a Unikraft
+//! library parameter, never through the program's argv, so a program that
+//! prints such a line itself cannot fake its status. The status counts only
+//! when the guest really ended: the genuine line is the last thing on the
+//! console (Unikraft's own informational messages aside) and the VMM exited
+//! by itself. A VM that stops otherwise has crashed; one that never stops
+//! has timed out, whatever it printed. The OCaml runtime reports an uncaught
+//! exception with a `Fatal error: exception ...` line and status 2.
 
 use std::time::Duration;
 
-/// The line the guest prints last, before its status (see exit.c).
+/// The beginning of the line the guest prints last (see exit.c).
 pub const STATUS_LINE: &str = "ocaml-unikraft: exit status ";
+/// The kernel command line parameter that carries the token (exit.c's
+/// `token` in library `libocamlexit`).
+pub const TOKEN_PARAMETER: &str = "libocamlexit.token";
 
 /// `cargo xtask run`'s status when the guest crashed (as a shell reports an
 /// aborted process: 128 + SIGABRT).
@@ -20,6 +28,15 @@ pub const CRASH_STATUS: u8 = 134;
 pub const TIMEOUT_STATUS: u8 = 124;
 /// `cargo xtask run`'s status when the VMM could not be run at all.
 pub const RUN_ERROR_STATUS: u8 = 125;
+
+/// A fresh token for one boot: 32 hex digits from the kernel's random
+/// source.
+pub fn new_token() -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
 
 /// How the program in the guest ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,32 +84,81 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
-/// Reads a whole console. `killed_after` is the deadline if the VMM had to
-/// be killed.
-pub fn read(console: &str, killed_after: Option<Duration>) -> Report {
+/// Reads a whole console. `token` is the boot's token; `killed_after` is the
+/// deadline if the VMM had to be killed.
+pub fn read(console: &str, token: &str, killed_after: Option<Duration>) -> Report {
     let console = strip_banner(&console.replace("\r\n", "\n"));
-    let status = console.rmatch_indices(STATUS_LINE).find_map(|(at, _)| {
-        let rest = &console[at + STATUS_LINE.len()..];
-        let digits = rest.split('\n').next()?;
-        let code = digits.parse::<u8>().ok()?;
-        rest[digits.len()..].starts_with('\n').then_some((at, code))
-    });
-    match status {
-        Some((at, code)) => {
-            let output = console[..at].to_string();
-            Report {
-                outcome: exit_outcome(code, &output),
-                output,
-            }
-        }
-        None => Report {
+    let Some(line) = genuine_status_line(&console, token) else {
+        return Report {
             output: console,
             outcome: match killed_after {
                 Some(after) => Outcome::Timeout(after),
                 None => Outcome::Crash,
             },
-        },
+        };
+    };
+    let before = &console[..line.start];
+    let after = &console[line.end..];
+    let outcome = if let Some(after) = killed_after {
+        Outcome::Timeout(after)
+    } else if after
+        .lines()
+        .all(|l| l.trim().is_empty() || is_kernel_info(l))
+    {
+        exit_outcome(line.code, before)
+    } else {
+        // Something ran after the program's exit: a crash while powering off.
+        return Report {
+            output: format!("{before}{after}"),
+            outcome: Outcome::Crash,
+        };
+    };
+    Report {
+        output: before.to_string(),
+        outcome,
     }
+}
+
+/// Where the guest's own status line lies in a console, and its status.
+struct StatusLine {
+    start: usize,
+    /// Just after its newline.
+    end: usize,
+    code: u8,
+}
+
+fn genuine_status_line(console: &str, token: &str) -> Option<StatusLine> {
+    console.rmatch_indices(STATUS_LINE).find_map(|(start, _)| {
+        let rest = &console[start + STATUS_LINE.len()..];
+        let line = &rest[..rest.find('\n')?];
+        let code = parse_genuine(line, token)?;
+        Some(StatusLine {
+            start,
+            end: start + STATUS_LINE.len() + line.len() + 1,
+            code,
+        })
+    })
+}
+
+/// The status in what follows `STATUS_LINE` on a line, if the line carries
+/// `token`.
+fn parse_genuine(line: &str, token: &str) -> Option<u8> {
+    let (digits, line_token) = line.split_once(" boot=")?;
+    (line_token == token && !token.is_empty())
+        .then(|| digits.parse::<u8>().ok())
+        .flatten()
+}
+
+/// Whether a console line is one of Unikraft's informational kernel
+/// messages (`[    0.123456] Info: [lib] ...`, the time stamp optional),
+/// which debug builds print while powering off.
+fn is_kernel_info(line: &str) -> bool {
+    let plain = strip_ansi(line);
+    let message = match plain.strip_prefix('[') {
+        Some(stamped) => stamped.split_once("] ").map_or("", |(_, message)| message),
+        None => &plain,
+    };
+    message.starts_with("Info: [")
 }
 
 /// How a program that exited with `code` ended, given what it printed.
@@ -143,16 +209,25 @@ fn strip_ansi(text: &str) -> String {
 }
 
 /// Passes console bytes through as they come, as a Linux program's output
-/// would look: the serial line's CRLF becomes LF, and the status line is
-/// dropped. Holds back only what may be the beginning of either.
-#[derive(Default)]
+/// would look: the serial line's CRLF becomes LF, and the guest's own
+/// status line (the one carrying the boot's token) is dropped. Holds back
+/// only what may be the beginning of either.
 pub struct ConsoleFilter {
+    token: String,
     pending: Vec<u8>,
     /// A carriage return that may be the first half of CRLF.
     carriage_return: bool,
 }
 
 impl ConsoleFilter {
+    pub fn new(token: &str) -> ConsoleFilter {
+        ConsoleFilter {
+            token: token.to_string(),
+            pending: Vec::new(),
+            carriage_return: false,
+        }
+    }
+
     /// Takes the next bytes from the console, returns what can be shown now.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
         for &byte in bytes {
@@ -172,8 +247,17 @@ impl ConsoleFilter {
                 Some(at) => {
                     shown.extend_from_slice(&self.pending[..at]);
                     match self.pending[at..].iter().position(|&b| b == b'\n') {
-                        // The whole line has come: drop it.
+                        // The whole line has come: drop it if it is the
+                        // guest's own, show it if the program printed it.
                         Some(end) => {
+                            let line = &self.pending[at + marker.len()..at + end];
+                            let genuine = std::str::from_utf8(line)
+                                .ok()
+                                .and_then(|line| parse_genuine(line, &self.token))
+                                .is_some();
+                            if !genuine {
+                                shown.extend_from_slice(&self.pending[at..at + end + 1]);
+                            }
                             self.pending.drain(..at + end + 1);
                         }
                         // Wait for the rest of it.

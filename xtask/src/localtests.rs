@@ -50,6 +50,9 @@ struct Expected {
     output: String,
     status: u8,
     args: Vec<String>,
+    /// How long it may run, when not `--timeout` (`<example>.timeout`, for
+    /// an example that must time out).
+    timeout: Option<Duration>,
 }
 
 /// The name of the native context and of its rows.
@@ -68,6 +71,7 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
         timeout: Duration::from_secs_f64(opts.timeout),
         blockers: boot_blockers(ctx, &prefix, &installed),
     };
+    check_required(&opts.require, &installed, &boots)?;
     let mut rows = Vec::new();
     for bundle in &installed {
         rows.push(run_row("c-hello", &bundle.name(), || {
@@ -119,6 +123,34 @@ impl Boots {
     fn blocker(&self, bundle: &Bundle) -> Option<&str> {
         self.blockers.get(&bundle.name()).map(String::as_str)
     }
+
+    fn timeout(&self, expected: &Expected) -> Duration {
+        expected.timeout.unwrap_or(self.timeout)
+    }
+}
+
+/// Fails unless every installed bundle of each `required` backend can boot
+/// here: a skipped boot must not pass for a test run where it was wanted.
+fn check_required(required: &[Backend], installed: &[Bundle], boots: &Boots) -> Result<()> {
+    let mut problems = Vec::new();
+    for &backend in required {
+        let of_backend: Vec<&Bundle> = installed.iter().filter(|b| b.backend == backend).collect();
+        if of_backend.is_empty() {
+            problems.push(format!("no {} bundle is installed", backend.name()));
+        }
+        for bundle in of_backend {
+            if let Some(reason) = boots.blocker(bundle) {
+                problems.push(format!("{} cannot boot here: {reason}", bundle.name()));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "boots required by --require would be skipped:\n  {}\nhelp: `cargo xtask doctor` lists what to install; `cargo xtask localbuild` builds the bundles",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
 }
 
 /// Why each installed bundle cannot boot here, for those that cannot. For
@@ -242,6 +274,7 @@ fn c_hello(
         output: read_text(&ctx.root.join("backends/smoke/hello.expected"))?,
         status: 0,
         args: Vec::new(),
+        timeout: None,
     };
     boot_and_check(bundle, &image, &expected, boots)
 }
@@ -256,7 +289,7 @@ fn c_crash(
     if let Some(reason) = boots.blocker(bundle) {
         return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
     }
-    let (boot, report) = boot_bundle(bundle, &image, &[], boots)?;
+    let (boot, report) = boot_bundle(bundle, &image, &[], boots.timeout)?;
     let verdict = if report.outcome == console::Outcome::Crash {
         Verdict::Pass
     } else {
@@ -305,6 +338,7 @@ fn simple(
         output: read_text(&example.join("hello.expected"))?,
         status: 0,
         args: Vec::new(),
+        timeout: None,
     };
     let bundle = Bundle::new(Backend::Qemu, arch, &[]);
     boot_and_check(&bundle, &build.join("unikraft/hello.exe"), &expected, boots)
@@ -339,7 +373,7 @@ fn all_examples(
             run_native(
                 &build.join(LINUX).join(format!("{name}.exe")),
                 expected,
-                boots.timeout,
+                boots.timeout(expected),
             )
         }));
         for bundle in bundles {
@@ -419,7 +453,7 @@ fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
 }
 
 /// The examples of `dir`: every `<name>.expected`, with its `.status` and
-/// optional `.args`, sorted by name.
+/// optional `.args` and `.timeout`, sorted by name.
 fn examples(dir: &Path) -> Result<Vec<(String, Expected)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
@@ -444,12 +478,26 @@ fn examples(dir: &Path) -> Result<Vec<(String, Expected)>> {
         } else {
             Vec::new()
         };
+        let timeout_file = dir.join(format!("{name}.timeout"));
+        let timeout = if timeout_file.exists() {
+            let text = read_text(&timeout_file)?;
+            let seconds = text.trim().parse::<f64>().ok().filter(|s| *s > 0.0);
+            Some(Duration::from_secs_f64(seconds.with_context(|| {
+                format!(
+                    "{} must hold a number of seconds, not {text:?}",
+                    timeout_file.display()
+                )
+            })?))
+        } else {
+            None
+        };
         found.push((
             name.to_string(),
             Expected {
                 output: read_text(&path)?,
                 status,
                 args,
+                timeout,
             },
         ));
     }
@@ -482,7 +530,7 @@ fn boot_and_check(
             None,
         ));
     }
-    let (boot, report) = boot_bundle(bundle, image, &expected.args, boots)?;
+    let (boot, report) = boot_bundle(bundle, image, &expected.args, boots.timeout(expected))?;
     let mut verdict = compare(&report, expected);
     if let (Verdict::Pass, stderr) = (&verdict, boot.vmm_stderr.trim()) {
         if !stderr.is_empty() {
@@ -498,7 +546,7 @@ fn boot_bundle(
     bundle: &Bundle,
     image: &Path,
     args: &[String],
-    boots: &Boots,
+    timeout: Duration,
 ) -> Result<(vmm::Boot, Report)> {
     let launch = vmm::Launch {
         backend: bundle.backend,
@@ -506,12 +554,13 @@ fn boot_bundle(
         image,
         args,
     };
-    let boot = vmm::boot(&launch, boots.timeout, false)?;
+    let boot = vmm::boot(&launch, timeout, false)?;
     let report = boot.report()?;
     Ok((boot, report))
 }
 
-/// Runs a native build of an example on this machine.
+/// Runs a native build of an example on this machine; killed at `timeout`,
+/// it timed out, as a unikernel would.
 fn run_native(
     exe: &Path,
     expected: &Expected,
@@ -525,26 +574,30 @@ fn run_native(
         .unchecked()
         .start()
         .with_context(|| format!("cannot run {}", exe.display()))?;
+    let mut timed_out = false;
     let output = loop {
         if let Some(output) = handle.try_wait()? {
             break output.clone();
         }
         if start.elapsed() > timeout {
             handle.kill()?;
-            bail!("{} ran past {:.0} s", exe.display(), timeout.as_secs_f64());
+            timed_out = true;
+            break handle.wait()?.clone();
         }
         std::thread::sleep(Duration::from_millis(10));
     };
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let Some(code) = output.status.code() else {
-        bail!(
+    let outcome = match output.status.code() {
+        _ if timed_out => console::Outcome::Timeout(timeout),
+        Some(code) => console::exit_outcome(code as u8, &text),
+        None => bail!(
             "{} was killed by a signal ({})",
             exe.display(),
             output.status
-        );
+        ),
     };
     let report = Report {
-        outcome: console::exit_outcome(code as u8, &text),
+        outcome,
         output: text,
     };
     Ok((
@@ -664,11 +717,21 @@ fn print_table(rows: &[Row]) {
         "{:<13} {:<19} {:<6} {:<32} {:>8} {:>7}",
         "test", "target", "result", "outcome", "1st out", "time"
     );
+    // Skips of one target share their reason: it is printed once.
+    let mut skip_reasons_shown: Vec<(&str, &str)> = Vec::new();
     for row in rows {
         let (word, detail) = match &row.verdict {
             Verdict::Pass => ("pass", None),
             Verdict::Fail(why) => ("FAIL", Some(why)),
-            Verdict::Skip(why) => ("skip", Some(why)),
+            Verdict::Skip(why) => {
+                let seen = (row.target.as_str(), why.as_str());
+                if skip_reasons_shown.contains(&seen) {
+                    ("skip", None)
+                } else {
+                    skip_reasons_shown.push(seen);
+                    ("skip", Some(why))
+                }
+            }
         };
         println!(
             "{:<13} {:<19} {:<6} {:<32} {:>8} {:>6.2}s",
@@ -746,6 +809,7 @@ mod tests {
             output: "about to raise\n".into(),
             status: 2,
             args: Vec::new(),
+            timeout: None,
         };
         let report = |output: &str, outcome| Report {
             output: output.into(),

@@ -24,6 +24,8 @@ pub struct Launch<'a> {
 pub struct Boot {
     /// Everything the guest wrote on its serial console.
     pub console: String,
+    /// The token the guest's status line must carry (see [`console`]).
+    pub token: String,
     /// What the VMM itself reported (warnings, errors).
     pub vmm_stderr: String,
     /// The VMM's exit status; `None` when it was killed at the deadline.
@@ -40,7 +42,7 @@ impl Boot {
     /// The program's output and how it ended; an error when the VMM itself
     /// failed (it could not start, or the host cannot run the guest).
     pub fn report(&self) -> Result<Report> {
-        let report = console::read(&self.console, self.killed_after);
+        let report = console::read(&self.console, &self.token, self.killed_after);
         if report.outcome == console::Outcome::Crash && self.vmm_status != Some(0) {
             bail!(
                 "{} failed (status {}) before the guest reported an exit status{}",
@@ -68,8 +70,9 @@ fn memory_mib(backend: Backend, arch: Arch) -> u32 {
 }
 
 /// The QEMU command line that boots `launch` with accelerator `accel`: the
-/// software CPU (`tcg`) works everywhere, KVM is not required.
-fn qemu(launch: &Launch, accel: &str) -> Result<Command> {
+/// software CPU (`tcg`) works everywhere, KVM is not required. `token` goes
+/// to the guest's status line (see [`console`]).
+fn qemu(launch: &Launch, accel: &str, token: &str) -> Result<Command> {
     let mut cmd = match launch.arch {
         Arch::X86_64 => {
             let mut cmd = Command::new("qemu-system-x86_64");
@@ -95,9 +98,8 @@ fn qemu(launch: &Launch, accel: &str) -> Result<Command> {
     cmd.args(["-serial", "stdio", "-kernel"]).arg(launch.image);
     // QEMU puts the image's name in front of the x86 command line, and
     // Unikraft its own name on arm64: both become argv[0].
-    if !launch.args.is_empty() {
-        cmd.arg("-append").arg(command_line(launch.args)?);
-    }
+    cmd.arg("-append")
+        .arg(kernel_arguments(&[], launch.args, token)?);
     Ok(cmd)
 }
 
@@ -106,20 +108,19 @@ fn qemu(launch: &Launch, accel: &str) -> Result<Command> {
 /// On x86_64 Unikraft takes the boot arguments as they are for argv, so
 /// they start with a program name (the image's file name, as QEMU gives);
 /// on arm64 Unikraft puts its own name in front.
-pub fn firecracker_config(launch: &Launch) -> Result<String> {
-    let mut words = Vec::new();
+pub fn firecracker_config(launch: &Launch, token: &str) -> Result<String> {
+    let mut program_name = Vec::new();
     if launch.arch == Arch::X86_64 {
         let name = launch
             .image
             .file_name()
             .map_or("unikernel".into(), |n| n.to_string_lossy());
-        words.push(name.into_owned());
+        program_name.push(name.into_owned());
     }
-    words.extend(launch.args.iter().cloned());
     let config = serde_json::json!({
         "boot-source": {
             "kernel_image_path": launch.image,
-            "boot_args": command_line(&words)?,
+            "boot_args": kernel_arguments(&program_name, launch.args, token)?,
         },
         "drives": [],
         "machine-config": {
@@ -132,9 +133,9 @@ pub fn firecracker_config(launch: &Launch) -> Result<String> {
 
 /// The Firecracker command line for `launch`; its configuration and log go
 /// to `scratch`. The log keeps Firecracker's own messages off the console.
-fn firecracker(launch: &Launch, scratch: &Path) -> Result<Command> {
+fn firecracker(launch: &Launch, scratch: &Path, token: &str) -> Result<Command> {
     let config = scratch.join("vm.json");
-    std::fs::write(&config, firecracker_config(launch)?)?;
+    std::fs::write(&config, firecracker_config(launch, token)?)?;
     let mut cmd = Command::new("firecracker");
     cmd.arg("--no-api")
         .arg("--config-file")
@@ -146,6 +147,18 @@ fn firecracker(launch: &Launch, scratch: &Path) -> Result<Command> {
 
 fn firecracker_log(scratch: &Path) -> PathBuf {
     scratch.join("firecracker.log")
+}
+
+/// The kernel command line: `program_name` (where the VMM does not supply
+/// argv[0] itself), the token as a Unikraft library parameter, `--` that
+/// ends the library parameters, then the program's arguments. Unikraft
+/// hands the program only argv[0] and what follows `--`.
+fn kernel_arguments(program_name: &[String], args: &[String], token: &str) -> Result<String> {
+    let mut words = program_name.to_vec();
+    words.push(format!("{}={token}", console::TOKEN_PARAMETER));
+    words.push("--".into());
+    words.extend(args.iter().cloned());
+    command_line(&words)
 }
 
 /// Joins arguments into a kernel command line that Unikraft splits back
@@ -217,8 +230,19 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
         args: &[],
     };
     let scratch = tempfile::tempdir().ok()?;
-    let result = qemu(&launch, "kvm")
-        .and_then(|cmd| run_vmm(cmd, &launch, scratch.path(), Duration::from_secs(5), false));
+    let result = console::new_token()
+        .map_err(anyhow::Error::from)
+        .and_then(|token| {
+            let cmd = qemu(&launch, "kvm", &token)?;
+            run_vmm(
+                cmd,
+                &launch,
+                &token,
+                scratch.path(),
+                Duration::from_secs(5),
+                false,
+            )
+        });
     let boot = match result {
         Ok(boot) => boot,
         Err(err) => return Some(format!("QEMU could not use KVM: {err:#}")),
@@ -242,17 +266,19 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
 /// console goes to stdout as it comes (see [`ConsoleFilter`]).
 pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
+    let token = console::new_token().context("drawing the boot's token from /dev/urandom")?;
     let cmd = match launch.backend {
-        Backend::Qemu => qemu(launch, "tcg")?,
-        Backend::Firecracker => firecracker(launch, scratch.path())?,
+        Backend::Qemu => qemu(launch, "tcg", &token)?,
+        Backend::Firecracker => firecracker(launch, scratch.path(), &token)?,
     };
-    run_vmm(cmd, launch, scratch.path(), timeout, echo)
+    run_vmm(cmd, launch, &token, scratch.path(), timeout, echo)
 }
 
 /// Runs a VMM command line for `launch` (see [`boot`]).
 fn run_vmm(
     mut cmd: Command,
     launch: &Launch,
+    token: &str,
     scratch: &Path,
     timeout: Duration,
     echo: bool,
@@ -271,9 +297,10 @@ fn run_vmm(
     let mut stdout = child.stdout.take().context("no stdout")?;
     let mut stderr = child.stderr.take().context("no stderr")?;
     let first_seen = Arc::clone(&first);
+    let token_for_filter = token.to_string();
     let reader = std::thread::spawn(move || {
         let mut console = Vec::new();
-        let mut filter = ConsoleFilter::default();
+        let mut filter = ConsoleFilter::new(&token_for_filter);
         let mut buf = [0u8; 4096];
         while let Ok(n) = stdout.read(&mut buf) {
             if n == 0 {
@@ -329,6 +356,7 @@ fn run_vmm(
     let first_output = first.lock().ok().and_then(|f| *f);
     Ok(Boot {
         console: String::from_utf8_lossy(&console).into_owned(),
+        token: token.to_string(),
         vmm_stderr,
         killed_after: vmm_status.is_none().then_some(timeout),
         vmm_status,
@@ -367,15 +395,16 @@ mod tests {
             args: &args,
         };
         let config: serde_json::Value =
-            serde_json::from_str(&firecracker_config(&x86).unwrap()).unwrap();
+            serde_json::from_str(&firecracker_config(&x86, "t0k").unwrap()).unwrap();
         assert_eq!(
             config["boot-source"]["kernel_image_path"],
             "/tmp/images/hello.exe"
         );
-        // argv[0] first on x86_64, where Unikraft adds no name of its own.
+        // argv[0] first on x86_64, where Unikraft adds no name of its own;
+        // the token before `--`, where only Unikraft's libparam sees it.
         assert_eq!(
             config["boot-source"]["boot_args"],
-            "hello.exe one 'two words'"
+            "hello.exe libocamlexit.token=t0k -- one 'two words'"
         );
         assert_eq!(config["machine-config"]["vcpu_count"], 1);
         assert_eq!(config["machine-config"]["mem_size_mib"], 128);
@@ -386,8 +415,11 @@ mod tests {
             ..x86
         };
         let config: serde_json::Value =
-            serde_json::from_str(&firecracker_config(&arm).unwrap()).unwrap();
-        assert_eq!(config["boot-source"]["boot_args"], "one 'two words'");
+            serde_json::from_str(&firecracker_config(&arm, "t0k").unwrap()).unwrap();
+        assert_eq!(
+            config["boot-source"]["boot_args"],
+            "libocamlexit.token=t0k -- one 'two words'"
+        );
     }
 
     #[test]
@@ -399,11 +431,112 @@ mod tests {
             image: Path::new("k"),
             args: &args,
         };
-        let cmd = qemu(&launch, "tcg").unwrap();
+        let cmd = qemu(&launch, "tcg", "t0k").unwrap();
         let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
         assert_eq!(cmd.get_program(), "qemu-system-aarch64");
-        for wanted in ["tcg", "-no-reboot", "128M", "'a b'"] {
+        for wanted in [
+            "tcg",
+            "-no-reboot",
+            "128M",
+            "libocamlexit.token=t0k -- 'a b'",
+        ] {
             assert!(words.iter().any(|w| w == wanted), "{wanted} in {words:?}");
         }
+    }
+
+    /// Boots `script` as if it were QEMU: it gets QEMU's arguments for an
+    /// x86_64 image and the boot's token in `$t`, and plays a guest.
+    fn fake_qemu(script: &str, timeout: Duration) -> Boot {
+        let launch = Launch {
+            backend: Backend::Qemu,
+            arch: Arch::X86_64,
+            image: Path::new("image"),
+            args: &[],
+        };
+        let token = console::new_token().unwrap();
+        let qemu = qemu(&launch, "tcg", &token).unwrap();
+        let prelude = r#"for a; do case "$a" in *libocamlexit.token=*)
+            t=${a#*libocamlexit.token=}; t=${t%% *};; esac; done"#;
+        let mut fake = Command::new("sh");
+        fake.arg("-c")
+            .arg(format!("{prelude}\n{script}"))
+            .arg("fake-qemu")
+            .args(qemu.get_args());
+        let scratch = tempfile::tempdir().unwrap();
+        run_vmm(fake, &launch, &token, scratch.path(), timeout, false).unwrap()
+    }
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn the_guest_status_line_with_the_boot_token_is_the_status() {
+        let boot = fake_qemu(
+            r#"echo hi; echo "ocaml-unikraft: exit status 3 boot=$t""#,
+            DEADLINE,
+        );
+        let report = boot.report().unwrap();
+        assert_eq!(report.outcome, console::Outcome::Exit(3));
+        assert_eq!(report.output, "hi\n");
+    }
+
+    #[test]
+    fn a_forged_status_line_is_program_output_not_a_status() {
+        // Without the token, or with another one: the VM stopped without
+        // a status, so it crashed.
+        for forged in ["", " boot=0123456789abcdef0123456789abcdef", " boot="] {
+            let boot = fake_qemu(
+                &format!("echo 'ocaml-unikraft: exit status 0{forged}'"),
+                DEADLINE,
+            );
+            let report = boot.report().unwrap();
+            assert_eq!(report.outcome, console::Outcome::Crash, "{forged:?}");
+            assert!(report.output.contains("exit status 0"));
+        }
+        // A forged line, then the real end of the program.
+        let boot = fake_qemu(
+            r#"echo 'ocaml-unikraft: exit status 0'; echo "ocaml-unikraft: exit status 3 boot=$t""#,
+            DEADLINE,
+        );
+        let report = boot.report().unwrap();
+        assert_eq!(report.outcome, console::Outcome::Exit(3));
+        assert_eq!(report.output, "ocaml-unikraft: exit status 0\n");
+    }
+
+    #[test]
+    fn a_vm_killed_at_the_deadline_is_a_timeout_whatever_it_printed() {
+        let short = Duration::from_millis(500);
+        for line in [
+            "ocaml-unikraft: exit status 0",
+            "ocaml-unikraft: exit status 0 boot=$t",
+        ] {
+            let boot = fake_qemu(&format!("echo \"{line}\"; exec sleep 30"), short);
+            let report = boot.report().unwrap();
+            assert_eq!(report.outcome, console::Outcome::Timeout(short), "{line}");
+            assert_eq!(report.outcome.status(), console::TIMEOUT_STATUS);
+        }
+    }
+
+    #[test]
+    fn a_crash_after_the_status_line_is_a_crash() {
+        let boot = fake_qemu(
+            r#"echo "ocaml-unikraft: exit status 0 boot=$t"; echo '[    0.5] CRIT: [libkvmplat] <trap.c @ 1> page fault'"#,
+            DEADLINE,
+        );
+        let report = boot.report().unwrap();
+        assert_eq!(report.outcome, console::Outcome::Crash);
+        assert!(report.output.contains("page fault"));
+        // Unikraft's own informational messages while halting are not one.
+        let boot = fake_qemu(
+            r#"echo "ocaml-unikraft: exit status 0 boot=$t"; echo '[    0.5] Info: [libkvmplat] <shutdown.c @ 59> Unikraft halted'"#,
+            DEADLINE,
+        );
+        assert_eq!(boot.report().unwrap().outcome, console::Outcome::Exit(0));
+    }
+
+    #[test]
+    fn a_vmm_that_fails_before_any_status_is_an_error() {
+        let boot = fake_qemu("echo 'qemu: cannot open image' >&2; exit 1", DEADLINE);
+        let err = boot.report().unwrap_err().to_string();
+        assert!(err.contains("cannot open image"), "{err}");
     }
 }

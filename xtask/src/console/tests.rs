@@ -1,44 +1,75 @@
 use super::*;
 
 const DEADLINE: Duration = Duration::from_secs(30);
+const TOKEN: &str = "5eed";
+
+/// Reads `console` as a boot with token [`TOKEN`] would.
+fn read_boot(console: &str, killed_after: Option<Duration>) -> Report {
+    read(console, TOKEN, killed_after)
+}
 
 #[test]
 fn clean_exit_and_exit_n_come_from_the_status_line() {
-    let report = read("hello\r\nocaml-unikraft: exit status 0\r\n", None);
+    let report = read_boot("hello\r\nocaml-unikraft: exit status 0 boot=5eed\r\n", None);
     assert_eq!(report.output, "hello\n");
     assert_eq!(report.outcome, Outcome::Exit(0));
     assert_eq!(report.outcome.status(), 0);
 
-    let report = read("bye\nocaml-unikraft: exit status 3\n", None);
+    let report = read_boot("bye\nocaml-unikraft: exit status 3 boot=5eed\n", None);
     assert_eq!(report.outcome, Outcome::Exit(3));
     assert_eq!(report.outcome.status(), 3);
 
-    let report = read("ocaml-unikraft: exit status 255\n", None);
+    let report = read_boot("ocaml-unikraft: exit status 255 boot=5eed\n", None);
     assert_eq!(report.outcome.status(), 255);
 }
 
 #[test]
 fn output_without_a_final_newline_is_kept_exactly() {
-    let report = read("no newlineocaml-unikraft: exit status 0\n", None);
+    let report = read_boot("no newlineocaml-unikraft: exit status 0 boot=5eed\n", None);
     assert_eq!(report.output, "no newline");
 }
 
 #[test]
-fn the_last_status_line_counts_and_what_follows_it_is_dropped() {
-    // A program may print the marker text itself; the guest's own line is
-    // the last one, and platform messages after it are not program output.
-    let console =
-        "ocaml-unikraft: exit status 9\nocaml-unikraft: exit status 1\n[ 0.1] Info: halt\n";
-    let report = read(console, None);
+fn only_the_line_with_the_boot_token_counts() {
+    // A program may print the marker text itself, even with a token of its
+    // own making: that is output. Unikraft's informational messages after
+    // the genuine line are not program output.
+    let console = "ocaml-unikraft: exit status 9\n\
+        ocaml-unikraft: exit status 8 boot=beef\n\
+        ocaml-unikraft: exit status 1 boot=5eed\n\
+        [    0.100000] Info: [libkvmplat] <shutdown.c @   59> Unikraft halted\n";
+    let report = read_boot(console, None);
     assert_eq!(report.outcome, Outcome::Exit(1));
-    assert_eq!(report.output, "ocaml-unikraft: exit status 9\n");
+    assert_eq!(
+        report.output,
+        "ocaml-unikraft: exit status 9\nocaml-unikraft: exit status 8 boot=beef\n"
+    );
+    // Forged lines alone: the VM stopped without a status.
+    let forged = "ocaml-unikraft: exit status 0\nocaml-unikraft: exit status 0 boot=\n";
+    assert_eq!(read_boot(forged, None).outcome, Outcome::Crash);
+    assert_eq!(read(forged, "", None).outcome, Outcome::Crash);
+}
+
+#[test]
+fn the_genuine_line_must_be_the_last_output() {
+    let crashed = "ocaml-unikraft: exit status 0 boot=5eed\nCRIT: [libkvmplat] page fault\n";
+    let report = read_boot(crashed, None);
+    assert_eq!(report.outcome, Outcome::Crash);
+    assert_eq!(report.output, "CRIT: [libkvmplat] page fault\n");
+    // Killed at the deadline: a timeout, whatever the console holds.
+    let report = read_boot(
+        "done\nocaml-unikraft: exit status 0 boot=5eed\n",
+        Some(DEADLINE),
+    );
+    assert_eq!(report.outcome, Outcome::Timeout(DEADLINE));
+    assert_eq!(report.output, "done\n");
 }
 
 #[test]
 fn an_uncaught_exception_is_told_apart_from_exit_2() {
     let console =
-        "about to raise\nFatal error: exception Failure(\"x\")\nocaml-unikraft: exit status 2\n";
-    let report = read(console, None);
+        "about to raise\nFatal error: exception Failure(\"x\")\nocaml-unikraft: exit status 2 boot=5eed\n";
+    let report = read_boot(console, None);
     assert_eq!(report.outcome, Outcome::UncaughtException);
     assert_eq!(report.outcome.status(), 2);
     assert_eq!(
@@ -46,28 +77,28 @@ fn an_uncaught_exception_is_told_apart_from_exit_2() {
         "about to raise\nFatal error: exception Failure(\"x\")\n"
     );
 
-    let report = read("plain\nocaml-unikraft: exit status 2\n", None);
+    let report = read_boot("plain\nocaml-unikraft: exit status 2 boot=5eed\n", None);
     assert_eq!(report.outcome, Outcome::Exit(2));
 }
 
 #[test]
 fn no_status_line_is_a_crash_or_a_timeout() {
-    let report = read("half a li", None);
+    let report = read_boot("half a li", None);
     assert_eq!(report.outcome, Outcome::Crash);
     assert_eq!(report.outcome.status(), CRASH_STATUS);
     assert_eq!(report.output, "half a li");
 
-    let report = read("sleeping\n", Some(DEADLINE));
+    let report = read_boot("sleeping\n", Some(DEADLINE));
     assert_eq!(report.outcome, Outcome::Timeout(DEADLINE));
     assert_eq!(report.outcome.status(), TIMEOUT_STATUS);
 
     // A status line cut short is no status.
     assert_eq!(
-        read("ocaml-unikraft: exit status 3", None).outcome,
+        read_boot("ocaml-unikraft: exit status 3", None).outcome,
         Outcome::Crash
     );
     assert_eq!(
-        read("ocaml-unikraft: exit status 300\n", None).outcome,
+        read_boot("ocaml-unikraft: exit status 300 boot=5eed\n", None).outcome,
         Outcome::Crash
     );
 }
@@ -107,14 +138,14 @@ fn banners_of_every_style_are_removed() {
     let plain = "hello\nPowered by Unikraft\n";
     assert_eq!(strip_banner(plain), plain);
     assert_eq!(
-        read(&format!("{minimal}{STATUS_LINE}0\n"), None).output,
+        read_boot(&format!("{minimal}{STATUS_LINE}0 boot=5eed\n"), None).output,
         "hello\n"
     );
 }
 
 #[test]
 fn the_filter_hides_the_status_line_however_the_bytes_are_split() {
-    let console = format!("one\ntwo{STATUS_LINE}7\nafter\n");
+    let console = format!("one\ntwo{STATUS_LINE}7 boot=5eed\nafter\n");
     for chunk in 1..console.len() {
         assert_eq!(
             filtered(&console, chunk),
@@ -126,7 +157,7 @@ fn the_filter_hides_the_status_line_however_the_bytes_are_split() {
 
 /// What the filter shows of `console` fed in pieces of `chunk` bytes.
 fn filtered(console: &str, chunk: usize) -> String {
-    let mut filter = ConsoleFilter::default();
+    let mut filter = ConsoleFilter::new(TOKEN);
     let mut shown = Vec::new();
     for piece in console.as_bytes().chunks(chunk) {
         shown.extend(filter.feed(piece));
@@ -136,8 +167,20 @@ fn filtered(console: &str, chunk: usize) -> String {
 }
 
 #[test]
+fn the_filter_shows_forged_status_lines() {
+    let console = format!("{STATUS_LINE}0\n{STATUS_LINE}1 boot=beef\nx{STATUS_LINE}2 boot=5eed\n");
+    for chunk in 1..console.len() {
+        assert_eq!(
+            filtered(&console, chunk),
+            format!("{STATUS_LINE}0\n{STATUS_LINE}1 boot=beef\nx"),
+            "chunks of {chunk}"
+        );
+    }
+}
+
+#[test]
 fn the_filter_holds_back_only_a_possible_marker_start() {
-    let mut filter = ConsoleFilter::default();
+    let mut filter = ConsoleFilter::new(TOKEN);
     assert_eq!(filter.feed(b"prompt> "), b"prompt> ");
     assert_eq!(filter.feed(b"x ocaml-uni"), b"x ");
     // Not the marker after all: everything comes out.
@@ -149,7 +192,7 @@ fn the_filter_holds_back_only_a_possible_marker_start() {
 
 #[test]
 fn the_filter_turns_crlf_into_lf_but_keeps_a_lone_carriage_return() {
-    let console = format!("a\r\nprogress\r50%\r\n{STATUS_LINE}0\r\nend\r");
+    let console = format!("a\r\nprogress\r50%\r\n{STATUS_LINE}0 boot=5eed\r\nend\r");
     for chunk in 1..console.len() {
         assert_eq!(
             filtered(&console, chunk),
@@ -157,5 +200,5 @@ fn the_filter_turns_crlf_into_lf_but_keeps_a_lone_carriage_return() {
             "chunks of {chunk}"
         );
     }
-    assert_eq!(read("x\ry\r\n", None).output, "x\ry\n");
+    assert_eq!(read_boot("x\ry\r\n", None).output, "x\ry\n");
 }
