@@ -127,9 +127,17 @@ pub fn run_step(
     Ok(Outcome::Ran)
 }
 
-/// [`run_step`] for work that runs make under `jobserver`: it first waits
-/// for a job slot (make's implicit one), so the time recorded is the build's
-/// own, not the wait for other builds.
+/// [`run_step`] for work that runs make under `jobserver`. It first takes a
+/// token and holds it to the end: the token pays for the implicit job slot
+/// of the make it starts (a make given jobserver fds runs one job without a
+/// token), as GNU make takes a slot for every recipe that runs a sub-make.
+/// So the builds together never run more than the `-j` budget, and when
+/// builds outnumber tokens the later ones wait: at `-j2`, with the host
+/// OCaml holding one token, the bundles build one after another on the
+/// other. That costs no throughput, both slots stay busy either way;
+/// starting every make without a token would run one job per make outside
+/// the budget (five jobs at `-j2` with four bundles). The time recorded
+/// starts once the token is held: the build's own, not its wait.
 pub fn run_build_step(
     log_dir: &Path,
     name: &str,
