@@ -11,6 +11,7 @@ use crate::host;
 use crate::install::{self, Installation};
 use crate::progress;
 use crate::sources::{self, Fetcher, Source};
+use crate::step;
 use crate::{findlib, ocaml};
 use anyhow::{Context as _, Result};
 use rayon::prelude::*;
@@ -20,13 +21,16 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     let start = Instant::now();
     let jobs = opts
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let jobserver = jobserver::Client::new(jobs.max(1)).context("creating the make jobserver")?;
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let jobserver = jobserver::Client::new(jobs).context("creating the make jobserver")?;
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
 
     // Held to the end: two runs on one build tree would build the same
     // bundles into the same directories.
     let _build_lock = sources::lock_dir(&ctx.build_dir, "build tree")?;
+    // Every step's timing records this run's budget, for `cargo xtask bench`.
+    step::begin_run(jobs);
     let all = sources::selected(ctx, &opts.sources)?;
     sources::prepare(ctx, &opts.sources, &all, &Fetcher::new()?)?;
     let find = |name: &str| -> Result<&Source> {

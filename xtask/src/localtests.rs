@@ -156,7 +156,11 @@ fn check_required(required: &[Backend], installed: &[Bundle], boots: &Boots) -> 
 /// Why each installed bundle cannot boot here, for those that cannot. For
 /// Firecracker on an x86_64 host with a `/dev/kvm`, KVM itself is tried
 /// (with QEMU and the C hello): some hosts' KVM fails on real guests.
-fn boot_blockers(ctx: &Context, prefix: &Path, installed: &[Bundle]) -> HashMap<String, String> {
+pub fn boot_blockers(
+    ctx: &Context,
+    prefix: &Path,
+    installed: &[Bundle],
+) -> HashMap<String, String> {
     let mut kvm: Option<Option<String>> = None;
     let mut blockers = HashMap::new();
     for bundle in installed {

@@ -7,10 +7,12 @@
 //! changes the key and reruns exactly the steps that depend on it.
 
 use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 thread_local! {
     /// CPU seconds of the build commands this thread has waited for. A step's
@@ -21,6 +23,48 @@ thread_local! {
 /// Called by [`crate::cmd::Cmd::run_build`] for each command it waited for.
 pub fn add_child_cpu(seconds: f64) {
     CHILD_CPU.with(|cpu| cpu.set(cpu.get() + seconds));
+}
+
+/// One line of `timings.jsonl`: a step that did its work.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Timing {
+    pub step: String,
+    pub wall_seconds: f64,
+    /// Absent from records written before CPU time was measured.
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
+    pub finished_unix: f64,
+    /// The localbuild the step ran in; absent from other commands' steps
+    /// and from records written before runs were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Run>,
+}
+
+impl Timing {
+    pub fn started_unix(&self) -> f64 {
+        self.finished_unix - self.wall_seconds
+    }
+}
+
+/// A localbuild: when it started (its identity in the timings) and its
+/// `-j` budget, which `cargo xtask bench` judges parallelism against.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Run {
+    pub started_unix: u64,
+    pub jobs: usize,
+}
+
+/// A process runs at most one localbuild; its steps are spread over many
+/// modules and threads, so the run is recorded here once rather than
+/// passed to every step.
+static RUN: OnceLock<Run> = OnceLock::new();
+
+/// Marks every step timed from now on as part of a localbuild with `jobs`.
+pub fn begin_run(jobs: usize) {
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let _ = RUN.set(Run { started_unix, jobs });
 }
 
 pub struct Stamp {
@@ -83,9 +127,17 @@ pub fn run_step(
     Ok(Outcome::Ran)
 }
 
-/// [`run_step`] for work that runs make under `jobserver`: it first waits
-/// for a job slot (make's implicit one), so the time recorded is the build's
-/// own, not the wait for other builds.
+/// [`run_step`] for work that runs make under `jobserver`. It first takes a
+/// token and holds it to the end: the token pays for the implicit job slot
+/// of the make it starts (a make given jobserver fds runs one job without a
+/// token), as GNU make takes a slot for every recipe that runs a sub-make.
+/// So the builds together never run more than the `-j` budget, and when
+/// builds outnumber tokens the later ones wait: at `-j2`, with the host
+/// OCaml holding one token, the bundles build one after another on the
+/// other. That costs no throughput, both slots stay busy either way;
+/// starting every make without a token would run one job per make outside
+/// the budget (five jobs at `-j2` with four bundles). The time recorded
+/// starts once the token is held: the build's own, not its wait.
 pub fn run_build_step(
     log_dir: &Path,
     name: &str,
@@ -104,15 +156,16 @@ pub fn run_build_step(
 fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64, cpu_seconds: f64) -> Result<()> {
     std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let path = log_dir.join("timings.jsonl");
-    let line = serde_json::json!({
-        "step": name,
-        "wall_seconds": wall_seconds,
-        "cpu_seconds": cpu_seconds,
-        "finished_unix": std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-    });
+    let timing = Timing {
+        step: name.to_owned(),
+        wall_seconds,
+        cpu_seconds: Some(cpu_seconds),
+        finished_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        run: RUN.get().copied(),
+    };
+    let line = serde_json::to_string(&timing)?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -143,6 +196,9 @@ mod tests {
         assert_eq!(runs, 2);
         let timings = std::fs::read_to_string(dir.path().join("timings.jsonl")).unwrap();
         assert_eq!(timings.lines().count(), 2);
+        let first: Timing = serde_json::from_str(timings.lines().next().unwrap()).unwrap();
+        assert_eq!(first.step, "example");
+        assert!(first.cpu_seconds.is_some());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! when one of them changes. Bundles build in parallel under one GNU make
 //! jobserver holding the `-j` budget: each build takes a token before it
 //! starts and make's own children take the rest, so N jobs never become N×N.
+//! With fewer tokens than builds (at `-j2`, beside the host OCaml) the
+//! bundles wait their turn; see [`run_build_step`] for why that is right.
 
 pub mod bundle;
 mod descriptor;

@@ -1,0 +1,321 @@
+//! `cargo xtask bench`: the numbers by which a toolchain is chosen, measured
+//! the same way every time and written to `bench/report.md` and
+//! `bench/report.json` with the commit, the machine and the date they were
+//! measured on.
+//!
+//! Build times come from the timings every step records (the last time
+//! each step ran, so a cold build must have happened), with the `-j` of the
+//! build that recorded them; the no-op time, the driver overhead, image
+//! sizes and boot times are measured now. Where the machine is noisy,
+//! figures are medians and are compared as ratios against a baseline
+//! measured in the same run, interleaved with it. An image boots only on
+//! its own bundle's VMM; where that cannot run here, its boot is reported
+//! as not measured. The arithmetic is in [`report`].
+
+mod report;
+
+use crate::backends::Bundle;
+use crate::cli::BenchOpts;
+use crate::cmd::Cmd;
+use crate::context::Context;
+use crate::step::Timing;
+use crate::{findlib, host, ocaml, progress, vmm};
+use anyhow::{bail, Context as _, Result};
+use report::{median, Boots, Driver, Image, Report, Setting};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
+    if opts.driver_runs == 0 || opts.boot_runs == 0 {
+        bail!("bench: --driver-runs and --boot-runs must be at least 1");
+    }
+    let prefix = ctx.prefix(opts.prefix.as_deref())?;
+    let driver = prefix.join("bin/x86_64-unikraft-ocaml-cc");
+    if !driver.exists() {
+        bail!(
+            "nothing is installed in {}\nhelp: run `cargo xtask localbuild` first",
+            prefix.display()
+        );
+    }
+    // Named before measuring: the report is about this tree.
+    let setting = setting(ctx)?;
+    let work = tempfile::tempdir().context("creating a scratch directory")?;
+
+    progress::say("bench", "build times (from the recorded timings)");
+    let steps = recorded_steps(ctx)?;
+    progress::say("bench", "no-op localbuild");
+    let noop_seconds = noop_seconds(ctx, &prefix)?;
+    progress::say(
+        "bench",
+        &format!("driver overhead ({} calls each)", opts.driver_runs),
+    );
+    let driver = driver_overhead(&driver, work.path(), opts.driver_runs)?;
+    progress::say("bench", "image sizes and boot times");
+    let images = images_and_boots(ctx, &prefix, work.path(), opts.boot_runs)?;
+
+    let report = Report {
+        setting,
+        steps,
+        noop_seconds,
+        driver,
+        boot_runs: opts.boot_runs,
+        images,
+    };
+    write_report(ctx, &report)
+}
+
+fn write_report(ctx: &Context, report: &Report) -> Result<()> {
+    let dir = ctx.root.join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (json, markdown) = (dir.join("report.json"), dir.join("report.md"));
+    std::fs::write(&json, serde_json::to_string_pretty(&report.json())? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    let text = report.markdown();
+    std::fs::write(&markdown, &text).with_context(|| format!("writing {}", markdown.display()))?;
+    progress::say("bench", &format!("wrote {}", markdown.display()));
+    print!("{text}");
+    Ok(())
+}
+
+/// The commit, the time and the machine.
+fn setting(ctx: &Context) -> Result<Setting> {
+    Ok(Setting {
+        commit: commit(&ctx.root)?,
+        measured_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        cpu: cpu_model(),
+        kernel: kernel(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    })
+}
+
+/// `git rev-parse HEAD`, with `-dirty` when the tree differs from it,
+/// untracked files included (a new file in `backends/app` is built in).
+/// `bench/` is left out: it holds the reports this command rewrites.
+fn commit(root: &Path) -> Result<String> {
+    let git = |args: &[&str]| {
+        Cmd::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .read(false)
+            .with_context(|| {
+                format!(
+                    "reading the commit of {}\nhelp: the report names the commit it measured; run the bench in a git checkout",
+                    root.display()
+                )
+            })
+    };
+    let head = git(&["rev-parse", "HEAD"])?;
+    let changes = git(&["status", "--porcelain", "--", ".", ":(exclude)bench"])?;
+    let dirty = if changes.trim().is_empty() {
+        ""
+    } else {
+        "-dirty"
+    };
+    Ok(format!("{}{dirty}", head.trim()))
+}
+
+/// The last recorded run of every step.
+fn recorded_steps(ctx: &Context) -> Result<BTreeMap<String, Timing>> {
+    let path = ctx.log_dir().join("timings.jsonl");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {}\nhelp: run `cargo xtask localbuild` from a clean build tree first",
+            path.display()
+        )
+    })?;
+    let records =
+        report::parse_timings(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(report::last_of_each_step(records))
+}
+
+/// Wall time of `cargo xtask localbuild` when nothing changed (the same
+/// binary, run as the user would run it).
+fn noop_seconds(ctx: &Context, prefix: &Path) -> Result<f64> {
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let start = Instant::now();
+    let status = Command::new(exe)
+        .arg("--build-dir")
+        .arg(&ctx.build_dir)
+        .arg("localbuild")
+        .arg("--prefix")
+        .arg(prefix)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("the no-op localbuild failed ({status})\nhelp: run `cargo xtask localbuild` and fix it first");
+    }
+    Ok(seconds)
+}
+
+/// Median milliseconds of a compile-only call through the driver and of
+/// its compiler run directly with the same arguments (taken from the
+/// driver's own `__V=1` echo). Calls alternate so drift hits both alike.
+fn driver_overhead(driver: &Path, work: &Path, runs: usize) -> Result<Driver> {
+    let source = work.join("unit.c");
+    std::fs::write(&source, "int add_one(int x) { return x + 1; }\n")?;
+    let object = work.join("unit.o");
+    let echo = Command::new(driver)
+        .args(["-O2", "-c", "-o"])
+        .arg(&object)
+        .arg(&source)
+        .env("__V", "1")
+        .output()
+        .context("running the driver")?;
+    let echoed = String::from_utf8_lossy(&echo.stderr);
+    let direct = shlex::split(echoed.lines().next().unwrap_or_default())
+        .context("parsing the driver's __V=1 echo")?;
+    if !echo.status.success() || direct.is_empty() {
+        bail!("the driver failed to compile a test file:\n{echoed}");
+    }
+    let time = |program: &Path, args: &[String]| -> Result<f64> {
+        let start = Instant::now();
+        let status = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("{} failed", program.display());
+        }
+        Ok(start.elapsed().as_secs_f64() * 1000.0)
+    };
+    let through: Vec<String> = ["-O2", "-c", "-o"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([object.display().to_string(), source.display().to_string()])
+        .collect();
+    let (mut with_driver, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        with_driver.push(time(driver, &through)?);
+        without.push(time(Path::new(&direct[0]), &direct[1..])?);
+    }
+    Ok(Driver {
+        runs,
+        through_ms: median(&mut with_driver),
+        direct_ms: median(&mut without),
+    })
+}
+
+/// For every installed bundle with a cross compiler: sizes of the OCaml
+/// and C hello images, and their median boot times through the bundle's
+/// own VMM, where it can boot here.
+fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> Result<Vec<Image>> {
+    let bundles: Vec<Bundle> = crate::install::installed_bundles(prefix)
+        .into_iter()
+        .filter(|b| {
+            ocaml::compiler_prefix(prefix, b.arch)
+                .join("bin/ocamlopt")
+                .exists()
+        })
+        .collect();
+    let blockers = crate::localtests::boot_blockers(ctx, prefix, &bundles);
+    let mut images = Vec::new();
+    for bundle in &bundles {
+        let dir = work.join(bundle.name());
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let (c_image, ml_image) = (dir.join("c-hello"), dir.join("ocaml-hello"));
+        crate::localtests::link_c_hello(ctx, prefix, bundle, &c_image)?;
+        link_ocaml_hello(ctx, prefix, bundle, &ml_image)?;
+        let boots = match blockers.get(&bundle.name()) {
+            Some(why) => Err(why.clone()),
+            None => Ok(Boots {
+                c_ms: boot_median(bundle, &c_image, runs)?,
+                ocaml_ms: boot_median(bundle, &ml_image, runs)?,
+            }),
+        };
+        images.push(Image {
+            bundle: bundle.name(),
+            c_bytes: file_size(&c_image)?,
+            ocaml_bytes: file_size(&ml_image)?,
+            boots,
+        });
+    }
+    Ok(images)
+}
+
+/// Links `examples/simple/hello.ml` for `bundle` into `image`, as a user
+/// would with ocamlfind.
+fn link_ocaml_hello(ctx: &Context, prefix: &Path, bundle: &Bundle, image: &Path) -> Result<()> {
+    let dir = image.parent().context("an image path has a directory")?;
+    std::fs::copy(
+        ctx.root.join("examples/simple/hello.ml"),
+        dir.join("hello.ml"),
+    )
+    .context("copying examples/simple/hello.ml")?;
+    let select = format!("unikraft-backend={}", bundle.backend.name());
+    Cmd::new("ocamlfind")
+        .args([
+            "-toolchain",
+            &ocaml::toolchain_name(bundle.arch),
+            "ocamlopt",
+            "hello.ml",
+            "-o",
+        ])
+        .arg(image)
+        .args(["-cclib", &format!("-z {select}")])
+        .dir(dir)
+        .env("PATH", host::user_path(ctx, prefix))
+        .env("OCAMLFIND_CONF", findlib::main_conf(prefix))
+        .read(false)
+        .with_context(|| format!("linking the OCaml hello for {}", bundle.name()))?;
+    Ok(())
+}
+
+fn file_size(path: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len())
+}
+
+/// Median milliseconds to the first console byte over `runs` boots of
+/// `image` by `bundle`'s own VMM: a Firecracker image is never timed on
+/// QEMU.
+fn boot_median(bundle: &Bundle, image: &Path, runs: usize) -> Result<f64> {
+    let launch = vmm::Launch {
+        backend: bundle.backend,
+        arch: bundle.arch,
+        image,
+        args: &[],
+    };
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let boot = vmm::boot(&launch, Duration::from_secs(60), false)?;
+        let first = boot.first_output.with_context(|| {
+            format!(
+                "{} printed nothing on {}{}",
+                image.display(),
+                boot.program,
+                match boot.vmm_stderr.trim() {
+                    "" => String::new(),
+                    text => format!(":\n{text}"),
+                }
+            )
+        })?;
+        times.push(first.as_secs_f64() * 1000.0);
+    }
+    Ok(median(&mut times))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".into(), |s| s.trim().to_owned())
+}
