@@ -8,6 +8,7 @@
 
 use crate::backends::Arch;
 use crate::ocaml;
+use crate::place::{self, Piece};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 
@@ -19,18 +20,36 @@ fn conf_dir(prefix: &Path) -> PathBuf {
     prefix.join("lib/findlib.conf.d")
 }
 
-/// Writes every file; `host_path` is the host ocamlfind's package path.
+/// Writes every file, all or none; `host_path` is the host ocamlfind's
+/// package path.
 pub fn write(prefix: &Path, arches: &[Arch], default: Arch, host_path: &str) -> Result<()> {
-    std::fs::create_dir_all(conf_dir(prefix))?;
-    write_file(&main_conf(prefix), &main_conf_text(host_path))?;
+    require_compiler(prefix, default)?;
+    let mut files = vec![(main_conf(prefix), main_conf_text(host_path))];
     for &arch in arches {
         let name = ocaml::toolchain_name(arch);
-        write_file(
-            &conf_dir(prefix).join(format!("{name}.conf")),
-            &ocaml::findlib_toolchain(prefix, arch, &name),
-        )?;
+        files.push((
+            conf_dir(prefix).join(format!("{name}.conf")),
+            ocaml::findlib_toolchain(prefix, arch, &name),
+        ));
     }
-    set_default(prefix, default)
+    files.push((
+        conf_dir(prefix).join("unikraft.conf"),
+        ocaml::findlib_toolchain(prefix, default, "unikraft"),
+    ));
+    // Staged in the prefix, as renames cannot cross filesystems.
+    let lib = prefix.join("lib");
+    std::fs::create_dir_all(&lib).with_context(|| format!("creating {}", lib.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".install-")
+        .tempdir_in(&lib)
+        .with_context(|| format!("creating a staging directory in {}", lib.display()))?;
+    let mut pieces = Vec::new();
+    for (index, (dest, text)) in files.into_iter().enumerate() {
+        let staged = staging.path().join(index.to_string());
+        std::fs::write(&staged, text).with_context(|| format!("writing {}", staged.display()))?;
+        pieces.push(Piece { staged, dest });
+    }
+    place::all_or_none(&pieces, &lib, &mut place::rename)
 }
 
 /// The main configuration: the host's packages, and its compiler tools.
@@ -51,6 +70,14 @@ fn main_conf_text(host_path: &str) -> String {
 
 /// Points toolchain `unikraft` at `arch`'s cross compiler.
 pub fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
+    require_compiler(prefix, arch)?;
+    write_file(
+        &conf_dir(prefix).join("unikraft.conf"),
+        &ocaml::findlib_toolchain(prefix, arch, "unikraft"),
+    )
+}
+
+fn require_compiler(prefix: &Path, arch: Arch) -> Result<()> {
     if !ocaml::compiler_prefix(prefix, arch)
         .join("bin/ocamlopt")
         .exists()
@@ -62,10 +89,7 @@ pub fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
             arch.name()
         );
     }
-    write_file(
-        &conf_dir(prefix).join("unikraft.conf"),
-        &ocaml::findlib_toolchain(prefix, arch, "unikraft"),
-    )
+    Ok(())
 }
 
 /// Written beside and renamed over: a reader never sees half a file.

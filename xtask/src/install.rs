@@ -1,6 +1,7 @@
 //! Installing into a prefix: everything is first assembled in a staging
-//! directory inside the prefix, then each piece is renamed into place. A
-//! failure while staging leaves the previous installation untouched.
+//! directory inside the prefix, then the pieces are renamed into place all
+//! or none ([`place`]). A failure at any point, staging or moving, leaves
+//! the previous installation as it was.
 //!
 //! Layout (mirroring the original project's package names):
 //! - `bin/<gnu-arch>-unikraft-ocaml-<tool>`: the driver under every name;
@@ -12,6 +13,7 @@ use crate::backends::{Arch, Backend, Bundle};
 use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::fs;
+use crate::place::{self, Piece};
 use crate::progress;
 use crate::step::{run_step, Outcome, Stamp};
 use anyhow::{Context as _, Result};
@@ -90,7 +92,7 @@ pub fn install(ctx: &Context, what: &Installation) -> Result<()> {
     }
     let stamp = Stamp::new(ctx.build_dir.join("stamps/install"));
     let outcome = run_step(&ctx.log_dir(), "install", &stamp, &key, || {
-        stage_and_move(what)
+        stage_and_move(what, &mut place::rename)
     })?;
     match outcome {
         Outcome::Ran => progress::say("install", &format!("installed into {}", prefix.display())),
@@ -101,7 +103,7 @@ pub fn install(ctx: &Context, what: &Installation) -> Result<()> {
     Ok(())
 }
 
-fn stage_and_move(what: &Installation) -> Result<()> {
+fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()> {
     let prefix = what.prefix;
     std::fs::create_dir_all(prefix).with_context(|| format!("creating {}", prefix.display()))?;
     let staging = tempfile::Builder::new()
@@ -111,7 +113,7 @@ fn stage_and_move(what: &Installation) -> Result<()> {
     let stage = staging.path();
 
     // Relative paths (inside the prefix) of everything staged.
-    let mut pieces: Vec<PathBuf> = Vec::new();
+    let mut paths: Vec<PathBuf> = Vec::new();
     let mut arches: Vec<Arch> = what.bundles.iter().map(|b| b.arch).collect();
     arches.sort();
     arches.dedup();
@@ -128,7 +130,7 @@ fn stage_and_move(what: &Installation) -> Result<()> {
             if *tool != TOOLS[0] {
                 std::fs::hard_link(&first, stage.join("bin").join(&name))?;
             }
-            pieces.push(Path::new("bin").join(name));
+            paths.push(Path::new("bin").join(name));
         }
         let defaults = Path::new("share").join(format!("ocaml-unikraft-toolchain-{}", arch.name()));
         std::fs::create_dir_all(stage.join(&defaults))?;
@@ -136,7 +138,7 @@ fn stage_and_move(what: &Installation) -> Result<()> {
             stage.join(&defaults).join("default-backend"),
             default_backend(what.bundles, *arch),
         )?;
-        pieces.push(defaults);
+        paths.push(defaults);
     }
     for (bundle, bundle_stage) in what.bundles.iter().zip(what.bundle_stages) {
         for part in ["lib", "share"] {
@@ -146,21 +148,18 @@ fn stage_and_move(what: &Installation) -> Result<()> {
                 &stage.join(&relative),
                 fs::Copy::HardLink,
             )?;
-            pieces.push(relative);
+            paths.push(relative);
         }
     }
 
-    // Everything is staged: move each piece into place.
-    for piece in &pieces {
-        let dest = prefix.join(piece);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        fs::remove_if_present(&dest)?;
-        std::fs::rename(stage.join(piece), &dest)
-            .with_context(|| format!("moving {} into {}", piece.display(), prefix.display()))?;
-    }
-    Ok(())
+    let pieces: Vec<Piece> = paths
+        .iter()
+        .map(|path| Piece {
+            staged: stage.join(path),
+            dest: prefix.join(path),
+        })
+        .collect();
+    place::all_or_none(&pieces, prefix, rename)
 }
 
 /// QEMU when it was built for the arch (it is what tests boot), else the
@@ -183,69 +182,171 @@ fn default_backend(bundles: &[Bundle], arch: Arch) -> String {
 mod tests {
     use super::*;
     use crate::backends::BuildOption;
+    use crate::place::testing::{snapshot, Node, Renames};
+
+    /// A driver and bundle stages whose every file holds `version`.
+    struct Release {
+        driver: PathBuf,
+        bundles: Vec<Bundle>,
+        stages: Vec<PathBuf>,
+    }
+
+    impl Release {
+        fn new(dir: &Path, version: &str, bundles: &[(Backend, Arch)]) -> Release {
+            let root = dir.join(version);
+            std::fs::create_dir_all(&root).unwrap();
+            let driver = root.join("driver");
+            std::fs::write(&driver, version).unwrap();
+            let bundles: Vec<Bundle> = bundles
+                .iter()
+                .map(|&(backend, arch)| Bundle::new(backend, arch, &[] as &[BuildOption]))
+                .collect();
+            let stages = bundles
+                .iter()
+                .map(|bundle| {
+                    let stage = root.join(bundle.config_name());
+                    let lib = stage.join("lib").join(bundle.install_name());
+                    let share = stage.join("share").join(bundle.install_name());
+                    std::fs::create_dir_all(lib.join("include")).unwrap();
+                    std::fs::create_dir_all(&share).unwrap();
+                    std::fs::write(lib.join("include/uk.h"), version).unwrap();
+                    std::os::unix::fs::symlink("include/uk.h", lib.join("uk.h")).unwrap();
+                    std::fs::write(share.join("backend.json"), version).unwrap();
+                    stage
+                })
+                .collect();
+            Release {
+                driver,
+                bundles,
+                stages,
+            }
+        }
+
+        fn install(&self, prefix: &Path, renames: &mut Renames) -> Result<()> {
+            let what = Installation {
+                prefix,
+                driver: &self.driver,
+                bundles: &self.bundles,
+                bundle_stages: &self.stages,
+            };
+            stage_and_move(&what, &mut |from, to| renames.rename(from, to))
+        }
+    }
+
+    const V1: &[(Backend, Arch)] = &[(Backend::Qemu, Arch::X86_64)];
+    /// Replaces everything in V1 and adds pieces V1 did not have.
+    const V2: &[(Backend, Arch)] = &[
+        (Backend::Qemu, Arch::X86_64),
+        (Backend::Firecracker, Arch::X86_64),
+        (Backend::Qemu, Arch::Arm64),
+    ];
+
+    /// A prefix holding a driver from elsewhere and nothing else: `lib/` and
+    /// `share/` are created by an install.
+    fn foreign_prefix(prefix: &Path) {
+        std::fs::create_dir_all(prefix.join("bin")).unwrap();
+        std::fs::write(prefix.join("bin/x86_64-unikraft-ocaml-cc"), "foreign").unwrap();
+    }
+
+    fn v1_prefix(dir: &Path, prefix: &Path) {
+        foreign_prefix(prefix);
+        Release::new(dir, "v1", V1)
+            .install(prefix, &mut Renames::failing_at(&[]))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_successful_install_replaces_every_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("prefix");
+        v1_prefix(dir.path(), &prefix);
+        std::fs::write(prefix.join("lib/not-ours"), "kept").unwrap();
+        Release::new(dir.path(), "v2", V2)
+            .install(&prefix, &mut Renames::failing_at(&[]))
+            .unwrap();
+        let mut files = 0;
+        for (path, node) in snapshot(&prefix) {
+            let expected: &[u8] = match path.file_name().unwrap().to_str().unwrap() {
+                "default-backend" => b"qemu\n",
+                "not-ours" => b"kept",
+                _ => b"v2",
+            };
+            match node {
+                Node::File(bytes) => {
+                    assert_eq!(bytes, expected, "{}", path.display());
+                    files += 1;
+                }
+                Node::Link(target) => assert_eq!(target, Path::new("include/uk.h")),
+                Node::Dir => {}
+            }
+        }
+        // Per arch the driver under each name and the default backend; per
+        // bundle a header and a descriptor; and `not-ours`.
+        assert_eq!(files, 2 * (TOOLS.len() + 1) + 2 * V2.len() + 1);
+        let mut top: Vec<_> = std::fs::read_dir(&prefix)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        top.sort();
+        assert_eq!(
+            top,
+            ["bin", "lib", "share"],
+            "staging or previous pieces left"
+        );
+    }
 
     #[test]
     fn a_failure_while_staging_leaves_the_previous_installation() {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("prefix");
-        let old_driver = prefix.join("bin/x86_64-unikraft-ocaml-cc");
-        std::fs::create_dir_all(old_driver.parent().unwrap()).unwrap();
-        std::fs::write(&old_driver, "old").unwrap();
-        let driver = dir.path().join("new-driver");
-        std::fs::write(&driver, "new").unwrap();
-        let bundles = [Bundle::new(
-            Backend::Qemu,
-            Arch::X86_64,
-            &[] as &[BuildOption],
-        )];
-        let missing_stage = [dir.path().join("no-such-stage")];
-        let what = Installation {
-            prefix: &prefix,
-            driver: &driver,
-            bundles: &bundles,
-            bundle_stages: &missing_stage,
-        };
-        assert!(stage_and_move(&what).is_err());
-        assert_eq!(std::fs::read_to_string(&old_driver).unwrap(), "old");
-        let leftovers: Vec<_> = std::fs::read_dir(&prefix)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, ["bin"], "staging directory left behind");
+        v1_prefix(dir.path(), &prefix);
+        let before = snapshot(&prefix);
+        let mut v2 = Release::new(dir.path(), "v2", V2);
+        v2.stages[1] = dir.path().join("no-such-stage");
+        let mut renames = Renames::failing_at(&[]);
+        assert!(v2.install(&prefix, &mut renames).is_err());
+        assert_eq!(renames.calls, 0);
+        assert_eq!(snapshot(&prefix), before);
+    }
 
-        // With the stage present, everything lands.
-        let stage = dir.path().join("stage");
-        for part in ["lib", "share"] {
-            std::fs::create_dir_all(stage.join(part).join(bundles[0].install_name())).unwrap();
+    /// The prefix after failing at each rename in turn, from a prefix that
+    /// `previous` fills, equals the prefix before.
+    fn every_failure_point_restores(previous: fn(&Path, &Path)) {
+        let count = {
+            let dir = tempfile::tempdir().unwrap();
+            let prefix = dir.path().join("prefix");
+            previous(dir.path(), &prefix);
+            let mut renames = Renames::failing_at(&[]);
+            Release::new(dir.path(), "v2", V2)
+                .install(&prefix, &mut renames)
+                .unwrap();
+            renames.calls
+        };
+        assert!(count > 2 * TOOLS.len(), "only {count} renames");
+        for failing in 1..=count {
+            let dir = tempfile::tempdir().unwrap();
+            let prefix = dir.path().join("prefix");
+            previous(dir.path(), &prefix);
+            let before = snapshot(&prefix);
+            let err = Release::new(dir.path(), "v2", V2)
+                .install(&prefix, &mut Renames::failing_at(&[failing]))
+                .unwrap_err();
+            assert!(format!("{err:#}").contains("injected"), "{err:#}");
+            assert_eq!(
+                snapshot(&prefix),
+                before,
+                "after a failure of rename {failing} of {count}"
+            );
         }
-        std::fs::write(
-            stage
-                .join("share")
-                .join(bundles[0].install_name())
-                .join("backend.json"),
-            "{}",
-        )
-        .unwrap();
-        let stages = [stage];
-        stage_and_move(&Installation {
-            bundle_stages: &stages,
-            ..what
-        })
-        .unwrap();
-        assert_eq!(std::fs::read_to_string(&old_driver).unwrap(), "new");
-        assert_eq!(
-            std::fs::read_to_string(prefix.join("bin/x86_64-unikraft-ocaml-ar")).unwrap(),
-            "new"
-        );
-        assert!(prefix
-            .join("share/ocaml-unikraft-backend-qemu-x86_64/backend.json")
-            .is_file());
-        assert_eq!(
-            std::fs::read_to_string(
-                prefix.join("share/ocaml-unikraft-toolchain-x86_64/default-backend")
-            )
-            .unwrap(),
-            "qemu\n"
-        );
+    }
+
+    #[test]
+    fn a_failure_at_any_move_leaves_a_foreign_prefix_as_it_was() {
+        every_failure_point_restores(|_, prefix| foreign_prefix(prefix));
+    }
+
+    #[test]
+    fn a_failure_at_any_move_after_a_successful_install_restores_it() {
+        every_failure_point_restores(v1_prefix);
     }
 }

@@ -11,6 +11,7 @@
 //! - [`ocaml`]: the OCaml cross compilers;
 //! - [`findlib`]: the ocamlfind toolchains;
 //! - [`install`]: staging into a prefix, then moving into place;
+//! - [`place`]: staged pieces moved into place all or none;
 //! - [`localbuild`]: every stage in order;
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`localtests`]: boot tests of an installed prefix;
@@ -35,6 +36,7 @@ pub mod localbuild;
 pub mod localtests;
 pub mod lock;
 pub mod ocaml;
+mod place;
 pub mod progress;
 pub mod run;
 pub mod sources;

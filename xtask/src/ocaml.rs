@@ -4,13 +4,15 @@
 //! Each is configured with `--target=<gnu-arch>-unikraft-ocaml` (accepted
 //! thanks to `ocaml-patches/`), with the installed C driver and the host
 //! OCaml first on `PATH`, built with `make crossopt` and installed with
-//! `make installcross` into a staging directory, then moved to
-//! `<prefix>/lib/ocaml-unikraft-<arch>/`.
+//! `make installcross` into a staging directory in the prefix, then moved
+//! to `<prefix>/lib/ocaml-unikraft-<arch>/` (replacing the previous one only
+//! if the move succeeds, see [`place`]).
 
 use crate::backends::Arch;
 use crate::cmd::Cmd;
 use crate::context::Context;
 use crate::fs;
+use crate::place::{self, Piece};
 use crate::progress;
 use crate::step::{run_build_step, Outcome, Stamp};
 use anyhow::{Context as _, Result};
@@ -96,20 +98,28 @@ pub fn build(
                 .args(CONFIGURE_OPTIONS))
             .context("configuring OCaml (configure's own log is config.log in the build tree)")?;
             run(Cmd::new("make").arg("crossopt"))?;
+            // Staged in the prefix: a rename cannot cross filesystems, and
+            // the prefix may be on another one than the build tree.
+            let lib_dir = cross.prefix.join("lib");
+            std::fs::create_dir_all(&lib_dir)
+                .with_context(|| format!("creating {}", lib_dir.display()))?;
             let staging = tempfile::Builder::new()
                 .prefix(".install-")
-                .tempdir_in(ctx.build_dir.join("cross"))?;
+                .tempdir_in(&lib_dir)
+                .with_context(|| {
+                    format!("creating a staging directory in {}", lib_dir.display())
+                })?;
             run(Cmd::new("make")
                 .arg("installcross")
                 .arg(format!("DESTDIR={}", staging.path().display())))?;
             let staged = staging
                 .path()
                 .join(install_dir.strip_prefix("/").unwrap_or(&install_dir));
-            fs::create_parent(&install_dir)?;
-            fs::remove_if_present(&install_dir)?;
-            std::fs::rename(&staged, &install_dir).with_context(|| {
-                format!("moving the cross compiler into {}", install_dir.display())
-            })
+            let piece = Piece {
+                staged,
+                dest: install_dir.clone(),
+            };
+            place::all_or_none(&[piece], &lib_dir, &mut place::rename)
         })
     })?;
     match outcome {
