@@ -848,6 +848,28 @@ mod tests {
     }
 
     #[test]
+    fn required_backends_must_be_installed_and_bootable() {
+        let qemu = Bundle::new(Backend::Qemu, Arch::X86_64, &[]);
+        let fc = Bundle::new(Backend::Firecracker, Arch::X86_64, &[]);
+        let mut boots = Boots {
+            timeout: Duration::from_secs(1),
+            blockers: HashMap::from([(fc.name(), "no KVM".to_string())]),
+        };
+        let installed = [qemu.clone(), fc.clone()];
+        assert!(check_required(&[Backend::Qemu], &installed, &boots).is_ok());
+        let err = check_required(&[Backend::Firecracker], &installed, &boots).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("firecracker-x86_64 cannot boot here: no KVM"));
+        let err = check_required(&[Backend::Qemu], &[fc], &boots).unwrap_err();
+        assert!(err.to_string().contains("no qemu bundle is installed"));
+        boots
+            .blockers
+            .insert(qemu.name(), "qemu-system-x86_64 is not installed".into());
+        assert!(check_required(&[Backend::Qemu], &installed, &boots).is_err());
+    }
+
+    #[test]
     fn the_workspace_has_linux_and_one_context_per_bundle() {
         let fc = Bundle::new(Backend::Firecracker, Arch::Arm64, &[]);
         let text = all_workspace(&[&fc]);
