@@ -1,47 +1,26 @@
-//! The ocaml-unikraft build orchestrator, one module per stage.
+//! The ocaml-unikraft build orchestrator.
 //!
-//! - [`cli`]: the command line, declared once with its help texts;
-//! - [`context`]: paths, job budget and verbosity shared by every stage;
-//! - [`cmd`]: running external programs with actionable errors;
-//! - [`step`]: stamps keyed by inputs, so a second run only redoes what changed;
-//! - [`lock`]: serialising concurrent runs on one cache or build directory;
-//! - [`sources`]: pinned inputs: download, verify, cache, extract;
-//! - [`backends`]: Unikraft bundles per platform and architecture;
-//! - [`host`]: the host OCaml, ocamlfind and dune;
-//! - [`ocaml`]: the OCaml cross compilers;
-//! - [`findlib`]: the ocamlfind toolchains;
-//! - [`install`]: staging into a prefix, then moving into place;
-//! - [`place`]: staged pieces moved into place all or none;
-//! - [`localbuild`]: every stage in order;
-//! - [`fs`]: trees replaced whole, never left half-written;
-//! - [`localtests`]: boot tests of an installed prefix;
-//! - [`vmm`]: booting unikernels;
-//! - [`console`]: a guest's output and exit status, read from its console;
-//! - [`run`]: booting one image, its program's status as ours;
-//! - [`bench`]: the figures users choose a toolchain by;
-//! - [`doctor`]: host prerequisites.
+//! Read the folders in this order; each uses only those above it:
+//!
+//! - [`util`]: machinery every stage uses (commands, files, locks,
+//!   progress, stamps), knowing nothing of Unikraft or OCaml;
+//! - [`cli`], [`context`], [`target`]: the command line, the paths of this
+//!   run, and the vocabulary of targets (arch, backend, bundle);
+//! - [`build`]: the pipeline of `cargo xtask localbuild`, one module per
+//!   stage in the order they run: sources, backends, host tools, the cross
+//!   compilers, the ocamlfind toolchains, the install into a prefix;
+//! - [`boot`]: booting an image and reading its console and exit status
+//!   (`cargo xtask run`);
+//! - [`check`]: what tells whether the result works and how well: the
+//!   host's prerequisites, the end-to-end tests, the bench.
 
-pub mod backends;
-pub mod bench;
+pub mod boot;
+pub mod build;
+pub mod check;
 pub mod cli;
-pub mod cmd;
-pub mod console;
 pub mod context;
-pub mod doctor;
-pub mod findlib;
-pub mod fs;
-pub mod host;
-pub mod install;
-pub mod localbuild;
-pub mod localtests;
-pub mod lock;
-pub mod ocaml;
-mod place;
-pub mod progress;
-pub mod run;
-pub mod sources;
-pub mod step;
-pub mod vmm;
+pub mod target;
+pub mod util;
 
 use anyhow::Result;
 use clap::Parser;
@@ -53,34 +32,34 @@ pub fn run() -> Result<ExitCode> {
     let cli = cli::Cli::parse();
     let ctx = context::Context::new(&cli.global)?;
     match cli.command {
-        cli::Command::Downloads(opts) => sources::downloads(&ctx, &opts),
-        cli::Command::Localbuild(opts) => localbuild::localbuild(&ctx, &opts),
+        cli::Command::Downloads(opts) => build::sources::downloads(&ctx, &opts),
+        cli::Command::Localbuild(opts) => build::localbuild::localbuild(&ctx, &opts),
         cli::Command::Install(opts) => {
             if opts.prefix.is_none() {
                 anyhow::bail!("install needs --prefix DIR\nhelp: `cargo xtask localbuild` installs into <repo>/_build");
             }
-            localbuild::localbuild(&ctx, &opts)
+            build::localbuild::localbuild(&ctx, &opts)
         }
-        cli::Command::Localtests(opts) => localtests::localtests(&ctx, &opts),
+        cli::Command::Localtests(opts) => check::localtests::localtests(&ctx, &opts),
         cli::Command::DefaultArch { arch, prefix } => {
             let prefix = ctx.prefix(prefix.as_deref())?;
-            findlib::set_default(&prefix, arch)?;
-            progress::say(
+            build::findlib::set_default(&prefix, arch)?;
+            util::progress::say(
                 "default-arch",
                 &format!("toolchain unikraft now builds for {}", arch.name()),
             );
             Ok(())
         }
-        cli::Command::Bench(opts) => bench::bench(&ctx, &opts),
+        cli::Command::Bench(opts) => check::bench::bench(&ctx, &opts),
         // `run` exits with the guest program's status, so its own errors
         // get a status of their own.
         cli::Command::Run(opts) => {
-            return Ok(ExitCode::from(run::run(&opts).unwrap_or_else(|err| {
+            return Ok(ExitCode::from(boot::run::run(&opts).unwrap_or_else(|err| {
                 report_error(&err);
-                console::RUN_ERROR_STATUS
+                boot::console::RUN_ERROR_STATUS
             })))
         }
-        cli::Command::Doctor => doctor::doctor(),
+        cli::Command::Doctor => check::doctor::doctor(),
     }
     .map(|()| ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use xtask::cli::SourceOpts;
 use xtask::context::Context;
-use xtask::sources::{self, Fetcher};
+use xtask::build::sources::{self, Fetcher};
 
 /// What the test server does for one path.
 #[derive(Clone)]

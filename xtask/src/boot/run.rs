@@ -1,10 +1,10 @@
 //! `cargo xtask run IMAGE`: boots one unikernel with the right VMM options
-//! and exits with what the program in it did (see [`crate::console`]).
+//! and exits with what the program in it did (see [`crate::boot::console`]).
 
-use crate::backends::{Arch, Backend};
+use crate::boot::console::Outcome;
+use crate::boot::vmm;
+use crate::build::backends::{Arch, Backend};
 use crate::cli::RunOpts;
-use crate::console::Outcome;
-use crate::vmm;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::time::Duration;

@@ -17,12 +17,12 @@
 //! Where a backend cannot boot here the image is still built (a Firecracker
 //! x86_64 image's format is checked) and the boot is a skip with the reason.
 
-use crate::backends::{Arch, Backend, Bundle};
+use crate::boot::console::{self, Report};
+use crate::boot::vmm;
+use crate::build::backends::{Arch, Backend, Bundle};
 use crate::cli::LocaltestsOpts;
-use crate::cmd::Cmd;
-use crate::console::{self, Report};
 use crate::context::Context;
-use crate::vmm;
+use crate::util::cmd::Cmd;
 use anyhow::{bail, Context as _, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -60,7 +60,7 @@ const LINUX: &str = "linux";
 
 pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
-    let installed = crate::install::installed_bundles(&prefix);
+    let installed = crate::build::install::installed_bundles(&prefix);
     if installed.is_empty() {
         bail!(
             "no backend bundle is installed in {}\nhelp: run `cargo xtask localbuild` first",
@@ -94,7 +94,7 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
         }
     }
     if with_compiler.is_empty() {
-        crate::progress::say(
+        crate::util::progress::say(
             "localtests",
             "no cross compiler installed: examples/all skipped",
         );
@@ -194,7 +194,7 @@ pub fn boot_blockers(
 }
 
 fn has_compiler(prefix: &Path, arch: Arch) -> bool {
-    crate::ocaml::compiler_prefix(prefix, arch)
+    crate::build::ocaml::compiler_prefix(prefix, arch)
         .join("bin/ocamlopt")
         .exists()
 }
@@ -236,7 +236,7 @@ pub fn link_c_hello(ctx: &Context, prefix: &Path, bundle: &Bundle, image: &Path)
 
 /// Links `backends/smoke/<source>` for `bundle` with the installed driver.
 fn link_c(ctx: &Context, prefix: &Path, bundle: &Bundle, source: &str, image: &Path) -> Result<()> {
-    crate::fs::create_parent(image)?;
+    crate::util::fs::create_parent(image)?;
     Cmd::new(
         prefix
             .join("bin")
@@ -316,11 +316,11 @@ fn simple(
     arch: Arch,
     boots: &Boots,
 ) -> Result<(Verdict, Option<Run>)> {
-    let toolchain = crate::ocaml::toolchain_name(arch);
+    let toolchain = crate::build::ocaml::toolchain_name(arch);
     let config = Cmd::new("ocamlfind")
         .args(["-toolchain", &toolchain, "ocamlopt", "-config"])
-        .env("PATH", crate::host::user_path(ctx, prefix))
-        .env("OCAMLFIND_CONF", crate::findlib::main_conf(prefix))
+        .env("PATH", crate::build::host::user_path(ctx, prefix))
+        .env("OCAMLFIND_CONF", crate::build::findlib::main_conf(prefix))
         .read(ctx.verbose)?;
     let c_compiler = format!("c_compiler: {}-unikraft-ocaml-gcc", arch.gnu_name());
     for wanted in ["system: none", c_compiler.as_str()] {
@@ -362,7 +362,7 @@ fn all_examples(
     let start = Instant::now();
     dune_build(ctx, prefix, &source, &build, &all_workspace(bundles))
         .context("building examples/all")?;
-    crate::progress::say(
+    crate::util::progress::say(
         "localtests",
         &format!(
             "built examples/all for {} and {} bundle(s) in {:.1} s",
@@ -398,7 +398,7 @@ fn all_workspace(bundles: &[&Bundle]) -> String {
         text.push_str(&format!(
             "(context (default (name {}) (toolchain {})\n  (env (_ (link_flags (:standard -cclib \"-z unikraft-backend={}\"))))))\n",
             bundle.name(),
-            crate::ocaml::toolchain_name(bundle.arch),
+            crate::build::ocaml::toolchain_name(bundle.arch),
             bundle.backend.name()
         ));
     }
@@ -425,8 +425,8 @@ fn dune_build(
         .arg(&workspace_file)
         .arg("--build-dir")
         .arg(build)
-        .env("PATH", crate::host::user_path(ctx, prefix))
-        .env("OCAMLFIND_CONF", crate::findlib::main_conf(prefix))
+        .env("PATH", crate::build::host::user_path(ctx, prefix))
+        .env("OCAMLFIND_CONF", crate::build::findlib::main_conf(prefix))
         .read(ctx.verbose)?;
     Ok(())
 }
@@ -442,15 +442,15 @@ fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
             installed.push_str(&format!(
                 "{} {}\n",
                 dir.display(),
-                crate::fs::newest_mtime(&dir)?
+                crate::util::fs::newest_mtime(&dir)?
             ));
         }
     }
     // Beside the build directory: dune deletes files it did not make.
     let record = build.with_extension("installed");
     if std::fs::read_to_string(&record).ok().as_deref() != Some(installed.as_str()) {
-        crate::fs::remove_if_present(build)?;
-        crate::fs::create_parent(&record)?;
+        crate::util::fs::remove_if_present(build)?;
+        crate::util::fs::create_parent(&record)?;
         std::fs::write(&record, installed)?;
     }
     Ok(())

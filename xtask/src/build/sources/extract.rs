@@ -6,7 +6,7 @@
 //! into place only when complete, so an interrupted run never leaves a half
 //! tree under the final name.
 
-use crate::fs;
+use crate::util::fs;
 use anyhow::{bail, Context as _, Result};
 use std::fs::File;
 use std::io::{BufReader, Read};

@@ -5,7 +5,7 @@
 //! the exact pinned commit is ever checked out.
 
 use super::extract;
-use crate::cmd::Cmd;
+use crate::util::cmd::Cmd;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 
@@ -89,7 +89,7 @@ pub fn fetch(
 
 /// Replaces `dest` with the tree of `commit`.
 pub fn export(repo: &Path, commit: &str, dest: &Path, verbose: bool) -> Result<()> {
-    crate::fs::install_tree(dest, false, |tmp| {
+    crate::util::fs::install_tree(dest, false, |tmp| {
         let archive = git(repo)
             .args(["archive", "--format=tar", commit])
             .reader(verbose)?;

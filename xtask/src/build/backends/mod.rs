@@ -14,15 +14,15 @@
 //! With fewer tokens than builds (at `-j2`, beside the host OCaml) the
 //! bundles wait their turn; see [`run_build_step`] for why that is right.
 
-pub mod bundle;
+mod compose;
 mod descriptor;
 
-pub use bundle::{Arch, Backend, BuildOption, Bundle};
+pub use crate::target::{Arch, Backend, BuildOption, Bundle};
 
-use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::progress;
-use crate::step::{run_build_step, Outcome, Stamp};
+use crate::util::cmd::Cmd;
+use crate::util::progress;
+use crate::util::step::{run_build_step, Outcome, Stamp};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -65,7 +65,7 @@ pub fn build(
     opts: &Options,
 ) -> Result<Vec<PathBuf>> {
     if let Some(dir) = opts.config_dir {
-        bundle::check_config_dir(dir)?;
+        compose::check_config_dir(dir)?;
     }
     let jobserver = opts.jobserver;
     let cancel = AtomicBool::new(false);
@@ -118,7 +118,11 @@ fn build_one(
     let name = bundle.config_name();
     let dir = bundle_dir(ctx, bundle);
     let stage = dir.join("stage");
-    let config = bundle.compose(&ctx.root.join("backends/fragments"), opts.config_dir)?;
+    let config = compose::compose(
+        bundle,
+        &ctx.root.join("backends/fragments"),
+        opts.config_dir,
+    )?;
     let cc = format!("{}gcc", bundle.arch.cross_prefix());
     let cc_version = Cmd::new(&cc).arg("--version").read(false)?;
     let compile_key = input_key(
@@ -148,7 +152,7 @@ fn build_one(
             }
             started = Some(Instant::now());
             progress::say(&name, &format!("building (log: {})", log.display()));
-            crate::fs::create_parent(&log)?;
+            crate::util::fs::create_parent(&log)?;
             std::fs::write(&log, format!("# bundle {name}\n# inputs:\n{key}\n"))
                 .with_context(|| format!("writing {}", log.display()))?;
             progress::following_log(&name, &log, || {
@@ -195,12 +199,12 @@ fn input_key(
         key.push_str(&format!(
             "app {} {}\n",
             entry.file_name().to_string_lossy(),
-            crate::fs::sha256_hex(&text)
+            crate::util::fs::sha256_hex(&text)
         ));
     }
     key.push_str(&format!(
         "config {}\n",
-        crate::fs::sha256_hex(config.as_bytes())
+        crate::util::fs::sha256_hex(config.as_bytes())
     ));
     key.push_str(&format!("cc {cc_version}\n"));
     Ok(key)
@@ -227,7 +231,7 @@ fn compile(
     let config_file = dir.join("config");
     let resuming = std::fs::read_to_string(&key_file).ok().as_deref() == Some(key);
     if !resuming {
-        crate::fs::remove_if_present(dir)?;
+        crate::util::fs::remove_if_present(dir)?;
         std::fs::create_dir_all(uk_build.join("libmusl"))
             .with_context(|| format!("creating {}", uk_build.display()))?;
         // lib-musl would download musl with wget; hand it the verified tarball.
@@ -312,7 +316,7 @@ fn stage_bundle(
     )
     .with_context(|| format!("reading the build of {}", uk_build.display()))?;
     let install_name = bundle.install_name();
-    crate::fs::install_tree(stage, false, |tmp| {
+    crate::util::fs::install_tree(stage, false, |tmp| {
         let lib = tmp.join("lib").join(&install_name);
         for (source, inside) in &referenced.dirs {
             copy_dir(source, &lib.join(inside))?;
@@ -336,7 +340,7 @@ fn app_dir(ctx: &Context) -> Result<PathBuf> {
 }
 
 fn copy_file(source: &Path, dest: &Path) -> Result<()> {
-    crate::fs::create_parent(dest)?;
+    crate::util::fs::create_parent(dest)?;
     std::fs::copy(source, dest)
         .with_context(|| format!("copying {} to {}", source.display(), dest.display()))?;
     Ok(())
@@ -401,10 +405,10 @@ mod tests {
             sources_key: "sources".into(),
         };
         let keys = || -> Vec<String> {
-            bundle::select(&[], &[], &[])
+            crate::target::select(&[], &[], &[])
                 .iter()
                 .map(|b| {
-                    let config = b.compose(&fragments, None).unwrap();
+                    let config = compose::compose(b, &fragments, None).unwrap();
                     input_key(&app, b, &inputs, &config, "gcc 12").unwrap()
                 })
                 .collect()
@@ -413,7 +417,7 @@ mod tests {
         assert_eq!(before, keys(), "keys are stable");
         std::fs::write(fragments.join("plat-firecracker.config"), "CONFIG_X=y\n").unwrap();
         let after = keys();
-        let changed: Vec<_> = bundle::select(&[], &[], &[])
+        let changed: Vec<_> = crate::target::select(&[], &[], &[])
             .iter()
             .zip(before.iter().zip(&after))
             .filter(|(_, (b, a))| b != a)

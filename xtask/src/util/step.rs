@@ -20,7 +20,7 @@ thread_local! {
     static CHILD_CPU: Cell<f64> = const { Cell::new(0.0) };
 }
 
-/// Called by [`crate::cmd::Cmd::run_build`] for each command it waited for.
+/// Called by [`crate::util::cmd::Cmd::run_build`] for each command it waited for.
 pub fn add_child_cpu(seconds: f64) {
     CHILD_CPU.with(|cpu| cpu.set(cpu.get() + seconds));
 }
@@ -91,7 +91,7 @@ impl Stamp {
     }
 
     pub fn record(&self, key: &str) -> Result<()> {
-        crate::fs::create_parent(&self.path)?;
+        crate::util::fs::create_parent(&self.path)?;
         std::fs::write(&self.path, key)
             .with_context(|| format!("writing stamp {}", self.path.display()))
     }

@@ -3,7 +3,7 @@
 //! recorded figures, and the markdown and JSON reports render one
 //! [`Report`].
 
-use crate::step::{Run, Timing};
+use crate::util::step::{Run, Timing};
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -533,7 +533,7 @@ mod tests {
 
     /// A cold localbuild at `-j2` on 2 cores (the figures of the first
     /// bench report), after an older build's record of one bundle.
-    const COLD_J2: &str = include_str!("../../tests/data/timings-cold-j2.jsonl");
+    const COLD_J2: &str = include_str!("../../../tests/data/timings-cold-j2.jsonl");
 
     fn close(actual: f64, expected: f64) -> bool {
         (actual - expected).abs() < 1e-6

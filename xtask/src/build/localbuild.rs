@@ -3,16 +3,16 @@
 //! `-j` budget; independent stages (bundles and host tools, then the cross
 //! compilers of each arch) run at the same time.
 
-use crate::backends::{self, Arch, Bundle};
+use crate::build::backends::{self, Arch, Bundle};
+use crate::build::host;
+use crate::build::install::{self, Installation};
+use crate::build::sources::{self, Fetcher, Source};
+use crate::build::{findlib, ocaml};
 use crate::cli::LocalbuildOpts;
-use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::host;
-use crate::install::{self, Installation};
-use crate::progress;
-use crate::sources::{self, Fetcher, Source};
-use crate::step;
-use crate::{findlib, ocaml};
+use crate::util::cmd::Cmd;
+use crate::util::progress;
+use crate::util::step;
 use anyhow::{Context as _, Result};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -43,8 +43,7 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     let (unikraft, lib_musl, musl) = (find("unikraft")?, find("lib-musl")?, find("musl")?);
     let (ocaml_src, findlib_src, dune_src) = (find("ocaml")?, find("findlib")?, find("dune")?);
 
-    let bundles: Vec<Bundle> =
-        backends::bundle::select(&opts.backends, &opts.arches, &opts.options);
+    let bundles: Vec<Bundle> = crate::target::select(&opts.backends, &opts.arches, &opts.options);
     let inputs = backends::Inputs {
         unikraft: dir_of(unikraft),
         lib_musl: dir_of(lib_musl),

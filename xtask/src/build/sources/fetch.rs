@@ -4,7 +4,7 @@
 //! being hashed, and renamed to their final name only when the sha256 matches
 //! the pin: the cache never holds a file that was not verified.
 
-use crate::progress;
+use crate::util::progress;
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -219,7 +219,7 @@ fn store_verified(
 }
 
 fn hex(bytes: &[u8]) -> String {
-    crate::fs::hex(bytes)
+    crate::util::fs::hex(bytes)
 }
 
 #[cfg(test)]

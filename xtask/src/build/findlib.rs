@@ -6,9 +6,9 @@
 //! - `<prefix>/lib/findlib.conf.d/unikraft.conf`: toolchain `unikraft`, the
 //!   default arch; `cargo xtask default-arch` rewrites only this file.
 
-use crate::backends::Arch;
-use crate::ocaml;
-use crate::place::{self, Piece};
+use crate::build::backends::Arch;
+use crate::build::ocaml;
+use crate::util::place::{self, Piece};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 

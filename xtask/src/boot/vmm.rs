@@ -1,8 +1,8 @@
 //! Booting unikernels: the VMM command line for each backend and arch, and a
 //! run with a timeout that records the console, and when it began.
 
-use crate::backends::{Arch, Backend};
-use crate::console::{self, ConsoleFilter, Report};
+use crate::boot::console::{self, ConsoleFilter, Report};
+use crate::build::backends::{Arch, Backend};
 use anyhow::{bail, Context as _, Result};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -194,7 +194,7 @@ pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
                 Arch::X86_64 => "qemu-system-x86_64",
                 Arch::Arm64 => "qemu-system-aarch64",
             };
-            crate::doctor::find_in(&path, program)
+            crate::check::doctor::find_in(&path, program)
                 .is_none()
                 .then(|| format!("{program} is not installed"))
         }
@@ -204,7 +204,7 @@ pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
                     "Firecracker runs only {} guests on this host",
                     std::env::consts::ARCH
                 ))
-            } else if crate::doctor::find_in(&path, "firecracker").is_none() {
+            } else if crate::check::doctor::find_in(&path, "firecracker").is_none() {
                 Some("firecracker is not installed".into())
             } else if let Err(err) = std::fs::OpenOptions::new()
                 .read(true)

@@ -9,13 +9,13 @@
 //! - `share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`;
 //! - `share/ocaml-unikraft-toolchain-<arch>/default-backend`.
 
-use crate::backends::{Arch, Backend, Bundle};
-use crate::cmd::Cmd;
+use crate::build::backends::{Arch, Backend, Bundle};
 use crate::context::Context;
-use crate::fs;
-use crate::place::{self, Piece};
-use crate::progress;
-use crate::step::{run_step, Outcome, Stamp};
+use crate::util::cmd::Cmd;
+use crate::util::fs;
+use crate::util::place::{self, Piece};
+use crate::util::progress;
+use crate::util::step::{run_step, Outcome, Stamp};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 
@@ -181,8 +181,8 @@ fn default_backend(bundles: &[Bundle], arch: Arch) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backends::BuildOption;
-    use crate::place::testing::{snapshot, Node, Renames};
+    use crate::build::backends::BuildOption;
+    use crate::util::place::testing::{snapshot, Node, Renames};
 
     /// A driver and bundle stages whose every file holds `version`.
     struct Release {

@@ -16,11 +16,11 @@ pub use fetch::Fetcher;
 pub use pins::{Origin, Source};
 
 use crate::cli::SourceOpts;
-use crate::cmd::Cmd;
 use crate::context::Context;
-pub use crate::lock::lock_dir;
-use crate::progress;
-use crate::step::{run_step, Outcome, Stamp};
+use crate::util::cmd::Cmd;
+pub use crate::util::lock::lock_dir;
+use crate::util::progress;
+use crate::util::step::{run_step, Outcome, Stamp};
 use anyhow::{bail, Context as _, Result};
 use fetch::Location;
 use std::path::{Path, PathBuf};
@@ -200,7 +200,7 @@ fn extract_step(ctx: &Context, source: &Source, work: impl FnOnce() -> Result<()
 fn extract_key(ctx: &Context, source: &Source) -> Result<String> {
     let mut key = format!("{} {}", source.name, source.identity());
     for patch in patch_files(ctx, source)? {
-        key.push_str(&format!(" patch:{}", crate::fs::sha256_file(&patch)?));
+        key.push_str(&format!(" patch:{}", crate::util::fs::sha256_file(&patch)?));
     }
     Ok(key)
 }
@@ -214,7 +214,7 @@ pub fn tree_key(ctx: &Context, opts: &SourceOpts, source: &Source) -> Result<Str
             "{} local {} newest:{}",
             source.name,
             path.display(),
-            crate::fs::newest_mtime(path)?
+            crate::util::fs::newest_mtime(path)?
         )),
         None => extract_key(ctx, source),
     }
@@ -287,7 +287,7 @@ fn is_cached(ctx: &Context, source: &Source) -> Result<bool> {
             if !path.exists() {
                 return Ok(false);
             }
-            let actual = crate::fs::sha256_file(&path)?;
+            let actual = crate::util::fs::sha256_file(&path)?;
             if &actual == sha256 {
                 return Ok(true);
             }
@@ -298,7 +298,7 @@ fn is_cached(ctx: &Context, source: &Source) -> Result<bool> {
                     path.display()
                 ),
             );
-            crate::fs::remove_if_present(&path)?;
+            crate::util::fs::remove_if_present(&path)?;
             Ok(false)
         }
         Origin::Git { commit, .. } => Ok(git::has_commit(&cached_repo(ctx, source), commit)),
@@ -345,7 +345,7 @@ fn how_to_provide(source: &Source) -> String {
 /// `--import FILE...`: adds files to the cache when their hash matches a pin.
 fn import(ctx: &Context, sources: &[Source], files: &[PathBuf]) -> Result<()> {
     for file in files {
-        let actual = crate::fs::sha256_file(file)?;
+        let actual = crate::util::fs::sha256_file(file)?;
         let Some(source) = sources
             .iter()
             .find(|s| matches!(&s.origin, Origin::Tarball { sha256, .. } if *sha256 == actual))
@@ -373,9 +373,9 @@ fn remove_interrupted_trees(src_dir: &Path) -> Result<()> {
         if entry
             .file_name()
             .to_string_lossy()
-            .starts_with(crate::fs::TMP_PREFIX)
+            .starts_with(crate::util::fs::TMP_PREFIX)
         {
-            crate::fs::remove_if_present(&entry.path())?;
+            crate::util::fs::remove_if_present(&entry.path())?;
         }
     }
     Ok(())

@@ -105,7 +105,7 @@ impl Cmd {
     /// Runs the command with all its output going to `log`.
     pub fn run_logged(&self, log: &Path, verbose: bool) -> Result<()> {
         self.echo(verbose);
-        crate::fs::create_parent(log)?;
+        crate::util::fs::create_parent(log)?;
         let output = self
             .expression()
             .stderr_to_stdout()
@@ -128,7 +128,7 @@ impl Cmd {
         cancel: &std::sync::atomic::AtomicBool,
     ) -> Result<()> {
         self.echo(verbose);
-        crate::fs::create_parent(log)?;
+        crate::util::fs::create_parent(log)?;
         // Appended: a build is several commands writing one log.
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -153,7 +153,7 @@ impl Cmd {
         jobserver.configure_make(&mut command);
         let child = command.spawn().map_err(|err| self.spawn_error(err))?;
         let (status, cpu) = wait_with_cpu(child.id(), cancel)?;
-        crate::step::add_child_cpu(cpu);
+        crate::util::step::add_child_cpu(cpu);
         self.check_logged(&status, log)
     }
 
@@ -305,8 +305,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let jobserver = jobserver::Client::new(1).unwrap();
         let cancel = std::sync::atomic::AtomicBool::new(false);
-        let stamp = crate::step::Stamp::new(dir.path().join("stamp"));
-        crate::step::run_step(dir.path(), "busy", &stamp, "k", || {
+        let stamp = crate::util::step::Stamp::new(dir.path().join("stamp"));
+        crate::util::step::run_step(dir.path(), "busy", &stamp, "k", || {
             Cmd::new("sh")
                 .args(["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"])
                 .run_build(&dir.path().join("busy.log"), false, &jobserver, &cancel)

@@ -14,12 +14,14 @@
 
 mod report;
 
-use crate::backends::Bundle;
+use crate::boot::vmm;
+use crate::build::backends::Bundle;
+use crate::build::{findlib, host, ocaml};
 use crate::cli::BenchOpts;
-use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::step::Timing;
-use crate::{findlib, host, ocaml, progress, vmm};
+use crate::util::cmd::Cmd;
+use crate::util::progress;
+use crate::util::step::Timing;
 use anyhow::{bail, Context as _, Result};
 use report::{median, Boots, Driver, Image, Report, Setting};
 use std::collections::BTreeMap;
@@ -207,7 +209,7 @@ fn driver_overhead(driver: &Path, work: &Path, runs: usize) -> Result<Driver> {
 /// and C hello images, and their median boot times through the bundle's
 /// own VMM, where it can boot here.
 fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> Result<Vec<Image>> {
-    let bundles: Vec<Bundle> = crate::install::installed_bundles(prefix)
+    let bundles: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
         .into_iter()
         .filter(|b| {
             ocaml::compiler_prefix(prefix, b.arch)
@@ -215,13 +217,13 @@ fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> R
                 .exists()
         })
         .collect();
-    let blockers = crate::localtests::boot_blockers(ctx, prefix, &bundles);
+    let blockers = crate::check::localtests::boot_blockers(ctx, prefix, &bundles);
     let mut images = Vec::new();
     for bundle in &bundles {
         let dir = work.join(bundle.name());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (c_image, ml_image) = (dir.join("c-hello"), dir.join("ocaml-hello"));
-        crate::localtests::link_c_hello(ctx, prefix, bundle, &c_image)?;
+        crate::check::localtests::link_c_hello(ctx, prefix, bundle, &c_image)?;
         link_ocaml_hello(ctx, prefix, bundle, &ml_image)?;
         let boots = match blockers.get(&bundle.name()) {
             Some(why) => Err(why.clone()),

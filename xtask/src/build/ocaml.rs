@@ -8,13 +8,13 @@
 //! to `<prefix>/lib/ocaml-unikraft-<arch>/` (replacing the previous one only
 //! if the move succeeds, see [`place`]).
 
-use crate::backends::Arch;
-use crate::cmd::Cmd;
+use crate::build::backends::Arch;
 use crate::context::Context;
-use crate::fs;
-use crate::place::{self, Piece};
-use crate::progress;
-use crate::step::{run_build_step, Outcome, Stamp};
+use crate::util::cmd::Cmd;
+use crate::util::fs;
+use crate::util::place::{self, Piece};
+use crate::util::progress;
+use crate::util::step::{run_build_step, Outcome, Stamp};
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn findlib_toolchain_matches_the_golden_file() {
         let conf = findlib_toolchain(Path::new("/opt/uk"), Arch::Arm64, "unikraft");
-        let golden = include_str!("../tests/golden/findlib-arm64-unikraft.conf");
+        let golden = include_str!("../../tests/golden/findlib-arm64-unikraft.conf");
         assert_eq!(conf, golden);
     }
 }

@@ -6,11 +6,11 @@
 //! as is. Otherwise they are built from the pinned sources into
 //! `<build>/host/`, one stamped step each.
 
-use crate::cmd::Cmd;
 use crate::context::Context;
-use crate::fs;
-use crate::progress;
-use crate::step::{run_build_step, Outcome, Stamp};
+use crate::util::cmd::Cmd;
+use crate::util::fs;
+use crate::util::progress;
+use crate::util::step::{run_build_step, Outcome, Stamp};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;

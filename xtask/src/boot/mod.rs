@@ -1,0 +1,9 @@
+//! Booting unikernels (`cargo xtask run`).
+//!
+//! - [`vmm`]: the QEMU and Firecracker command lines, and a run with a deadline;
+//! - [`console`]: what a guest's console tells: its output and exit status;
+//! - [`run`]: booting one image, its program's status as ours.
+
+pub mod console;
+pub mod run;
+pub mod vmm;

@@ -1,0 +1,15 @@
+//! Machinery the stages share. Nothing here knows about Unikraft or OCaml.
+//!
+//! - [`cmd`]: long builds (logged, jobserver-aware) and one-line probes;
+//! - [`step`]: stamps keyed by inputs, so a second run only redoes what changed;
+//! - [`fs`]: trees replaced whole, never left half-written;
+//! - [`place`]: moving staged pieces into a prefix, all or none;
+//! - [`lock`]: serialising concurrent runs on one cache or build directory;
+//! - [`progress`]: what the user sees while work runs.
+
+pub mod cmd;
+pub mod fs;
+pub mod lock;
+pub(crate) mod place;
+pub mod progress;
+pub mod step;
