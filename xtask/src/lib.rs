@@ -51,7 +51,8 @@ pub fn run() -> Result<ExitCode> {
     let cli = cli::Cli::parse();
     let ctx = context::Context::new(&cli.global)?;
     match cli.command {
-        cli::Command::Downloads(opts) => sources::downloads(&ctx, &opts),
+        cli::Command::Downloads(opts) if opts.list => sources::list(&ctx, &opts.sources),
+        cli::Command::Downloads(opts) => sources::downloads(&ctx, &opts.sources),
         cli::Command::Localbuild(opts) => localbuild::localbuild(&ctx, &opts),
         cli::Command::Install(opts) => {
             if opts.prefix.is_none() {

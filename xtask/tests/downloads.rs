@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use xtask::cli::SourceOpts;
@@ -440,6 +441,57 @@ fn concurrent_runs_share_one_cache_safely() {
     assert_eq!(fx.cached_files(), ["pkg-1.0.tar.gz"]);
     let cached = std::fs::read(fx.ctx.cache_dir.join("tarballs/pkg-1.0.tar.gz")).unwrap();
     assert_eq!(sha256(&cached), sha256(&bytes));
+}
+
+/// `cargo xtask downloads` itself, on the fixture's pins and cache, and
+/// deaf to the caller's environment (CI sets a mirror).
+fn xtask_downloads(fx: &Fixture) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("downloads")
+        .arg("--sources")
+        .arg(&fx.ctx.sources_file)
+        .arg("--cache-dir")
+        .arg(&fx.ctx.cache_dir);
+    for var in [
+        "OCAML_UNIKRAFT_MIRRORS",
+        "OCAML_UNIKRAFT_CACHE",
+        "OCAML_UNIKRAFT_BUILD_DIR",
+        "UNIKRAFT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[test]
+fn list_prints_one_line_per_pin() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (repo, first, _) = test_repo(scratch.path());
+    let pins = tarball_pin(
+        &["https://example.org/dl/pkg-1.0.tar.gz".into()],
+        &"a".repeat(64),
+    ) + &git_pin(&repo, "v1", &first);
+    let fx = Fixture::new(&pins);
+    let out = xtask_downloads(&fx).arg("--list").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "lib 1 git lib.git\npkg 1.0 tarball pkg-1.0.tar.gz\n"
+    );
+    // Nothing fetched, nothing created.
+    assert!(!fx.ctx.cache_dir.exists());
+    let only = xtask_downloads(&fx)
+        .args(["--list", "--only", "pkg"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(only.stdout).unwrap(),
+        "pkg 1.0 tarball pkg-1.0.tar.gz\n"
+    );
 }
 
 #[test]

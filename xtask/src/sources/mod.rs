@@ -43,6 +43,15 @@ pub fn downloads(ctx: &Context, opts: &SourceOpts) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask downloads --list`: the pins, one line per source, for
+/// scripts that must not repeat them (CI filling a mirror, say).
+pub fn list(ctx: &Context, opts: &SourceOpts) -> Result<()> {
+    for source in selected(ctx, opts)? {
+        println!("{}", source.list_line());
+    }
+    Ok(())
+}
+
 /// The pins, narrowed to `--only` when given.
 pub fn selected(ctx: &Context, opts: &SourceOpts) -> Result<Vec<Source>> {
     let all = pins::load(&ctx.sources_file)?;
