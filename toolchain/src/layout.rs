@@ -7,6 +7,7 @@
 use crate::descriptor::Loaded;
 use crate::error::Error;
 use crate::name::Arch;
+use ocaml_unikraft_toolchain::backend::Backend;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,11 @@ fn list(names: &[String]) -> String {
     } else {
         names.join(", ")
     }
+}
+
+/// `qemu, firecracker`: the backends localbuild builds.
+fn known_backends() -> String {
+    Backend::ALL.map(Backend::name).join(", ")
 }
 
 impl Layout {
@@ -115,21 +121,44 @@ impl Layout {
         Ok(names)
     }
 
-    fn install_help(&self, backend: &str) -> String {
-        format!(
-            "select an installed one with -z unikraft-backend=NAME, or build it with \
-             `cargo xtask localbuild --backend {backend} --arch {}`",
-            self.arch.uk()
-        )
+    /// What to do about a missing `backend`: build it, when localbuild
+    /// knows it (suggesting `--backend` with any other name would only fail
+    /// again); else pick a backend that exists.
+    fn install_help(&self, backend: &str, installed: &[String]) -> String {
+        let arch = self.arch.uk();
+        if Backend::from_name(backend).is_some() {
+            format!(
+                "select an installed one with -z unikraft-backend=NAME, or build it with \
+                 `cargo xtask localbuild --backend {backend} --arch {arch}`"
+            )
+        } else if installed.is_empty() {
+            format!(
+                "the backends are {}; build them with `cargo xtask localbuild --arch {arch}`",
+                known_backends()
+            )
+        } else {
+            format!(
+                "the backends are {}; select an installed one with -z unikraft-backend=NAME",
+                known_backends()
+            )
+        }
     }
 
     pub fn not_installed(&self, backend: &str, installed: &[String]) -> Error {
-        Error::config(format!(
-            "backend '{backend}' is not installed for {}; installed: {}",
-            self.arch.std(),
-            list(installed)
-        ))
-        .with_help(self.install_help(backend))
+        let message = if Backend::from_name(backend).is_some() {
+            format!(
+                "backend '{backend}' is not installed for {}; installed: {}",
+                self.arch.std(),
+                list(installed)
+            )
+        } else {
+            format!(
+                "unknown backend '{backend}'; installed for {}: {}",
+                self.arch.std(),
+                list(installed)
+            )
+        };
+        Error::config(message).with_help(self.install_help(backend, installed))
     }
 
     /// The backend used when the caller names none: the only one installed,
@@ -204,7 +233,7 @@ impl Layout {
                     "backend descriptor {} is missing",
                     path.display()
                 ))
-                .with_help(self.install_help(backend)));
+                .with_help(self.install_help(backend, &installed)));
             }
             Err(e) => {
                 return Err(Error::config(format!(

@@ -450,7 +450,7 @@ fn failures_stop_the_steps_and_propagate() {
 }
 
 #[test]
-fn unknown_backend() {
+fn unknown_backend_lists_the_backends_and_suggests_no_build() {
     let f = Fixture::new();
     f.add_backend("qemu").add_backend("firecracker");
     for args in [
@@ -461,12 +461,48 @@ fn unknown_backend() {
         assert_eq!(out.status.code(), Some(2));
         assert_eq!(
             stderr(&out),
-            "x86_64-unikraft-ocaml-cc: backend 'xyz' is not installed for x86_64; \
-             installed: firecracker, qemu\n\
-             help: select an installed one with -z unikraft-backend=NAME, or build it with \
-             `cargo xtask localbuild --backend xyz --arch x86_64`\n"
+            "x86_64-unikraft-ocaml-cc: unknown backend 'xyz'; \
+             installed for x86_64: firecracker, qemu\n\
+             help: the backends are qemu, firecracker; \
+             select an installed one with -z unikraft-backend=NAME\n"
         );
     }
+    // With nothing installed, building every backend is the way out.
+    let empty = Fixture::new();
+    let out = run(empty.cmd("aarch64-unikraft-ocaml-cc").args([
+        "-c",
+        "x.c",
+        "-z",
+        "unikraft-backend=nope",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "aarch64-unikraft-ocaml-cc: unknown backend 'nope'; installed for aarch64: none\n\
+         help: the backends are qemu, firecracker; \
+         build them with `cargo xtask localbuild --arch arm64`\n"
+    );
+    assert_eq!(f.log(), Vec::<Vec<String>>::new());
+}
+
+#[test]
+fn known_backend_not_installed_suggests_building_it() {
+    let f = Fixture::new();
+    f.add_backend("qemu");
+    let out = run(f.cmd("x86_64-unikraft-ocaml-cc").args([
+        "-c",
+        "x.c",
+        "-z",
+        "unikraft-backend=firecracker",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "x86_64-unikraft-ocaml-cc: backend 'firecracker' is not installed for x86_64; \
+         installed: qemu\n\
+         help: select an installed one with -z unikraft-backend=NAME, or build it with \
+         `cargo xtask localbuild --backend firecracker --arch x86_64`\n"
+    );
     assert_eq!(f.log(), Vec::<Vec<String>>::new());
 }
 
@@ -729,7 +765,11 @@ fn introspection() {
     );
     let out = cc("--unikraft-flags=nope");
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("backend 'nope' is not installed"));
+    assert!(
+        stderr(&out).contains("unknown backend 'nope'"),
+        "{}",
+        stderr(&out)
+    );
     // Nothing was compiled.
     assert_eq!(f.log(), Vec::<Vec<String>>::new());
     // With other arguments the flag is the compiler's business.

@@ -38,7 +38,7 @@ pub struct GlobalOpts {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Fetch, verify and extract the pinned sources (see sources.toml)
-    Downloads(SourceOpts),
+    Downloads(DownloadsOpts),
     /// Build everything and install it into a prefix (implies downloads)
     Localbuild(LocalbuildOpts),
     /// Build what is needed and install it into --prefix DIR
@@ -143,6 +143,20 @@ pub struct LocalbuildOpts {
     /// composed configuration of those bundles
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub sources: SourceOpts,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DownloadsOpts {
+    /// Print the pins instead, one line per source: NAME VERSION KIND FILE
+    ///
+    /// KIND is `tarball` or `git`; FILE is the name a mirror holds the
+    /// source under (`ocaml-5.4.1.tar.xz`, `unikraft.git`). Fields are
+    /// separated by one space and never contain one; lines are sorted by
+    /// name. Reads sources.toml only: no network, cache or build tree.
+    #[arg(long, conflicts_with = "import")]
+    pub list: bool,
     #[command(flatten)]
     pub sources: SourceOpts,
 }

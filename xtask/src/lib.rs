@@ -32,7 +32,10 @@ pub fn run() -> Result<ExitCode> {
     let cli = cli::Cli::parse();
     let ctx = context::Context::new(&cli.global)?;
     match cli.command {
-        cli::Command::Downloads(opts) => build::sources::downloads(&ctx, &opts),
+        cli::Command::Downloads(opts) if opts.list => {
+            build::sources::list(&ctx, &opts.sources)
+        }
+        cli::Command::Downloads(opts) => build::sources::downloads(&ctx, &opts.sources),
         cli::Command::Localbuild(opts) => build::localbuild::localbuild(&ctx, &opts),
         cli::Command::Install(opts) => {
             if opts.prefix.is_none() {

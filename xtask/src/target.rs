@@ -1,9 +1,11 @@
 //! The vocabulary of targets, shared by every stage: architectures,
 //! backends (VMMs), build options, and bundles (one of each).
 
+use clap::builder::PossibleValue;
 use clap::ValueEnum;
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Named by the toolchain's list of backends (see [`Backend::target`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Backend {
     Qemu,
     Firecracker,
@@ -29,11 +31,17 @@ pub enum BuildOption {
 impl Backend {
     pub const ALL: [Backend; 2] = [Backend::Qemu, Backend::Firecracker];
 
-    pub fn name(self) -> &'static str {
+    /// The toolchain's description of this backend: the driver and the
+    /// xtask name backends the same way.
+    fn target(self) -> ocaml_unikraft_toolchain::backend::Backend {
         match self {
-            Backend::Qemu => "qemu",
-            Backend::Firecracker => "firecracker",
+            Backend::Qemu => ocaml_unikraft_toolchain::backend::Backend::Qemu,
+            Backend::Firecracker => ocaml_unikraft_toolchain::backend::Backend::Firecracker,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.target().name()
     }
 
     /// The platform suffix Unikraft gives images: `<name>_<plat>-<arch>`.
@@ -42,6 +50,17 @@ impl Backend {
             Backend::Qemu => "qemu",
             Backend::Firecracker => "fc",
         }
+    }
+}
+
+/// `--backend` takes the toolchain's names.
+impl ValueEnum for Backend {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Backend::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
     }
 }
 
@@ -149,6 +168,19 @@ pub fn select(backends: &[Backend], arches: &[Arch], options: &[BuildOption]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backends_are_the_toolchains() {
+        // A backend the driver knows but localbuild cannot build would be
+        // suggested by the driver's help and then refused here.
+        assert_eq!(
+            Backend::ALL.map(Backend::target),
+            ocaml_unikraft_toolchain::backend::Backend::ALL
+        );
+        for backend in Backend::ALL {
+            assert_eq!(Backend::from_str(backend.name(), false), Ok(backend));
+        }
+    }
 
     #[test]
     fn default_selection_is_every_backend_and_arch() {

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use xtask::build::sources::{self, Fetcher};
 use xtask::cli::SourceOpts;
 use xtask::context::Context;
-use xtask::build::sources::{self, Fetcher};
 
 /// What the test server does for one path.
 #[derive(Clone)]
@@ -17,6 +19,9 @@ enum Reply {
     Body(Vec<u8>),
     /// Announces the full length, sends `n` bytes, hangs up.
     DropAfter(Vec<u8>, usize),
+    /// Sends nothing until the test drops the channel's sender: a download
+    /// as slow as the test needs. Every request is answered after that.
+    Held(Vec<u8>, Arc<Mutex<Receiver<()>>>),
 }
 
 /// A tiny HTTP/1.1 server: one request per connection, every request logged.
@@ -50,6 +55,10 @@ impl Server {
                 let (body, send) = match routes.get(&path) {
                     Some(Reply::Body(b)) => (b.clone(), b.len()),
                     Some(Reply::DropAfter(b, n)) => (b.clone(), *n),
+                    Some(Reply::Held(b, release)) => {
+                        let _ = release.lock().unwrap().recv();
+                        (b.clone(), b.len())
+                    }
                     None => {
                         let _ = stream.write_all(
                             b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -440,6 +449,134 @@ fn concurrent_runs_share_one_cache_safely() {
     assert_eq!(fx.cached_files(), ["pkg-1.0.tar.gz"]);
     let cached = std::fs::read(fx.ctx.cache_dir.join("tarballs/pkg-1.0.tar.gz")).unwrap();
     assert_eq!(sha256(&cached), sha256(&bytes));
+}
+
+/// `cargo xtask downloads` itself, on the fixture's pins and cache, and
+/// deaf to the caller's environment (CI sets a mirror).
+fn xtask_downloads(fx: &Fixture) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.arg("downloads")
+        .arg("--sources")
+        .arg(&fx.ctx.sources_file)
+        .arg("--cache-dir")
+        .arg(&fx.ctx.cache_dir);
+    for var in [
+        "OCAML_UNIKRAFT_MIRRORS",
+        "OCAML_UNIKRAFT_CACHE",
+        "OCAML_UNIKRAFT_BUILD_DIR",
+        "UNIKRAFT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[test]
+fn two_build_trees_share_one_cache_and_one_download() {
+    let bytes = tarball(|_| {});
+    let (gate, held) = mpsc::channel::<()>();
+    let server = Server::start(HashMap::from([(
+        "/pkg-1.0.tar.gz".into(),
+        Reply::Held(bytes.clone(), Arc::new(Mutex::new(held))),
+    )]));
+    let fx = Fixture::new(&tarball_pin(
+        &[format!("{}/pkg-1.0.tar.gz", server.base)],
+        &sha256(&bytes),
+    ));
+    let trees = ["tree-a", "tree-b"].map(|name| fx.dir.path().join(name));
+    let (line_tx, lines) = mpsc::channel();
+    let mut runs = Vec::new();
+    for (run, tree) in trees.iter().enumerate() {
+        let mut child = xtask_downloads(&fx)
+            .arg("--build-dir")
+            .arg(tree)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let line_tx = line_tx.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = line_tx.send((run, line));
+            }
+        });
+        runs.push(child);
+    }
+    drop(line_tx);
+
+    // The first run to take the cache lock holds it while the server holds
+    // its download; the server answers once the other run said it waits.
+    let waiting = "waiting for another ocaml-unikraft run that holds the download cache lock";
+    let mut output = [Vec::new(), Vec::new()];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut gate = Some(gate);
+    while gate.is_some() {
+        let Ok((run, line)) =
+            lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        else {
+            break;
+        };
+        if line.contains(waiting) {
+            gate = None;
+        }
+        output[run].push(line);
+    }
+    // Runs that never waited finish too, so the assertions below say why.
+    drop(gate);
+    for (run, line) in lines {
+        output[run].push(line);
+    }
+    for child in &mut runs {
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status}: {output:#?}");
+    }
+    let waited: Vec<_> = output
+        .iter()
+        .filter(|lines| lines.iter().any(|l| l.contains(waiting)))
+        .collect();
+    assert_eq!(waited.len(), 1, "{output:#?}");
+    assert!(
+        waited[0]
+            .iter()
+            .any(|l| l.ends_with("sha256 verified (cache)")),
+        "the waiting run did not find the download in the cache: {output:#?}"
+    );
+    assert_eq!(server.requests(), ["/pkg-1.0.tar.gz"]);
+    for tree in &trees {
+        assert!(tree.join("src/pkg-1.0/hello.txt").is_file(), "{output:#?}");
+    }
+}
+
+#[test]
+fn list_prints_one_line_per_pin() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (repo, first, _) = test_repo(scratch.path());
+    let pins = tarball_pin(
+        &["https://example.org/dl/pkg-1.0.tar.gz".into()],
+        &"a".repeat(64),
+    ) + &git_pin(&repo, "v1", &first);
+    let fx = Fixture::new(&pins);
+    let out = xtask_downloads(&fx).arg("--list").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "lib 1 git lib.git\npkg 1.0 tarball pkg-1.0.tar.gz\n"
+    );
+    // Nothing fetched, nothing created.
+    assert!(!fx.ctx.cache_dir.exists());
+    let only = xtask_downloads(&fx)
+        .args(["--list", "--only", "pkg"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(only.stdout).unwrap(),
+        "pkg 1.0 tarball pkg-1.0.tar.gz\n"
+    );
 }
 
 #[test]

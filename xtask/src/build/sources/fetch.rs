@@ -51,7 +51,10 @@ pub struct Fetcher {
     retry_pause: Duration,
 }
 
-/// Why one location failed; only broken transfers are worth retrying.
+/// Why one location failed. Broken transfers, timeouts and server errors
+/// are worth retrying; a name that does not resolve or a refused connection
+/// fails the same way a second later, and retrying it only delays the next
+/// location (a machine without internet waited on every upstream URL).
 enum Failure {
     Transient(String),
     Final(String),
@@ -150,11 +153,13 @@ impl Fetcher {
         sha256: &str,
         dest: &Path,
     ) -> std::result::Result<(), Failure> {
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .map_err(|err| Failure::Transient(format!("request failed: {err}")))?;
+        let response = self.client.get(url).send().map_err(|err| {
+            if err.is_connect() && !err.is_timeout() {
+                Failure::Final(format!("cannot connect: {}", causes(&err)))
+            } else {
+                Failure::Transient(format!("request failed: {}", causes(&err)))
+            }
+        })?;
         let status = response.status();
         if status.is_server_error() {
             return Err(Failure::Transient(format!("server answered {status}")));
@@ -166,6 +171,22 @@ impl Fetcher {
         let result = store_verified(bar.wrap_read(response), sha256, dest);
         bar.finish_and_clear();
         result
+    }
+}
+
+/// What went wrong under a request error (`dns error: failed to lookup
+/// address information: ...`): the error itself only repeats the URL.
+fn causes(err: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(err);
+    while let Some(err) = cause {
+        causes.push(err.to_string());
+        cause = err.source();
+    }
+    if causes.is_empty() {
+        err.to_string()
+    } else {
+        causes.join(": ")
     }
 }
 
@@ -225,6 +246,33 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_connection_is_not_retried() {
+        // A port nobody listens on: bound, then released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/pkg.tar.gz");
+        let pause = Duration::from_secs(60);
+        let fetcher = Fetcher::new().unwrap().with_retry_pause(pause);
+        let cache = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let err = fetcher
+            .download_with_retries(
+                "pkg",
+                &url,
+                &"0".repeat(64),
+                &cache.path().join("pkg.tar.gz"),
+            )
+            .unwrap_err();
+        assert!(started.elapsed() < pause, "retried after: {err}");
+        assert!(err.starts_with("cannot connect: "), "{err}");
+        assert!(err.contains("Connection refused"), "{err}");
+        assert!(!err.contains("attempts"), "{err}");
+    }
 
     #[test]
     fn mirror_locations() {

@@ -43,6 +43,15 @@ pub fn downloads(ctx: &Context, opts: &SourceOpts) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask downloads --list`: the pins, one line per source, for
+/// scripts that must not repeat them (CI filling a mirror, say).
+pub fn list(ctx: &Context, opts: &SourceOpts) -> Result<()> {
+    for source in selected(ctx, opts)? {
+        println!("{}", source.list_line());
+    }
+    Ok(())
+}
+
 /// The pins, narrowed to `--only` when given.
 pub fn selected(ctx: &Context, opts: &SourceOpts) -> Result<Vec<Source>> {
     let all = pins::load(&ctx.sources_file)?;
@@ -305,10 +314,12 @@ fn is_cached(ctx: &Context, source: &Source) -> Result<bool> {
     }
 }
 
-/// Mirrors first, in the order given, then upstream.
+/// Mirrors first, in the order given, then upstream. Empty entries (an
+/// empty `OCAML_UNIKRAFT_MIRRORS`, doubled spaces) name no mirror.
 fn locations(source: &Source, mirrors: &[String]) -> Vec<Location> {
     let mut all: Vec<Location> = mirrors
         .iter()
+        .filter(|m| !m.is_empty())
         .map(|m| Location::in_mirror(m, source.file_name()))
         .collect();
     match &source.origin {
@@ -379,4 +390,24 @@ fn remove_interrupted_trees(src_dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrors_come_first_and_empty_ones_are_skipped() {
+        let pins = "[sources.pkg]\nversion = \"1\"\nurls = [\"https://up.example/pkg-1.tar.gz\"]\n\
+                    sha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n";
+        let source = &pins::parse(pins).unwrap()[0];
+        let mirrors = ["".to_owned(), "/srv/m".to_owned()];
+        assert_eq!(
+            locations(source, &mirrors),
+            [
+                Location::File("/srv/m/pkg-1.tar.gz".into()),
+                Location::Url("https://up.example/pkg-1.tar.gz".into()),
+            ]
+        );
+    }
 }

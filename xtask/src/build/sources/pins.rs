@@ -46,6 +46,16 @@ impl Source {
         url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
     }
 
+    /// `ocaml 5.4.1 tarball ocaml-5.4.1.tar.xz`: what `downloads --list`
+    /// prints. [`parse`] makes sure no field holds a space.
+    pub fn list_line(&self) -> String {
+        let kind = match self.origin {
+            Origin::Tarball { .. } => "tarball",
+            Origin::Git { .. } => "git",
+        };
+        format!("{} {} {kind} {}", self.name, self.version, self.file_name())
+    }
+
     /// The identity a stamp records: the extracted tree is trusted only for it.
     pub fn identity(&self) -> String {
         match &self.origin {
@@ -87,12 +97,27 @@ pub fn parse(text: &str) -> Result<Vec<Source>> {
         .into_iter()
         .map(|(name, pin)| {
             let origin = origin(&pin).with_context(|| format!("source '{name}'"))?;
-            Ok(Source {
+            let source = Source {
                 name,
                 version: pin.version,
                 origin,
                 patches: pin.patches,
-            })
+            };
+            // They name directories and files, and are the fields of
+            // `downloads --list`.
+            for (what, text) in [
+                ("name", source.name.as_str()),
+                ("version", &source.version),
+                ("file name", source.file_name()),
+            ] {
+                if text.is_empty() || text.contains(char::is_whitespace) {
+                    bail!(
+                        "source '{}': the {what} '{text}' is empty or holds a space",
+                        source.name
+                    );
+                }
+            }
+            Ok(source)
         })
         .collect()
 }
@@ -149,7 +174,9 @@ mod tests {
         );
         let ocaml = sources.iter().find(|s| s.name == "ocaml").unwrap();
         assert_eq!(ocaml.file_name(), "ocaml-5.4.1.tar.xz");
+        assert_eq!(ocaml.list_line(), "ocaml 5.4.1 tarball ocaml-5.4.1.tar.xz");
         let unikraft = sources.iter().find(|s| s.name == "unikraft").unwrap();
+        assert_eq!(unikraft.list_line(), "unikraft 0.17.0 git unikraft.git");
         assert_eq!(unikraft.file_name(), "unikraft.git");
         assert_eq!(
             unikraft.identity(),
@@ -171,5 +198,8 @@ mod tests {
         let short_commit =
             "[sources.z]\nversion = \"1\"\ngit = \"u\"\ntag = \"t\"\ncommit = \"abc\"\n";
         assert!(format!("{:#}", parse(short_commit).unwrap_err()).contains("40-digit"));
+        let spaced_version = "[sources.w]\nversion = \"1 beta\"\ngit = \"u\"\ntag = \"t\"\ncommit = \"0123456789012345678901234567890123456789\"\n";
+        assert!(format!("{:#}", parse(spaced_version).unwrap_err())
+            .contains("the version '1 beta' is empty or holds a space"));
     }
 }
