@@ -3,6 +3,7 @@
 
 use crate::boot::console::{self, ConsoleFilter, Report};
 use crate::build::backends::{Arch, Backend};
+use crate::util::which;
 use anyhow::{bail, Context as _, Result};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -187,14 +188,13 @@ pub fn command_line(args: &[String]) -> Result<String> {
 
 /// Why a backend cannot boot here, if it cannot.
 pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
     match backend {
         Backend::Qemu => {
             let program = match arch {
                 Arch::X86_64 => "qemu-system-x86_64",
                 Arch::Arm64 => "qemu-system-aarch64",
             };
-            crate::check::doctor::find_in(&path, program)
+            which::on_path(program)
                 .is_none()
                 .then(|| format!("{program} is not installed"))
         }
@@ -204,7 +204,7 @@ pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
                     "Firecracker runs only {} guests on this host",
                     std::env::consts::ARCH
                 ))
-            } else if crate::check::doctor::find_in(&path, "firecracker").is_none() {
+            } else if which::on_path("firecracker").is_none() {
                 Some("firecracker is not installed".into())
             } else if let Err(err) = std::fs::OpenOptions::new()
                 .read(true)

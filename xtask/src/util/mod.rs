@@ -5,7 +5,8 @@
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`place`]: moving staged pieces into a prefix, all or none;
 //! - [`lock`]: serialising concurrent runs on one cache or build directory;
-//! - [`progress`]: what the user sees while work runs.
+//! - [`progress`]: what the user sees while work runs;
+//! - [`which`]: whether a program is installed, before running it.
 
 pub mod cmd;
 pub mod fs;
@@ -13,3 +14,4 @@ pub mod lock;
 pub(crate) mod place;
 pub mod progress;
 pub mod step;
+pub(crate) mod which;
