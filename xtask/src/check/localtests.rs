@@ -23,6 +23,7 @@ use crate::build::backends::{Arch, Backend, Bundle};
 use crate::cli::LocaltestsOpts;
 use crate::context::Context;
 use crate::util::cmd::Cmd;
+use crate::util::elf;
 use anyhow::{bail, Context as _, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -644,7 +645,7 @@ fn check_image_format(image: &Path, bundle: &Bundle) -> Result<Option<String>> {
     if bundle.backend != Backend::Firecracker || bundle.arch != Arch::X86_64 {
         return Ok((bytes.is_empty()).then(|| "empty image".into()));
     }
-    let Some(entry) = elf64_executable_entry(&bytes) else {
+    let Some(entry) = x86_64_executable_entry(&bytes) else {
         return Ok(Some(
             "not an x86_64 ELF64 image entered in an executable segment".into(),
         ));
@@ -669,28 +670,13 @@ fn check_image_format(image: &Path, bundle: &Bundle) -> Result<Option<String>> {
 
 /// The entry point of an x86_64 ELF64 file, if it lies inside a loadable,
 /// executable segment.
-fn elf64_executable_entry(bytes: &[u8]) -> Option<u64> {
-    const PT_LOAD: u32 = 1;
-    const PF_X: u32 = 1;
-    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
-    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
-    let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
-    if !bytes.starts_with(b"\x7fELF") || bytes.get(4) != Some(&2) || u16_at(0x12)? != 0x3e {
+fn x86_64_executable_entry(bytes: &[u8]) -> Option<u64> {
+    if elf::machine(bytes) != Some(elf::MACHINE_X86_64) {
         return None;
     }
-    let entry = u64_at(0x18)?;
-    let (phoff, phentsize, phnum) = (
-        u64_at(0x20)? as usize,
-        u16_at(0x36)? as usize,
-        u16_at(0x38)?,
-    );
-    (0..phnum as usize).find_map(|i| {
-        let ph = phoff + i * phentsize;
-        let (kind, flags) = (u32_at(ph)?, u32_at(ph + 4)?);
-        let (vaddr, memsz) = (u64_at(ph + 0x10)?, u64_at(ph + 0x28)?);
-        (kind == PT_LOAD && flags & PF_X != 0 && (vaddr..vaddr + memsz).contains(&entry))
-            .then_some(entry)
-    })
+    // Read from ELF64 files only.
+    let entry = elf::entry(bytes)?;
+    elf::in_executable_segment(bytes, entry).then_some(entry)
 }
 
 /// A line diff good enough to see what differs: `-` expected, `+` actual.
@@ -782,29 +768,6 @@ mod tests {
             diff("a\n", "a"),
             "  a\n(the two differ in their final newline)"
         );
-    }
-
-    #[test]
-    fn an_elf64_entry_must_lie_in_an_executable_segment() {
-        // A minimal ELF64 header with one program header at 0x40.
-        let mut elf = vec![0u8; 0x40 + 0x38];
-        elf[..5].copy_from_slice(b"\x7fELF\x02");
-        elf[0x12] = 0x3e;
-        elf[0x18..0x20].copy_from_slice(&0x1010u64.to_le_bytes());
-        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
-        elf[0x36] = 0x38;
-        elf[0x38] = 1;
-        elf[0x40] = 1; // PT_LOAD
-        elf[0x44] = 5; // R and X
-        elf[0x50..0x58].copy_from_slice(&0x1000u64.to_le_bytes());
-        elf[0x68..0x70].copy_from_slice(&0x100u64.to_le_bytes());
-        assert_eq!(elf64_executable_entry(&elf), Some(0x1010));
-        elf[0x44] = 4; // R only
-        assert_eq!(elf64_executable_entry(&elf), None);
-        elf[0x44] = 5;
-        elf[0x18..0x20].copy_from_slice(&0x2000u64.to_le_bytes());
-        assert_eq!(elf64_executable_entry(&elf), None);
-        assert_eq!(elf64_executable_entry(b"\x7fELF\x01"), None);
     }
 
     #[test]
