@@ -206,17 +206,24 @@ pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
                 ))
             } else if which::on_path("firecracker").is_none() {
                 Some("firecracker is not installed".into())
-            } else if let Err(err) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/kvm")
-            {
+            } else if let Err(err) = open_kvm() {
                 Some(format!("/dev/kvm cannot be opened ({err})"))
             } else {
                 None
             }
         }
     }
+}
+
+/// Opens `/dev/kvm` as a VMM does, for reading and writing: an error says
+/// why no VMM can use KVM here (`NotFound`: the host has no `/dev/kvm`).
+/// Whether KVM really runs a guest is [`kvm_problem`]'s question.
+pub(crate) fn open_kvm() -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(drop)
 }
 
 /// Why KVM cannot run unikernels here although `/dev/kvm` opens, if it

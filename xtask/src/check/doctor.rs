@@ -1,8 +1,9 @@
 //! `cargo xtask doctor`: what this machine lacks, and which package has it.
 
+use crate::boot::vmm;
 use crate::util::which;
 use anyhow::{bail, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 struct Tool {
     program: &'static str,
@@ -137,12 +138,11 @@ fn check(find: impl Fn(&str) -> Option<PathBuf>) -> Result<()> {
 /// (some paravirtual KVMs cannot) is only known by booting one, which the
 /// firecracker tests do.
 fn kvm_status() -> String {
-    let dev = Path::new("/dev/kvm");
-    if !dev.exists() {
-        return "no /dev/kvm: QEMU uses its software CPU, firecracker cannot run".into();
-    }
-    match std::fs::OpenOptions::new().read(true).write(true).open(dev) {
-        Ok(_) => "/dev/kvm opens; firecracker tests probe whether it can boot a guest".into(),
+    match vmm::open_kvm() {
+        Ok(()) => "/dev/kvm opens; firecracker tests probe whether it can boot a guest".into(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            "no /dev/kvm: QEMU uses its software CPU, firecracker cannot run".into()
+        }
         Err(err) => format!("/dev/kvm cannot be opened ({err}): firecracker cannot run"),
     }
 }

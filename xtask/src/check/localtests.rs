@@ -26,6 +26,7 @@ use crate::util::cmd::Cmd;
 use crate::util::elf;
 use anyhow::{bail, Context as _, Result};
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -170,7 +171,7 @@ pub fn boot_blockers(
         let probe_kvm = bundle.backend == Backend::Firecracker
             && bundle.arch == Arch::X86_64
             && std::env::consts::ARCH == Arch::X86_64.gnu_name()
-            && Path::new("/dev/kvm").exists()
+            && !matches!(vmm::open_kvm(), Err(err) if err.kind() == ErrorKind::NotFound)
             && vmm::unavailable(Backend::Qemu, Arch::X86_64).is_none()
             && installed.contains(&Bundle::new(Backend::Qemu, Arch::X86_64, &[]));
         if probe_kvm {
