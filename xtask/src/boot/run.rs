@@ -1,7 +1,7 @@
 //! `cargo xtask run IMAGE`: boots one unikernel with the right VMM options
 //! and exits with what the program in it did (see [`crate::boot::console`]).
 
-use crate::boot::console::Outcome;
+use crate::boot::console::Ending;
 use crate::boot::vmm;
 use crate::cli::RunOpts;
 use crate::target::{Arch, Backend};
@@ -37,14 +37,14 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
     };
     let boot = vmm::boot(&launch, Duration::from_secs_f64(opts.timeout), true)?;
     eprint!("{}", boot.vmm_stderr);
-    let outcome = boot.report()?.outcome;
-    if outcome.status() != 0 {
-        eprintln!("run: {}: {}", opts.image.display(), outcome.describe());
+    let ending = boot.transcript()?.ending;
+    if ending.status() != 0 {
+        eprintln!("run: {}: {}", opts.image.display(), ending.describe());
     }
-    if outcome == Outcome::Crash {
+    if ending == Ending::Crash {
         eprintln!("run: the VM stopped without the guest reporting an exit status");
     }
-    Ok(outcome.status())
+    Ok(ending.status())
 }
 
 /// What an image says about itself.

@@ -17,7 +17,7 @@
 //! Where a backend cannot boot here the image is still built (a Firecracker
 //! x86_64 image's format is checked) and the boot is a skip with the reason.
 
-use crate::boot::console::{self, Report};
+use crate::boot::console::{self, Transcript};
 use crate::boot::vmm;
 use crate::build::backends::{Arch, Backend, Bundle};
 use crate::cli::LocaltestsOpts;
@@ -42,7 +42,7 @@ struct Row {
     target: String,
     verdict: Verdict,
     /// How the program ended, when it ran.
-    outcome: Option<String>,
+    ending: Option<String>,
     first_output: Option<Duration>,
     time: Duration,
 }
@@ -210,7 +210,7 @@ fn run_row(test: &str, target: &str, body: impl FnOnce() -> Result<(Verdict, Opt
         test: test.into(),
         target: target.into(),
         verdict,
-        outcome: run.as_ref().map(|r| r.outcome.clone()),
+        ending: run.as_ref().map(|r| r.ending.clone()),
         first_output: run.and_then(|r| r.first_output),
         time: start.elapsed(),
     }
@@ -218,14 +218,14 @@ fn run_row(test: &str, target: &str, body: impl FnOnce() -> Result<(Verdict, Opt
 
 /// What one run of a program showed, besides pass or fail.
 struct Run {
-    outcome: String,
+    ending: String,
     first_output: Option<Duration>,
 }
 
 impl Run {
-    fn of(boot: &vmm::Boot, report: &Report) -> Run {
+    fn of(boot: &vmm::Boot, transcript: &Transcript) -> Run {
         Run {
-            outcome: report.outcome.describe(),
+            ending: transcript.ending.describe(),
             first_output: boot.first_output,
         }
     }
@@ -295,17 +295,17 @@ fn c_crash(
     if let Some(reason) = boots.blocker(bundle) {
         return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
     }
-    let (boot, report) = boot_bundle(bundle, &image, &[], boots.timeout)?;
-    let verdict = if report.outcome == console::Outcome::Crash {
+    let (boot, transcript) = boot_bundle(bundle, &image, &[], boots.timeout)?;
+    let verdict = if transcript.ending == console::Ending::Crash {
         Verdict::Pass
     } else {
         Verdict::Fail(format!(
             "a null pointer write came out as {}; console:\n{}",
-            report.outcome.describe(),
-            report.output
+            transcript.ending.describe(),
+            transcript.output
         ))
     };
-    Ok((verdict, Some(Run::of(&boot, &report))))
+    Ok((verdict, Some(Run::of(&boot, &transcript))))
 }
 
 /// Checks that ocamlfind's `unikraft_<arch>` toolchain is the freestanding
@@ -536,14 +536,14 @@ fn boot_and_check(
             None,
         ));
     }
-    let (boot, report) = boot_bundle(bundle, image, &expected.args, boots.timeout(expected))?;
-    let mut verdict = compare(&report, expected);
+    let (boot, transcript) = boot_bundle(bundle, image, &expected.args, boots.timeout(expected))?;
+    let mut verdict = compare(&transcript, expected);
     if let (Verdict::Pass, stderr) = (&verdict, boot.vmm_stderr.trim()) {
         if !stderr.is_empty() {
             verdict = Verdict::Fail(format!("the VMM reported: {stderr}"));
         }
     }
-    Ok((verdict, Some(Run::of(&boot, &report))))
+    Ok((verdict, Some(Run::of(&boot, &transcript))))
 }
 
 /// Boots `image` for `bundle` with `args`: the boot, and what the guest
@@ -553,7 +553,7 @@ fn boot_bundle(
     image: &Path,
     args: &[String],
     timeout: Duration,
-) -> Result<(vmm::Boot, Report)> {
+) -> Result<(vmm::Boot, Transcript)> {
     let launch = vmm::Launch {
         backend: bundle.backend,
         arch: bundle.arch,
@@ -561,8 +561,8 @@ fn boot_bundle(
         args,
     };
     let boot = vmm::boot(&launch, timeout, false)?;
-    let report = boot.report()?;
-    Ok((boot, report))
+    let transcript = boot.transcript()?;
+    Ok((boot, transcript))
 }
 
 /// Runs a native build of an example on this machine; killed at `timeout`,
@@ -593,41 +593,41 @@ fn run_native(
         std::thread::sleep(Duration::from_millis(10));
     };
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let outcome = match output.status.code() {
-        _ if timed_out => console::Outcome::Timeout(timeout),
-        Some(code) => console::exit_outcome(code as u8, &text),
+    let ending = match output.status.code() {
+        _ if timed_out => console::Ending::Timeout(timeout),
+        Some(code) => console::ending_of_exit(code as u8, &text),
         None => bail!(
             "{} was killed by a signal ({})",
             exe.display(),
             output.status
         ),
     };
-    let report = Report {
-        outcome,
+    let transcript = Transcript {
+        ending,
         output: text,
     };
     Ok((
-        compare(&report, expected),
+        compare(&transcript, expected),
         Some(Run {
-            outcome: report.outcome.describe(),
+            ending: transcript.ending.describe(),
             first_output: None,
         }),
     ))
 }
 
-fn compare(report: &Report, expected: &Expected) -> Verdict {
+fn compare(transcript: &Transcript, expected: &Expected) -> Verdict {
     let mut problems = Vec::new();
-    if report.outcome.status() != expected.status {
+    if transcript.ending.status() != expected.status {
         problems.push(format!(
             "{}, expected status {}",
-            report.outcome.describe(),
+            transcript.ending.describe(),
             expected.status
         ));
     }
-    if report.output != expected.output {
+    if transcript.output != expected.output {
         problems.push(format!(
             "console output differs (- expected, + actual):\n{}",
-            diff(&expected.output, &report.output)
+            diff(&expected.output, &transcript.output)
         ));
     }
     if problems.is_empty() {
@@ -729,7 +729,7 @@ fn print_table(rows: &[Row]) {
             row.test,
             row.target,
             word,
-            row.outcome.as_deref().unwrap_or("-"),
+            row.ending.as_deref().unwrap_or("-"),
             row.first_output
                 .map_or("-".into(), |t| format!("{:.0}ms", t.as_secs_f64() * 1000.0)),
             row.time.as_secs_f64()
@@ -779,25 +779,25 @@ mod tests {
             args: Vec::new(),
             timeout: None,
         };
-        let report = |output: &str, outcome| Report {
+        let transcript = |output: &str, ending| Transcript {
             output: output.into(),
-            outcome,
+            ending,
         };
-        use console::Outcome;
+        use console::Ending;
         assert_eq!(
-            compare(&report("about to raise\n", Outcome::Exit(2)), &expected),
+            compare(&transcript("about to raise\n", Ending::Exit(2)), &expected),
             Verdict::Pass
         );
         assert!(matches!(
-            compare(&report("about to raise\n", Outcome::Exit(0)), &expected),
+            compare(&transcript("about to raise\n", Ending::Exit(0)), &expected),
             Verdict::Fail(_)
         ));
         assert!(matches!(
-            compare(&report("about to raise\n", Outcome::Crash), &expected),
+            compare(&transcript("about to raise\n", Ending::Crash), &expected),
             Verdict::Fail(_)
         ));
         assert!(matches!(
-            compare(&report("about to rise\n", Outcome::Exit(2)), &expected),
+            compare(&transcript("about to rise\n", Ending::Exit(2)), &expected),
             Verdict::Fail(_)
         ));
     }
