@@ -20,13 +20,13 @@
 use crate::boot::console::{self, Transcript};
 use crate::boot::vmm;
 use crate::build::backends::{Arch, Backend, Bundle};
+use crate::check::{boots, smoke};
 use crate::cli::LocaltestsOpts;
 use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::elf;
 use anyhow::{bail, Context as _, Result};
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,7 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     }
     let boots = Boots {
         timeout: Duration::from_secs_f64(opts.timeout),
-        blockers: boot_blockers(ctx, &prefix, &installed),
+        blockers: boots::blockers(ctx, &prefix, &installed),
     };
     check_required(&opts.require, &installed, &boots)?;
     let mut rows = Vec::new();
@@ -155,46 +155,6 @@ fn check_required(required: &[Backend], installed: &[Bundle], boots: &Boots) -> 
     Ok(())
 }
 
-/// Why each installed bundle cannot boot here, for those that cannot. For
-/// Firecracker on an x86_64 host with a `/dev/kvm`, KVM itself is tried
-/// (with QEMU and the C hello): some hosts' KVM fails on real guests.
-pub fn boot_blockers(
-    ctx: &Context,
-    prefix: &Path,
-    installed: &[Bundle],
-) -> HashMap<String, String> {
-    let mut kvm: Option<Option<String>> = None;
-    let mut blockers = HashMap::new();
-    for bundle in installed {
-        let mut reason = vmm::unavailable(bundle.backend, bundle.arch);
-        // The probe is an x86_64 image, booted with QEMU on KVM.
-        let probe_kvm = bundle.backend == Backend::Firecracker
-            && bundle.arch == Arch::X86_64
-            && std::env::consts::ARCH == Arch::X86_64.gnu_name()
-            && !matches!(vmm::open_kvm(), Err(err) if err.kind() == ErrorKind::NotFound)
-            && vmm::unavailable(Backend::Qemu, Arch::X86_64).is_none()
-            && installed.contains(&Bundle::new(Backend::Qemu, Arch::X86_64, &[]));
-        if probe_kvm {
-            let problem = kvm.get_or_insert_with(|| {
-                let probe = ctx.build_dir.join("tests/kvm-probe/hello");
-                let qemu = Bundle::new(Backend::Qemu, Arch::X86_64, &[]);
-                match link_c_hello(ctx, prefix, &qemu, &probe) {
-                    Ok(()) => vmm::kvm_problem(&probe),
-                    Err(err) => Some(format!("could not link the KVM probe: {err:#}")),
-                }
-            });
-            reason = match (reason, problem) {
-                (Some(reason), Some(problem)) => Some(format!("{reason}; besides, {problem}")),
-                (reason, problem) => reason.or(problem.clone()),
-            };
-        }
-        if let Some(reason) = reason {
-            blockers.insert(bundle.name(), reason);
-        }
-    }
-    blockers
-}
-
 fn has_compiler(prefix: &Path, arch: Arch) -> bool {
     crate::build::ocaml::compiler_prefix(prefix, arch)
         .join("bin/ocamlopt")
@@ -231,32 +191,6 @@ impl Run {
     }
 }
 
-/// Links `backends/smoke/hello.c` for `bundle` with the installed driver.
-pub fn link_c_hello(ctx: &Context, prefix: &Path, bundle: &Bundle, image: &Path) -> Result<()> {
-    link_c(ctx, prefix, bundle, "hello.c", image)
-}
-
-/// Links `backends/smoke/<source>` for `bundle` with the installed driver.
-fn link_c(ctx: &Context, prefix: &Path, bundle: &Bundle, source: &str, image: &Path) -> Result<()> {
-    crate::util::fs::create_parent(image)?;
-    Cmd::new(
-        prefix
-            .join("bin")
-            .join(format!("{}-unikraft-ocaml-cc", bundle.arch.gnu_name())),
-    )
-    .args([
-        "-O2",
-        "-z",
-        &format!("unikraft-backend={}", bundle.backend.name()),
-        "-o",
-    ])
-    .arg(image)
-    .arg(ctx.root.join("backends/smoke").join(source))
-    .read(ctx.verbose)
-    .with_context(|| format!("linking backends/smoke/{source} for {}", bundle.name()))?;
-    Ok(())
-}
-
 /// Links `backends/smoke/<name>.c` for `bundle` into the build tree.
 fn smoke_image(ctx: &Context, prefix: &Path, bundle: &Bundle, name: &str) -> Result<PathBuf> {
     let image = ctx
@@ -265,7 +199,7 @@ fn smoke_image(ctx: &Context, prefix: &Path, bundle: &Bundle, name: &str) -> Res
         .join(format!("c-{name}"))
         .join(bundle.name())
         .join(name);
-    link_c(ctx, prefix, bundle, &format!("{name}.c"), &image)?;
+    smoke::link(ctx, prefix, bundle, &format!("{name}.c"), &image)?;
     Ok(image)
 }
 
