@@ -40,7 +40,7 @@ pub fn new_token() -> std::io::Result<String> {
 
 /// How the program in the guest ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ending {
     /// `exit n`, or the end of the program (0).
     Exit(u8),
     /// The OCaml runtime's report of an uncaught exception, then status 2.
@@ -51,23 +51,23 @@ pub enum Outcome {
     Timeout(Duration),
 }
 
-impl Outcome {
+impl Ending {
     /// The status `cargo xtask run` exits with.
     pub fn status(&self) -> u8 {
         match self {
-            Outcome::Exit(code) => *code,
-            Outcome::UncaughtException => 2,
-            Outcome::Crash => CRASH_STATUS,
-            Outcome::Timeout(_) => TIMEOUT_STATUS,
+            Ending::Exit(code) => *code,
+            Ending::UncaughtException => 2,
+            Ending::Crash => CRASH_STATUS,
+            Ending::Timeout(_) => TIMEOUT_STATUS,
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Outcome::Exit(code) => format!("exit status {code}"),
-            Outcome::UncaughtException => "uncaught exception (status 2)".into(),
-            Outcome::Crash => format!("crash (status {CRASH_STATUS})"),
-            Outcome::Timeout(after) => format!(
+            Ending::Exit(code) => format!("exit status {code}"),
+            Ending::UncaughtException => "uncaught exception (status 2)".into(),
+            Ending::Crash => format!("crash (status {CRASH_STATUS})"),
+            Ending::Timeout(after) => format!(
                 "timeout after {:.0} s (status {TIMEOUT_STATUS})",
                 after.as_secs_f64()
             ),
@@ -77,45 +77,45 @@ impl Outcome {
 
 /// A console read back: what the program printed, and how it ended.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Report {
+pub struct Transcript {
     /// The console with LF for the serial line's CRLF, without Unikraft's
     /// banner, the status line and anything the platform printed after it.
     pub output: String,
-    pub outcome: Outcome,
+    pub ending: Ending,
 }
 
 /// Reads a whole console. `token` is the boot's token; `killed_after` is the
 /// deadline if the VMM had to be killed.
-pub fn read(console: &str, token: &str, killed_after: Option<Duration>) -> Report {
+pub fn read(console: &str, token: &str, killed_after: Option<Duration>) -> Transcript {
     let console = strip_banner(&console.replace("\r\n", "\n"));
     let Some(line) = genuine_status_line(&console, token) else {
-        return Report {
+        return Transcript {
             output: console,
-            outcome: match killed_after {
-                Some(after) => Outcome::Timeout(after),
-                None => Outcome::Crash,
+            ending: match killed_after {
+                Some(after) => Ending::Timeout(after),
+                None => Ending::Crash,
             },
         };
     };
     let before = &console[..line.start];
     let after = &console[line.end..];
-    let outcome = if let Some(after) = killed_after {
-        Outcome::Timeout(after)
+    let ending = if let Some(after) = killed_after {
+        Ending::Timeout(after)
     } else if after
         .lines()
         .all(|l| l.trim().is_empty() || is_kernel_info(l))
     {
-        exit_outcome(line.code, before)
+        ending_of_exit(line.code, before)
     } else {
         // Something ran after the program's exit: a crash while powering off.
-        return Report {
+        return Transcript {
             output: format!("{before}{after}"),
-            outcome: Outcome::Crash,
+            ending: Ending::Crash,
         };
     };
-    Report {
+    Transcript {
         output: before.to_string(),
-        outcome,
+        ending,
     }
 }
 
@@ -162,14 +162,14 @@ fn is_kernel_info(line: &str) -> bool {
 }
 
 /// How a program that exited with `code` ended, given what it printed.
-pub fn exit_outcome(code: u8, output: &str) -> Outcome {
+pub fn ending_of_exit(code: u8, output: &str) -> Ending {
     let uncaught = output
         .lines()
         .any(|line| line.starts_with("Fatal error: exception "));
     if code == 2 && uncaught {
-        Outcome::UncaughtException
+        Ending::UncaughtException
     } else {
-        Outcome::Exit(code)
+        Ending::Exit(code)
     }
 }
 

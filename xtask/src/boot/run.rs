@@ -1,10 +1,11 @@
 //! `cargo xtask run IMAGE`: boots one unikernel with the right VMM options
 //! and exits with what the program in it did (see [`crate::boot::console`]).
 
-use crate::boot::console::Outcome;
+use crate::boot::console::Ending;
 use crate::boot::vmm;
-use crate::build::backends::{Arch, Backend};
 use crate::cli::RunOpts;
+use crate::target::{Arch, Backend};
+use crate::util::elf;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::time::Duration;
@@ -36,14 +37,14 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
     };
     let boot = vmm::boot(&launch, Duration::from_secs_f64(opts.timeout), true)?;
     eprint!("{}", boot.vmm_stderr);
-    let outcome = boot.report()?.outcome;
-    if outcome.status() != 0 {
-        eprintln!("run: {}: {}", opts.image.display(), outcome.describe());
+    let ending = boot.transcript()?.ending;
+    if ending.status() != 0 {
+        eprintln!("run: {}: {}", opts.image.display(), ending.describe());
     }
-    if outcome == Outcome::Crash {
+    if ending == Ending::Crash {
         eprintln!("run: the VM stopped without the guest reporting an exit status");
     }
-    Ok(outcome.status())
+    Ok(ending.status())
 }
 
 /// What an image says about itself.
@@ -74,20 +75,15 @@ fn image_kind(image: &Path) -> Result<ImageKind> {
 }
 
 fn kind_of_header(header: &[u8]) -> Option<ImageKind> {
-    const ELF_MACHINE_I386: u16 = 0x03;
-    const ELF_MACHINE_X86_64: u16 = 0x3e;
-    if header.starts_with(b"\x7fELF") && header.len() >= 0x14 {
-        let backend = match header[4] {
-            1 => Backend::Qemu,
+    if let Some(machine) = elf::machine(header) {
+        let backend = match elf::class(header) {
+            Some(elf::Class::Elf32) => Backend::Qemu,
             _ => Backend::Firecracker,
         };
-        return match u16::from_le_bytes([header[0x12], header[0x13]]) {
-            ELF_MACHINE_I386 | ELF_MACHINE_X86_64 => Some(ImageKind {
-                arch: Arch::X86_64,
-                backend: Some(backend),
-            }),
-            _ => None,
-        };
+        return matches!(machine, elf::MACHINE_I386 | elf::MACHINE_X86_64).then_some(ImageKind {
+            arch: Arch::X86_64,
+            backend: Some(backend),
+        });
     }
     // The arm64 Linux boot image header has its magic at 0x38.
     (header.get(0x38..0x3c) == Some(b"ARM\x64")).then_some(ImageKind {

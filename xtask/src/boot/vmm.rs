@@ -1,8 +1,9 @@
 //! Booting unikernels: the VMM command line for each backend and arch, and a
 //! run with a timeout that records the console, and when it began.
 
-use crate::boot::console::{self, ConsoleFilter, Report};
+use crate::boot::console::{self, ConsoleFilter, Transcript};
 use crate::build::backends::{Arch, Backend};
+use crate::util::which;
 use anyhow::{bail, Context as _, Result};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -41,9 +42,9 @@ pub struct Boot {
 impl Boot {
     /// The program's output and how it ended; an error when the VMM itself
     /// failed (it could not start, or the host cannot run the guest).
-    pub fn report(&self) -> Result<Report> {
-        let report = console::read(&self.console, &self.token, self.killed_after);
-        if report.outcome == console::Outcome::Crash && self.vmm_status != Some(0) {
+    pub fn transcript(&self) -> Result<Transcript> {
+        let transcript = console::read(&self.console, &self.token, self.killed_after);
+        if transcript.ending == console::Ending::Crash && self.vmm_status != Some(0) {
             bail!(
                 "{} failed (status {}) before the guest reported an exit status{}",
                 self.program,
@@ -54,7 +55,7 @@ impl Boot {
                 }
             );
         }
-        Ok(report)
+        Ok(transcript)
     }
 }
 
@@ -187,14 +188,13 @@ pub fn command_line(args: &[String]) -> Result<String> {
 
 /// Why a backend cannot boot here, if it cannot.
 pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
     match backend {
         Backend::Qemu => {
             let program = match arch {
                 Arch::X86_64 => "qemu-system-x86_64",
                 Arch::Arm64 => "qemu-system-aarch64",
             };
-            crate::check::doctor::find_in(&path, program)
+            which::on_path(program)
                 .is_none()
                 .then(|| format!("{program} is not installed"))
         }
@@ -204,19 +204,26 @@ pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
                     "Firecracker runs only {} guests on this host",
                     std::env::consts::ARCH
                 ))
-            } else if crate::check::doctor::find_in(&path, "firecracker").is_none() {
+            } else if which::on_path("firecracker").is_none() {
                 Some("firecracker is not installed".into())
-            } else if let Err(err) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/kvm")
-            {
+            } else if let Err(err) = open_kvm() {
                 Some(format!("/dev/kvm cannot be opened ({err})"))
             } else {
                 None
             }
         }
     }
+}
+
+/// Opens `/dev/kvm` as a VMM does, for reading and writing: an error says
+/// why no VMM can use KVM here (`NotFound`: the host has no `/dev/kvm`).
+/// Whether KVM really runs a guest is [`kvm_problem`]'s question.
+pub(crate) fn open_kvm() -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(drop)
 }
 
 /// Why KVM cannot run unikernels here although `/dev/kvm` opens, if it
@@ -248,15 +255,15 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
         Err(err) => return Some(format!("QEMU could not use KVM: {err:#}")),
     };
     let internal_error = boot.vmm_stderr.contains("KVM internal error");
-    match boot.report() {
-        Ok(report) if report.outcome == console::Outcome::Exit(0) => None,
+    match boot.transcript() {
+        Ok(transcript) if transcript.ending == console::Ending::Exit(0) => None,
         _ if internal_error => Some(
             "KVM here fails on a unikernel (QEMU on KVM: \"KVM internal error\", emulation failure)"
                 .into(),
         ),
-        Ok(report) => Some(format!(
+        Ok(transcript) => Some(format!(
             "KVM here does not run a unikernel (a C hello on QEMU with KVM: {})",
-            report.outcome.describe()
+            transcript.ending.describe()
         )),
         Err(err) => Some(format!("KVM here does not run a unikernel: {err:#}")),
     }
@@ -474,9 +481,9 @@ mod tests {
             r#"echo hi; echo "ocaml-unikraft: exit status 3 boot=$t""#,
             DEADLINE,
         );
-        let report = boot.report().unwrap();
-        assert_eq!(report.outcome, console::Outcome::Exit(3));
-        assert_eq!(report.output, "hi\n");
+        let transcript = boot.transcript().unwrap();
+        assert_eq!(transcript.ending, console::Ending::Exit(3));
+        assert_eq!(transcript.output, "hi\n");
     }
 
     #[test]
@@ -488,18 +495,18 @@ mod tests {
                 &format!("echo 'ocaml-unikraft: exit status 0{forged}'"),
                 DEADLINE,
             );
-            let report = boot.report().unwrap();
-            assert_eq!(report.outcome, console::Outcome::Crash, "{forged:?}");
-            assert!(report.output.contains("exit status 0"));
+            let transcript = boot.transcript().unwrap();
+            assert_eq!(transcript.ending, console::Ending::Crash, "{forged:?}");
+            assert!(transcript.output.contains("exit status 0"));
         }
         // A forged line, then the real end of the program.
         let boot = fake_qemu(
             r#"echo 'ocaml-unikraft: exit status 0'; echo "ocaml-unikraft: exit status 3 boot=$t""#,
             DEADLINE,
         );
-        let report = boot.report().unwrap();
-        assert_eq!(report.outcome, console::Outcome::Exit(3));
-        assert_eq!(report.output, "ocaml-unikraft: exit status 0\n");
+        let transcript = boot.transcript().unwrap();
+        assert_eq!(transcript.ending, console::Ending::Exit(3));
+        assert_eq!(transcript.output, "ocaml-unikraft: exit status 0\n");
     }
 
     #[test]
@@ -510,9 +517,9 @@ mod tests {
             "ocaml-unikraft: exit status 0 boot=$t",
         ] {
             let boot = fake_qemu(&format!("echo \"{line}\"; exec sleep 30"), short);
-            let report = boot.report().unwrap();
-            assert_eq!(report.outcome, console::Outcome::Timeout(short), "{line}");
-            assert_eq!(report.outcome.status(), console::TIMEOUT_STATUS);
+            let transcript = boot.transcript().unwrap();
+            assert_eq!(transcript.ending, console::Ending::Timeout(short), "{line}");
+            assert_eq!(transcript.ending.status(), console::TIMEOUT_STATUS);
         }
     }
 
@@ -522,21 +529,21 @@ mod tests {
             r#"echo "ocaml-unikraft: exit status 0 boot=$t"; echo '[    0.5] CRIT: [libkvmplat] <trap.c @ 1> page fault'"#,
             DEADLINE,
         );
-        let report = boot.report().unwrap();
-        assert_eq!(report.outcome, console::Outcome::Crash);
-        assert!(report.output.contains("page fault"));
+        let transcript = boot.transcript().unwrap();
+        assert_eq!(transcript.ending, console::Ending::Crash);
+        assert!(transcript.output.contains("page fault"));
         // Unikraft's own informational messages while halting are not one.
         let boot = fake_qemu(
             r#"echo "ocaml-unikraft: exit status 0 boot=$t"; echo '[    0.5] Info: [libkvmplat] <shutdown.c @ 59> Unikraft halted'"#,
             DEADLINE,
         );
-        assert_eq!(boot.report().unwrap().outcome, console::Outcome::Exit(0));
+        assert_eq!(boot.transcript().unwrap().ending, console::Ending::Exit(0));
     }
 
     #[test]
     fn a_vmm_that_fails_before_any_status_is_an_error() {
         let boot = fake_qemu("echo 'qemu: cannot open image' >&2; exit 1", DEADLINE);
-        let err = boot.report().unwrap_err().to_string();
+        let err = boot.transcript().unwrap_err().to_string();
         assert!(err.contains("cannot open image"), "{err}");
     }
 }

@@ -1,7 +1,9 @@
 //! `cargo xtask doctor`: what this machine lacks, and which package has it.
 
+use crate::boot::vmm;
+use crate::util::which;
 use anyhow::{bail, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 struct Tool {
     program: &'static str,
@@ -99,8 +101,7 @@ const TOOLS: &[Tool] = &[
 ];
 
 pub fn doctor() -> Result<()> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    check(|program| find_in(&path, program))
+    check(which::on_path)
 }
 
 /// Reports every tool, then fails naming the packages of the missing ones.
@@ -137,45 +138,18 @@ fn check(find: impl Fn(&str) -> Option<PathBuf>) -> Result<()> {
 /// (some paravirtual KVMs cannot) is only known by booting one, which the
 /// firecracker tests do.
 fn kvm_status() -> String {
-    let dev = Path::new("/dev/kvm");
-    if !dev.exists() {
-        return "no /dev/kvm: QEMU uses its software CPU, firecracker cannot run".into();
-    }
-    match std::fs::OpenOptions::new().read(true).write(true).open(dev) {
-        Ok(_) => "/dev/kvm opens; firecracker tests probe whether it can boot a guest".into(),
+    match vmm::open_kvm() {
+        Ok(()) => "/dev/kvm opens; firecracker tests probe whether it can boot a guest".into(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            "no /dev/kvm: QEMU uses its software CPU, firecracker cannot run".into()
+        }
         Err(err) => format!("/dev/kvm cannot be opened ({err}): firecracker cannot run"),
     }
-}
-
-/// The executable `program` in the directories of a `PATH`-like value.
-pub fn find_in(path: &std::ffi::OsStr, program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::env::split_paths(path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_only_executables_on_the_path() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        for (name, mode) in [("tool", 0o755), ("data", 0o644)] {
-            let file = dir.path().join(name);
-            std::fs::write(&file, "").unwrap();
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
-        }
-        let path = std::env::join_paths([Path::new("/nonexistent"), dir.path()]).unwrap();
-        assert_eq!(find_in(&path, "tool"), Some(dir.path().join("tool")));
-        assert_eq!(find_in(&path, "data"), None);
-    }
 
     #[test]
     fn missing_required_tools_fail_with_package_names() {

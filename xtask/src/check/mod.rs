@@ -3,7 +3,14 @@
 //! - [`doctor`]: the host's prerequisites, with package names;
 //! - [`localtests`]: examples built and booted on every installed bundle;
 //! - [`bench`]: the figures users choose a toolchain by, against goals.
+//!
+//! What localtests and the bench share:
+//!
+//! - [`smoke`]: the C smoke programs, linked with the installed driver;
+//! - [`boots`]: which bundles can boot here, and why not (the KVM probe).
 
 pub mod bench;
+pub(crate) mod boots;
 pub mod doctor;
 pub mod localtests;
+pub(crate) mod smoke;

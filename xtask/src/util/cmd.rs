@@ -188,12 +188,17 @@ impl Cmd {
 
     fn spawn_error(&self, err: std::io::Error) -> anyhow::Error {
         let program = self.program.to_string_lossy();
-        if err.kind() == std::io::ErrorKind::NotFound {
-            anyhow::anyhow!(
+        // A program named with a slash is run from that path, not looked
+        // for on PATH.
+        let by_path = program.contains('/');
+        match err.kind() {
+            std::io::ErrorKind::NotFound if !by_path => anyhow::anyhow!(
                 "cannot run '{program}': not found on PATH\nhelp: `cargo xtask doctor` lists what to install"
-            )
-        } else {
-            anyhow::anyhow!("cannot run '{program}': {err}")
+            ),
+            std::io::ErrorKind::NotFound if !Path::new(program.as_ref()).exists() => {
+                anyhow::anyhow!("cannot run '{program}': no such file")
+            }
+            _ => anyhow::anyhow!("cannot run '{program}': {err}"),
         }
     }
 }
@@ -342,6 +347,16 @@ mod tests {
     #[test]
     fn missing_program_says_what_to_do() {
         let err = Cmd::new("no-such-program-here").read(false).unwrap_err();
+        assert!(err.to_string().contains("not found on PATH"), "{err}");
         assert!(err.to_string().contains("cargo xtask doctor"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_program_given_by_path_is_no_such_file() {
+        let err = Cmd::new("/nonexistent/tool").read(false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot run '/nonexistent/tool': no such file"
+        );
     }
 }

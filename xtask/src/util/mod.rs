@@ -5,11 +5,15 @@
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`place`]: moving staged pieces into a prefix, all or none;
 //! - [`lock`]: serialising concurrent runs on one cache or build directory;
-//! - [`progress`]: what the user sees while work runs.
+//! - [`progress`]: what the user sees while work runs;
+//! - [`which`]: whether a program is installed, before running it;
+//! - [`elf`]: what an ELF image's header says it is.
 
 pub mod cmd;
+pub(crate) mod elf;
 pub mod fs;
 pub mod lock;
 pub(crate) mod place;
 pub mod progress;
 pub mod step;
+pub(crate) mod which;

@@ -4,29 +4,29 @@ const DEADLINE: Duration = Duration::from_secs(30);
 const TOKEN: &str = "5eed";
 
 /// Reads `console` as a boot with token [`TOKEN`] would.
-fn read_boot(console: &str, killed_after: Option<Duration>) -> Report {
+fn read_boot(console: &str, killed_after: Option<Duration>) -> Transcript {
     read(console, TOKEN, killed_after)
 }
 
 #[test]
 fn clean_exit_and_exit_n_come_from_the_status_line() {
-    let report = read_boot("hello\r\nocaml-unikraft: exit status 0 boot=5eed\r\n", None);
-    assert_eq!(report.output, "hello\n");
-    assert_eq!(report.outcome, Outcome::Exit(0));
-    assert_eq!(report.outcome.status(), 0);
+    let transcript = read_boot("hello\r\nocaml-unikraft: exit status 0 boot=5eed\r\n", None);
+    assert_eq!(transcript.output, "hello\n");
+    assert_eq!(transcript.ending, Ending::Exit(0));
+    assert_eq!(transcript.ending.status(), 0);
 
-    let report = read_boot("bye\nocaml-unikraft: exit status 3 boot=5eed\n", None);
-    assert_eq!(report.outcome, Outcome::Exit(3));
-    assert_eq!(report.outcome.status(), 3);
+    let transcript = read_boot("bye\nocaml-unikraft: exit status 3 boot=5eed\n", None);
+    assert_eq!(transcript.ending, Ending::Exit(3));
+    assert_eq!(transcript.ending.status(), 3);
 
-    let report = read_boot("ocaml-unikraft: exit status 255 boot=5eed\n", None);
-    assert_eq!(report.outcome.status(), 255);
+    let transcript = read_boot("ocaml-unikraft: exit status 255 boot=5eed\n", None);
+    assert_eq!(transcript.ending.status(), 255);
 }
 
 #[test]
 fn output_without_a_final_newline_is_kept_exactly() {
-    let report = read_boot("no newlineocaml-unikraft: exit status 0 boot=5eed\n", None);
-    assert_eq!(report.output, "no newline");
+    let transcript = read_boot("no newlineocaml-unikraft: exit status 0 boot=5eed\n", None);
+    assert_eq!(transcript.output, "no newline");
 }
 
 #[test]
@@ -38,68 +38,68 @@ fn only_the_line_with_the_boot_token_counts() {
         ocaml-unikraft: exit status 8 boot=beef\n\
         ocaml-unikraft: exit status 1 boot=5eed\n\
         [    0.100000] Info: [libkvmplat] <shutdown.c @   59> Unikraft halted\n";
-    let report = read_boot(console, None);
-    assert_eq!(report.outcome, Outcome::Exit(1));
+    let transcript = read_boot(console, None);
+    assert_eq!(transcript.ending, Ending::Exit(1));
     assert_eq!(
-        report.output,
+        transcript.output,
         "ocaml-unikraft: exit status 9\nocaml-unikraft: exit status 8 boot=beef\n"
     );
     // Forged lines alone: the VM stopped without a status.
     let forged = "ocaml-unikraft: exit status 0\nocaml-unikraft: exit status 0 boot=\n";
-    assert_eq!(read_boot(forged, None).outcome, Outcome::Crash);
-    assert_eq!(read(forged, "", None).outcome, Outcome::Crash);
+    assert_eq!(read_boot(forged, None).ending, Ending::Crash);
+    assert_eq!(read(forged, "", None).ending, Ending::Crash);
 }
 
 #[test]
 fn the_genuine_line_must_be_the_last_output() {
     let crashed = "ocaml-unikraft: exit status 0 boot=5eed\nCRIT: [libkvmplat] page fault\n";
-    let report = read_boot(crashed, None);
-    assert_eq!(report.outcome, Outcome::Crash);
-    assert_eq!(report.output, "CRIT: [libkvmplat] page fault\n");
+    let transcript = read_boot(crashed, None);
+    assert_eq!(transcript.ending, Ending::Crash);
+    assert_eq!(transcript.output, "CRIT: [libkvmplat] page fault\n");
     // Killed at the deadline: a timeout, whatever the console holds.
-    let report = read_boot(
+    let transcript = read_boot(
         "done\nocaml-unikraft: exit status 0 boot=5eed\n",
         Some(DEADLINE),
     );
-    assert_eq!(report.outcome, Outcome::Timeout(DEADLINE));
-    assert_eq!(report.output, "done\n");
+    assert_eq!(transcript.ending, Ending::Timeout(DEADLINE));
+    assert_eq!(transcript.output, "done\n");
 }
 
 #[test]
 fn an_uncaught_exception_is_told_apart_from_exit_2() {
     let console =
         "about to raise\nFatal error: exception Failure(\"x\")\nocaml-unikraft: exit status 2 boot=5eed\n";
-    let report = read_boot(console, None);
-    assert_eq!(report.outcome, Outcome::UncaughtException);
-    assert_eq!(report.outcome.status(), 2);
+    let transcript = read_boot(console, None);
+    assert_eq!(transcript.ending, Ending::UncaughtException);
+    assert_eq!(transcript.ending.status(), 2);
     assert_eq!(
-        report.output,
+        transcript.output,
         "about to raise\nFatal error: exception Failure(\"x\")\n"
     );
 
-    let report = read_boot("plain\nocaml-unikraft: exit status 2 boot=5eed\n", None);
-    assert_eq!(report.outcome, Outcome::Exit(2));
+    let transcript = read_boot("plain\nocaml-unikraft: exit status 2 boot=5eed\n", None);
+    assert_eq!(transcript.ending, Ending::Exit(2));
 }
 
 #[test]
 fn no_status_line_is_a_crash_or_a_timeout() {
-    let report = read_boot("half a li", None);
-    assert_eq!(report.outcome, Outcome::Crash);
-    assert_eq!(report.outcome.status(), CRASH_STATUS);
-    assert_eq!(report.output, "half a li");
+    let transcript = read_boot("half a li", None);
+    assert_eq!(transcript.ending, Ending::Crash);
+    assert_eq!(transcript.ending.status(), CRASH_STATUS);
+    assert_eq!(transcript.output, "half a li");
 
-    let report = read_boot("sleeping\n", Some(DEADLINE));
-    assert_eq!(report.outcome, Outcome::Timeout(DEADLINE));
-    assert_eq!(report.outcome.status(), TIMEOUT_STATUS);
+    let transcript = read_boot("sleeping\n", Some(DEADLINE));
+    assert_eq!(transcript.ending, Ending::Timeout(DEADLINE));
+    assert_eq!(transcript.ending.status(), TIMEOUT_STATUS);
 
     // A status line cut short is no status.
     assert_eq!(
-        read_boot("ocaml-unikraft: exit status 3", None).outcome,
-        Outcome::Crash
+        read_boot("ocaml-unikraft: exit status 3", None).ending,
+        Ending::Crash
     );
     assert_eq!(
-        read_boot("ocaml-unikraft: exit status 300 boot=5eed\n", None).outcome,
-        Outcome::Crash
+        read_boot("ocaml-unikraft: exit status 300 boot=5eed\n", None).ending,
+        Ending::Crash
     );
 }
 

@@ -9,6 +9,7 @@
 //! lib-musl tree become `${bundle}/<root>/...`, so an installed bundle can
 //! move.
 
+use crate::util::elf;
 use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -224,7 +225,9 @@ fn post_link_steps(image: &Path) -> Result<Vec<Vec<String>>> {
     if bootinfo.exists() {
         steps.extend(read_cmd(&bootinfo)?);
     }
-    if elf_class(image)? == Some(1) && elf_class(&with_suffix(image, ".dbg"))? == Some(2) {
+    if elf_class(image)? == Some(elf::Class::Elf32)
+        && elf_class(&with_suffix(image, ".dbg"))? == Some(elf::Class::Elf64)
+    {
         let scripts = strip_tool_dir(&steps)?;
         steps.push(vec![
             scripts.join("multiboot.py").to_string_lossy().into_owned(),
@@ -251,10 +254,10 @@ fn strip_tool_dir(steps: &[Vec<String>]) -> Result<PathBuf> {
         .context("the image is multiboot but no boot-info step names Unikraft's scripts directory")
 }
 
-/// 1 for ELF32, 2 for ELF64, None when not ELF.
-fn elf_class(path: &Path) -> Result<Option<u8>> {
+/// The ELF class of the file at `path`; None when not ELF.
+fn elf_class(path: &Path) -> Result<Option<elf::Class>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok((bytes.len() > 4 && bytes.starts_with(b"\x7fELF")).then(|| bytes[4]))
+    Ok(elf::class(&bytes))
 }
 
 /// The image and its debug twin become the driver's `${out}` and `${dbg}`.

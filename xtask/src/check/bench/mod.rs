@@ -17,6 +17,7 @@ mod report;
 use crate::boot::vmm;
 use crate::build::backends::Bundle;
 use crate::build::{findlib, host, ocaml};
+use crate::check::{boots, smoke};
 use crate::cli::BenchOpts;
 use crate::context::Context;
 use crate::util::cmd::Cmd;
@@ -217,13 +218,13 @@ fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> R
                 .exists()
         })
         .collect();
-    let blockers = crate::check::localtests::boot_blockers(ctx, prefix, &bundles);
+    let blockers = boots::blockers(ctx, prefix, &bundles);
     let mut images = Vec::new();
     for bundle in &bundles {
         let dir = work.join(bundle.name());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (c_image, ml_image) = (dir.join("c-hello"), dir.join("ocaml-hello"));
-        crate::check::localtests::link_c_hello(ctx, prefix, bundle, &c_image)?;
+        smoke::link_hello(ctx, prefix, bundle, &c_image)?;
         link_ocaml_hello(ctx, prefix, bundle, &ml_image)?;
         let boots = match blockers.get(&bundle.name()) {
             Some(why) => Err(why.clone()),

@@ -1,0 +1,155 @@
+//! What a bench found, apart from measuring it: nothing here reads the
+//! machine, so it is tested on recorded figures. [`Report`] holds the
+//! figures in typed sections; [`goals`] is the arithmetic from them to the
+//! verdicts, and [`render`] writes the one report as markdown and as JSON.
+
+mod goals;
+mod render;
+
+use crate::util::step::Timing;
+use anyhow::{Context as _, Result};
+use std::collections::BTreeMap;
+
+/// What was measured, where and when.
+pub struct Setting {
+    /// `git rev-parse HEAD`, with `-dirty` when the tree has changes.
+    pub commit: String,
+    pub measured_unix: u64,
+    pub cpu: String,
+    pub kernel: String,
+    pub cores: usize,
+}
+
+/// Median milliseconds of one compile-only call through the driver and of
+/// the compiler command it runs, called directly.
+pub struct Driver {
+    pub runs: usize,
+    pub through_ms: f64,
+    pub direct_ms: f64,
+}
+
+impl Driver {
+    fn added_ms(&self) -> f64 {
+        self.through_ms - self.direct_ms
+    }
+}
+
+/// The C and OCaml hellos linked for one bundle.
+pub struct Image {
+    pub bundle: String,
+    pub c_bytes: u64,
+    pub ocaml_bytes: u64,
+    /// Median boots of both through the bundle's own VMM, or why that VMM
+    /// cannot boot here.
+    pub boots: Result<Boots, String>,
+}
+
+impl Image {
+    fn size_ratio(&self) -> f64 {
+        self.ocaml_bytes as f64 / self.c_bytes as f64
+    }
+}
+
+/// Median milliseconds from starting the VMM to the first console byte.
+pub struct Boots {
+    pub c_ms: f64,
+    pub ocaml_ms: f64,
+}
+
+impl Boots {
+    fn ratio(&self) -> f64 {
+        self.ocaml_ms / self.c_ms
+    }
+}
+
+/// Everything a bench found: both reports are rendered from it.
+pub struct Report {
+    pub setting: Setting,
+    /// The last record of each step, by name (see [`last_of_each_step`]).
+    pub steps: BTreeMap<String, Timing>,
+    pub noop_seconds: f64,
+    pub driver: Driver,
+    pub boot_runs: usize,
+    pub images: Vec<Image>,
+}
+
+/// The records of a `timings.jsonl`, in the order they were written.
+pub fn parse_timings(text: &str) -> Result<Vec<Timing>> {
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| {
+            serde_json::from_str(line).with_context(|| format!("line {}", index + 1))
+        })
+        .collect()
+}
+
+/// The last record of each step: the figures of the build that last did
+/// its work (a cold build, when nothing has changed since).
+pub fn last_of_each_step(records: impl IntoIterator<Item = Timing>) -> BTreeMap<String, Timing> {
+    records
+        .into_iter()
+        .map(|record| (record.step.clone(), record))
+        .collect()
+}
+
+/// The middle value (the upper one of an even count); `values` is not empty.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 3.0);
+    }
+}
+
+/// Recorded figures for the tests of the arithmetic and of the rendering.
+#[cfg(test)]
+mod fixtures {
+    use super::*;
+
+    /// A cold localbuild at `-j2` on 2 cores (the figures of the first
+    /// bench report), after an older build's record of one bundle.
+    pub(crate) const COLD_J2: &str = include_str!("../../../../tests/data/timings-cold-j2.jsonl");
+
+    pub(crate) fn report(steps: BTreeMap<String, Timing>, images: Vec<Image>) -> Report {
+        Report {
+            setting: Setting {
+                commit: "0123abcd-dirty".into(),
+                measured_unix: 1_795_860_136,
+                cpu: "AMD EPYC".into(),
+                kernel: "6.18.44".into(),
+                cores: 2,
+            },
+            steps,
+            noop_seconds: 0.18,
+            driver: Driver {
+                runs: 200,
+                through_ms: 31.72,
+                direct_ms: 29.75,
+            },
+            boot_runs: 10,
+            images,
+        }
+    }
+
+    pub(crate) fn image(
+        bundle: &str,
+        c_bytes: u64,
+        ocaml_bytes: u64,
+        boots: Result<Boots, String>,
+    ) -> Image {
+        Image {
+            bundle: bundle.into(),
+            c_bytes,
+            ocaml_bytes,
+            boots,
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! A bench's report as markdown, for people, and as JSON, for tools: both
+//! from the one [`Report`], section by section, so they carry the same
+//! figures.
+
+use super::goals::{with_unit, BundleStage, Goal};
+use super::{Boots, Image, Report};
+use crate::util::step::Run;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// `2026-11-28 10:02:16 UTC` (proleptic Gregorian calendar).
+fn utc(unix: u64) -> String {
+    let (days, seconds) = (unix / 86_400, unix % 86_400);
+    // Counted from 0000-03-01, so that a leap day ends its year.
+    let since_march_0000 = days + 719_468;
+    let era = since_march_0000 / 146_097;
+    let day_of_era = since_march_0000 % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
+impl Report {
+    /// The localbuilds the steps read come from, oldest first.
+    fn runs(&self) -> BTreeSet<Run> {
+        self.steps.values().filter_map(|t| t.run).collect()
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("# ocaml-unikraft benchmark\n\n");
+        out.push_str(&self.setting_markdown());
+        out.push_str(&self.build_markdown());
+        out.push_str(&self.driver_markdown());
+        out.push_str(&self.images_markdown());
+        out.push_str(&goals_markdown(&self.goals()));
+        out
+    }
+
+    fn setting_markdown(&self) -> String {
+        let s = &self.setting;
+        format!(
+            "Commit {}, measured {}.\n\nMachine: {}, {} cores, Linux {}.\n\nBuild times from {}.\n\n",
+            s.commit,
+            utc(s.measured_unix),
+            s.cpu,
+            s.cores,
+            s.kernel,
+            self.builds_read()
+        )
+    }
+
+    /// Which localbuilds the step timings come from, with their `-j`.
+    fn builds_read(&self) -> String {
+        let runs: Vec<String> = self
+            .runs()
+            .iter()
+            .map(|r| format!("-j{} (started {})", r.jobs, utc(r.started_unix)))
+            .collect();
+        let unrecorded = self.steps.values().filter(|t| t.run.is_none()).count();
+        let recorded = match runs.len() {
+            0 => return "a localbuild that did not record its -j (an older version)".into(),
+            1 => format!("the localbuild with {}", runs[0]),
+            n => format!("{n} localbuilds: {}", runs.join(", ")),
+        };
+        match unrecorded {
+            0 => recorded,
+            n => format!(
+                "{recorded}, and {n} steps from older localbuilds that did not record their -j"
+            ),
+        }
+    }
+
+    fn build_markdown(&self) -> String {
+        let mut out = String::from(
+            "## Build (last run of each step)\n\n| step | wall s | CPU s |\n|---|---|---|\n",
+        );
+        for timing in self.steps.values() {
+            out.push_str(&format!(
+                "| {} | {:.1} | {} |\n",
+                timing.step,
+                timing.wall_seconds,
+                timing.cpu_seconds.map_or("-".into(), |c| format!("{c:.1}"))
+            ));
+        }
+        out.push_str(&match self.bundle_stage() {
+            Ok(stage) => stage_markdown(&stage),
+            Err(why) => format!("\nBundle stage efficiency: not measured: {why}.\n"),
+        });
+        out.push_str(&format!(
+            "\nNo-op localbuild: {:.2} s.\n",
+            self.noop_seconds
+        ));
+        out
+    }
+
+    fn driver_markdown(&self) -> String {
+        let d = &self.driver;
+        format!(
+            "\n## Driver\n\nCompile-only call of a one-line C file, median of {} runs each, interleaved: through the driver {:.2} ms, the same compiler command directly {:.2} ms: {:.2} ms added, ratio {:.3}.\n",
+            d.runs,
+            d.through_ms,
+            d.direct_ms,
+            d.added_ms(),
+            d.through_ms / d.direct_ms
+        )
+    }
+
+    fn images_markdown(&self) -> String {
+        let mut out = format!(
+            "\n## Images and boots\n\nBoot: from starting the bundle's own VMM (QEMU with its software CPU, Firecracker on KVM) to the first console byte, median of {}.\n\n| bundle | C image | OCaml image | size ratio | C boot ms | OCaml boot ms | boot ratio |\n|---|---|---|---|---|---|---|\n",
+            self.boot_runs
+        );
+        for image in &self.images {
+            let boots = match &image.boots {
+                Ok(b) => format!("{:.0} | {:.0} | {:.2}", b.c_ms, b.ocaml_ms, b.ratio()),
+                Err(why) => format!("- | - | not measured: {why}"),
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {:.2} | {boots} |\n",
+                image.bundle,
+                image.c_bytes,
+                image.ocaml_bytes,
+                image.size_ratio()
+            ));
+        }
+        out
+    }
+
+    pub fn json(&self) -> Value {
+        let s = &self.setting;
+        json!({
+            "commit": s.commit,
+            "measured_unix": s.measured_unix,
+            "measured": utc(s.measured_unix),
+            "machine": { "cpu": s.cpu, "kernel": s.kernel, "cores": s.cores },
+            "build": {
+                "runs": self.runs().iter().map(|r| json!({ "started_unix": r.started_unix, "started": utc(r.started_unix), "jobs": r.jobs })).collect::<Vec<_>>(),
+                "steps": self.steps.values().collect::<Vec<_>>(),
+                "bundle_stage": match self.bundle_stage() {
+                    Ok(stage) => stage_json(&stage),
+                    Err(why) => json!({ "not_measured": why }),
+                },
+                "noop_localbuild_seconds": self.noop_seconds,
+            },
+            "driver": {
+                "runs": self.driver.runs,
+                "driver_ms": self.driver.through_ms,
+                "direct_ms": self.driver.direct_ms,
+                "added_ms": self.driver.added_ms(),
+                "ratio": self.driver.through_ms / self.driver.direct_ms,
+            },
+            "boot_runs": self.boot_runs,
+            "images": self.images.iter().map(image_json).collect::<Vec<_>>(),
+            "goals": self.goals().iter().map(goal_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn stage_markdown(stage: &BundleStage) -> String {
+    format!(
+        "\nBundle stage: {} bundles, {:.0} s from the first one's start to the last one's end (sum of their walls {:.0} s: {:.2} building at once on average), {:.0} s CPU of their own. Efficiency = their CPU ÷ (stage wall × {} job slots: -j{} within {} cores) = {:.2}. Steps beside them used {:.0} s CPU in that span: the whole build used {:.2} of the slots.\n",
+        stage.bundles,
+        stage.wall_seconds,
+        stage.sum_of_walls,
+        stage.concurrency(),
+        stage.cpu_seconds,
+        stage.slots(),
+        stage.run.jobs,
+        stage.cores,
+        stage.efficiency(),
+        stage.beside_cpu_seconds,
+        stage.budget_use()
+    )
+}
+
+fn stage_json(stage: &BundleStage) -> Value {
+    json!({
+        "bundles": stage.bundles,
+        "jobs": stage.run.jobs,
+        "slots": stage.slots(),
+        "wall_seconds": stage.wall_seconds,
+        "sum_of_walls_seconds": stage.sum_of_walls,
+        "cpu_seconds": stage.cpu_seconds,
+        "beside_cpu_seconds": stage.beside_cpu_seconds,
+        "efficiency": stage.efficiency(),
+        "budget_use": stage.budget_use(),
+    })
+}
+
+fn image_json(image: &Image) -> Value {
+    let boots = image.boots.as_ref();
+    json!({
+        "bundle": image.bundle,
+        "c_bytes": image.c_bytes,
+        "ocaml_bytes": image.ocaml_bytes,
+        "size_ratio": image.size_ratio(),
+        "c_boot_ms": boots.ok().map(|b| b.c_ms),
+        "ocaml_boot_ms": boots.ok().map(|b| b.ocaml_ms),
+        "boot_ratio": boots.ok().map(Boots::ratio),
+        "boot_not_measured": boots.err(),
+    })
+}
+
+fn goal_json(goal: &Goal) -> Value {
+    json!({
+        "what": goal.what,
+        "value": goal.value.as_ref().ok(),
+        "not_measured": goal.value.as_ref().err(),
+        "goal": goal.target(),
+        "met": goal.met(),
+    })
+}
+
+fn goals_markdown(goals: &[Goal]) -> String {
+    let mut out =
+        String::from("\n## Goals\n\n| figure | value | goal | met |\n|---|---|---|---|\n");
+    for goal in goals {
+        let value = match &goal.value {
+            Ok(v) => with_unit(format!("{v:.2}"), goal.unit),
+            Err(why) => format!("not measured: {why}"),
+        };
+        let met = match goal.met() {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "-",
+        };
+        out.push_str(&format!(
+            "| {} | {value} | {} | {met} |\n",
+            goal.what,
+            goal.target()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{image, report, COLD_J2};
+    use super::super::{last_of_each_step, parse_timings};
+    use super::*;
+
+    #[test]
+    fn markdown_and_json_carry_the_same_figures() {
+        let steps = last_of_each_step(parse_timings(COLD_J2).unwrap());
+        let images = vec![image(
+            "firecracker-x86_64",
+            1000,
+            1690,
+            Err("firecracker is not installed".into()),
+        )];
+        let report = report(steps, images);
+        let (markdown, json) = (report.markdown(), report.json());
+        assert!(markdown.contains("Commit 0123abcd-dirty, measured 2026-11-28 10:02:16 UTC."));
+        assert!(markdown.contains("Machine: AMD EPYC, 2 cores, Linux 6.18.44."));
+        assert!(markdown.contains("the localbuild with -j2 (started 2026-11-28 09:52:10 UTC)"));
+        assert!(markdown.contains("× 2 job slots: -j2 within 2 cores) = 0.48."));
+        assert!(markdown.contains("| bundle stage parallel efficiency | 0.48 | > 0.85 | **no** |"));
+        assert!(markdown.contains("| - | - | not measured: firecracker is not installed |"));
+        assert_eq!(json["commit"], "0123abcd-dirty");
+        assert_eq!(json["machine"]["cores"], 2);
+        assert_eq!(json["build"]["runs"][0]["jobs"], 2);
+        assert_eq!(json["build"]["steps"].as_array().unwrap().len(), 15);
+        assert_eq!(json["build"]["bundle_stage"]["slots"], 2);
+        let goal = &json["goals"][4];
+        assert_eq!(goal["goal"], "> 0.85");
+        assert_eq!(goal["met"], false);
+        assert!((goal["value"].as_f64().unwrap() - 0.4777).abs() < 0.0001);
+        assert_eq!(
+            json["images"][0]["boot_not_measured"],
+            "firecracker is not installed"
+        );
+        assert_eq!(json["goals"][3]["met"], Value::Null);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_795_860_136), "2026-11-28 10:02:16 UTC");
+    }
+}

@@ -1,0 +1,98 @@
+//! A run against what was expected: the exit status and the console must
+//! both match, and where the console does not, a line diff shows how.
+
+use super::expected::Expected;
+use super::Verdict;
+use crate::boot::console::Transcript;
+
+/// A pass when `transcript` has the status and the output `expected`;
+/// otherwise a failure that says what differs.
+pub(crate) fn compare(transcript: &Transcript, expected: &Expected) -> Verdict {
+    let mut problems = Vec::new();
+    if transcript.ending.status() != expected.status {
+        problems.push(format!(
+            "{}, expected status {}",
+            transcript.ending.describe(),
+            expected.status
+        ));
+    }
+    if transcript.output != expected.output {
+        problems.push(format!(
+            "console output differs (- expected, + actual):\n{}",
+            diff(&expected.output, &transcript.output)
+        ));
+    }
+    if problems.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail(problems.join("\n"))
+    }
+}
+
+/// A line diff good enough to see what differs: `-` expected, `+` actual.
+fn diff(expected: &str, actual: &str) -> String {
+    let (e, a): (Vec<_>, Vec<_>) = (expected.lines().collect(), actual.lines().collect());
+    let mut out = Vec::new();
+    for i in 0..e.len().max(a.len()) {
+        match (e.get(i), a.get(i)) {
+            (Some(x), Some(y)) if x == y => out.push(format!("  {x}")),
+            (x, y) => {
+                if let Some(x) = x {
+                    out.push(format!("- {x}"));
+                }
+                if let Some(y) = y {
+                    out.push(format!("+ {y}"));
+                }
+            }
+        }
+    }
+    if expected.ends_with('\n') != actual.ends_with('\n') {
+        out.push("(the two differ in their final newline)".into());
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::console::Ending;
+
+    #[test]
+    fn diff_marks_changed_and_missing_lines() {
+        assert_eq!(diff("a\nb\nc\n", "a\nx\n"), "  a\n- b\n+ x\n- c");
+        assert_eq!(
+            diff("a\n", "a"),
+            "  a\n(the two differ in their final newline)"
+        );
+    }
+
+    #[test]
+    fn compare_needs_both_output_and_status() {
+        let expected = Expected {
+            output: "about to raise\n".into(),
+            status: 2,
+            args: Vec::new(),
+            timeout: None,
+        };
+        let transcript = |output: &str, ending| Transcript {
+            output: output.into(),
+            ending,
+        };
+        assert_eq!(
+            compare(&transcript("about to raise\n", Ending::Exit(2)), &expected),
+            Verdict::Pass
+        );
+        assert!(matches!(
+            compare(&transcript("about to raise\n", Ending::Exit(0)), &expected),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            compare(&transcript("about to raise\n", Ending::Crash), &expected),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(
+            compare(&transcript("about to rise\n", Ending::Exit(2)), &expected),
+            Verdict::Fail(_)
+        ));
+    }
+}

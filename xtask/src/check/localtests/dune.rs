@@ -1,0 +1,174 @@
+//! The rows of OCaml programs built with dune as a user builds them:
+//! `simple` (`examples/simple` for one arch, booted on QEMU) and every
+//! example of `examples/all`, built once with one dune context per bundle
+//! and one for Linux, then run on each.
+
+use super::boot_check::{boot_and_check, Boots};
+use super::expected::{examples, Expected};
+use super::native;
+use super::{run_row, Row, Run, Verdict, LINUX};
+use crate::context::Context;
+use crate::target::{Arch, Backend, Bundle};
+use crate::util::cmd::Cmd;
+use anyhow::{Context as _, Result};
+use std::path::Path;
+use std::time::Instant;
+
+/// Checks that ocamlfind's `unikraft_<arch>` toolchain is the freestanding
+/// cross compiler, then builds `examples/simple` with dune for `arch` (with
+/// a workspace naming toolchain `unikraft_<arch>`, so the user's default
+/// arch is left alone) and boots it on QEMU.
+pub(crate) fn simple(
+    ctx: &Context,
+    prefix: &Path,
+    arch: Arch,
+    boots: &Boots,
+) -> Result<(Verdict, Option<Run>)> {
+    let toolchain = crate::build::ocaml::toolchain_name(arch);
+    let config = Cmd::new("ocamlfind")
+        .args(["-toolchain", &toolchain, "ocamlopt", "-config"])
+        .env("PATH", crate::build::host::user_path(ctx, prefix))
+        .env("OCAMLFIND_CONF", crate::build::findlib::main_conf(prefix))
+        .read(ctx.verbose)?;
+    let c_compiler = format!("c_compiler: {}-unikraft-ocaml-gcc", arch.gnu_name());
+    for wanted in ["system: none", c_compiler.as_str()] {
+        if !config.lines().any(|line| line == wanted) {
+            return Ok((
+                Verdict::Fail(format!(
+                    "`ocamlfind -toolchain {toolchain} ocamlopt -config` lacks `{wanted}`"
+                )),
+                None,
+            ));
+        }
+    }
+    let example = ctx.root.join("examples/simple");
+    let build = ctx.build_dir.join("tests/simple").join(arch.name());
+    let workspace =
+        format!("(lang dune 3.18)\n(context (default (name unikraft) (toolchain {toolchain})))\n");
+    dune_build(ctx, prefix, &example, &build, &workspace)?;
+    let expected = Expected::hello(&example.join("hello.expected"))?;
+    let bundle = Bundle::new(Backend::Qemu, arch, &[]);
+    boot_and_check(&bundle, &build.join("unikraft/hello.exe"), &expected, boots)
+}
+
+/// Builds `examples/all` for every bundle and Linux, then runs each example
+/// on each.
+pub(crate) fn all_examples(
+    ctx: &Context,
+    prefix: &Path,
+    bundles: &[&Bundle],
+    boots: &Boots,
+) -> Result<Vec<Row>> {
+    let source = ctx.root.join("examples/all");
+    let examples = examples(&source)?;
+    let build = ctx.build_dir.join("tests/examples-all");
+    let start = Instant::now();
+    dune_build(ctx, prefix, &source, &build, &all_workspace(bundles))
+        .context("building examples/all")?;
+    crate::util::progress::say(
+        "localtests",
+        &format!(
+            "built examples/all for {} and {} bundle(s) in {:.1} s",
+            LINUX,
+            bundles.len(),
+            start.elapsed().as_secs_f64()
+        ),
+    );
+    let mut rows = Vec::new();
+    for (name, expected) in &examples {
+        rows.push(run_row(name, LINUX, || {
+            native::run(
+                &build.join(LINUX).join(format!("{name}.exe")),
+                expected,
+                boots.timeout(expected),
+            )
+        }));
+        for bundle in bundles {
+            let image = build.join(bundle.name()).join(format!("{name}.exe"));
+            rows.push(run_row(name, &bundle.name(), || {
+                boot_and_check(bundle, &image, expected, boots)
+            }));
+        }
+    }
+    Ok(rows)
+}
+
+/// A dune workspace with the native `linux` context and one cross context
+/// per bundle, named after it.
+fn all_workspace(bundles: &[&Bundle]) -> String {
+    let mut text = format!("(lang dune 3.18)\n(context (default (name {LINUX})))\n");
+    for bundle in bundles {
+        text.push_str(&format!(
+            "(context (default (name {}) (toolchain {})\n  (env (_ (link_flags (:standard -cclib \"-z unikraft-backend={}\"))))))\n",
+            bundle.name(),
+            crate::build::ocaml::toolchain_name(bundle.arch),
+            bundle.backend.name()
+        ));
+    }
+    text
+}
+
+/// `dune build` of the project in `source`, with `workspace` as its
+/// workspace file and its results under `build`.
+fn dune_build(
+    ctx: &Context,
+    prefix: &Path,
+    source: &Path,
+    build: &Path,
+    workspace: &str,
+) -> Result<()> {
+    forget_stale_build(prefix, build)?;
+    std::fs::create_dir_all(build)?;
+    let workspace_file = build.join("dune-workspace.generated");
+    std::fs::write(&workspace_file, workspace)?;
+    Cmd::new("dune")
+        .args(["build", "--root"])
+        .arg(source)
+        .arg("--workspace")
+        .arg(&workspace_file)
+        .arg("--build-dir")
+        .arg(build)
+        .env("PATH", crate::build::host::user_path(ctx, prefix))
+        .env("OCAMLFIND_CONF", crate::build::findlib::main_conf(prefix))
+        .read(ctx.verbose)?;
+    Ok(())
+}
+
+/// Dune does not know that a link depends on the installed bundles and
+/// driver, so it would keep images linked against old ones: the build
+/// starts over when anything installed changed since the last run.
+fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
+    let mut installed = String::new();
+    for dir in ["bin", "lib", "share"] {
+        let dir = prefix.join(dir);
+        if dir.is_dir() {
+            installed.push_str(&format!(
+                "{} {}\n",
+                dir.display(),
+                crate::util::fs::newest_mtime(&dir)?
+            ));
+        }
+    }
+    // Beside the build directory: dune deletes files it did not make.
+    let record = build.with_extension("installed");
+    if std::fs::read_to_string(&record).ok().as_deref() != Some(installed.as_str()) {
+        crate::util::fs::remove_if_present(build)?;
+        crate::util::fs::create_parent(&record)?;
+        std::fs::write(&record, installed)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_has_linux_and_one_context_per_bundle() {
+        let fc = Bundle::new(Backend::Firecracker, Arch::Arm64, &[]);
+        let text = all_workspace(&[&fc]);
+        assert!(text.contains("(context (default (name linux)))"));
+        assert!(text.contains("(name firecracker-arm64) (toolchain unikraft_arm64)"));
+        assert!(text.contains("-z unikraft-backend=firecracker"));
+    }
+}

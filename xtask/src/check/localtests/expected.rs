@@ -1,0 +1,114 @@
+//! What a program must do, as the files beside an example say:
+//! `<example>.expected` (its console, less Unikraft's banner and our status
+//! line), `<example>.status`, and optionally `<example>.args` (one
+//! argument a line) and `<example>.timeout` (seconds, for an example that
+//! must time out).
+
+use anyhow::{bail, Context as _, Result};
+use std::path::Path;
+use std::time::Duration;
+
+/// What a program must do.
+pub(crate) struct Expected {
+    pub(crate) output: String,
+    pub(crate) status: u8,
+    pub(crate) args: Vec<String>,
+    /// How long it may run, when not `--timeout` (`<example>.timeout`, for
+    /// an example that must time out).
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Expected {
+    /// What a hello must do: take no arguments, print what `file` holds and
+    /// exit 0.
+    pub(crate) fn hello(file: &Path) -> Result<Expected> {
+        Ok(Expected {
+            output: read_text(file)?,
+            status: 0,
+            args: Vec::new(),
+            timeout: None,
+        })
+    }
+}
+
+/// The examples of `dir`: every `<name>.expected`, with its `.status` and
+/// optional `.args` and `.timeout`, sorted by name.
+pub(crate) fn examples(dir: &Path) -> Result<Vec<(String, Expected)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let (Some(name), Some("expected")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        found.push((name.to_string(), example(dir, name)?));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    if found.is_empty() {
+        bail!("no <example>.expected file in {}", dir.display());
+    }
+    Ok(found)
+}
+
+/// What the files of example `name` in `dir` say it must do.
+fn example(dir: &Path, name: &str) -> Result<Expected> {
+    let file = |extension: &str| dir.join(format!("{name}.{extension}"));
+    let status_file = file("status");
+    let status = read_text(&status_file)?;
+    let status = status.trim().parse::<u8>().with_context(|| {
+        format!(
+            "{} must hold an exit status (0-255), not {status:?}",
+            status_file.display()
+        )
+    })?;
+    let args = match read_if_present(&file("args"))? {
+        Some(text) => text.lines().map(String::from).collect(),
+        None => Vec::new(),
+    };
+    let timeout_file = file("timeout");
+    let timeout = match read_if_present(&timeout_file)? {
+        Some(text) => Some(seconds(&timeout_file, &text)?),
+        None => None,
+    };
+    Ok(Expected {
+        output: read_text(&file("expected"))?,
+        status,
+        args,
+        timeout,
+    })
+}
+
+/// The positive number of seconds that `file` holds (`text`).
+fn seconds(file: &Path, text: &str) -> Result<Duration> {
+    let seconds = text.trim().parse::<f64>().ok().filter(|s| *s > 0.0);
+    Ok(Duration::from_secs_f64(seconds.with_context(|| {
+        format!(
+            "{} must hold a number of seconds, not {text:?}",
+            file.display()
+        )
+    })?))
+}
+
+fn read_if_present(path: &Path) -> Result<Option<String>> {
+    path.exists().then(|| read_text(path)).transpose()
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_example_has_a_status_and_the_examples_are_all_there() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/all");
+        let names: Vec<String> = examples(&dir).unwrap().into_iter().map(|e| e.0).collect();
+        for wanted in ["hello", "args", "fail", "exit", "threader", "domain_spawn"] {
+            assert!(names.iter().any(|n| n == wanted), "{wanted} in {names:?}");
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! `cargo xtask localtests`: end-to-end checks of an installed prefix.
+//!
+//! - `c-hello`: for every installed bundle, `backends/smoke/hello.c` linked
+//!   with the installed C driver and booted.
+//! - `c-crash`: `backends/smoke/crash.c` (a null pointer write) likewise; it
+//!   must come out as a crash, whatever it printed.
+//! - `simple`: for every cross compiler, `examples/simple` built with dune
+//!   as its README says, and booted on QEMU.
+//! - `examples/all`: built once by dune, with one context per installed
+//!   bundle (toolchain `unikraft_<arch>`, link flags naming the backend) and
+//!   one native `linux` context; every example runs on each. The Linux run
+//!   shows that the expected files are what the program does on Linux.
+//!
+//! Each run's console, less Unikraft's banner and our status line, must
+//! equal `<example>.expected`, and its exit status `<example>.status`
+//! (`<example>.args`, if present, holds the arguments, one per line).
+//! Where a backend cannot boot here the image is still built (a Firecracker
+//! x86_64 image's format is checked) and the boot is a skip with the reason.
+//!
+//! The files, in the order a run goes:
+//!
+//! - `mod.rs`: the run, `--require`, and the table of rows;
+//! - [`c_smoke`]: the `c-hello` and `c-crash` rows;
+//! - [`dune`]: `simple` and `examples/all`, built with dune;
+//! - [`expected`]: what each program must print and exit with;
+//! - [`boot_check`]: booting an image, or checking its format where it
+//!   cannot boot here;
+//! - [`native`]: the `linux` rows, run on this machine;
+//! - [`compare`]: a run against what was expected, and a line diff.
+
+mod boot_check;
+mod c_smoke;
+mod compare;
+mod dune;
+mod expected;
+mod native;
+
+use crate::boot::console::Transcript;
+use crate::boot::vmm;
+use crate::check::boots;
+use crate::cli::LocaltestsOpts;
+use crate::context::Context;
+use crate::target::{Arch, Backend, Bundle};
+use anyhow::{bail, Result};
+use boot_check::Boots;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+struct Row {
+    test: String,
+    target: String,
+    verdict: Verdict,
+    /// How the program ended, when it ran.
+    ending: Option<String>,
+    first_output: Option<Duration>,
+    time: Duration,
+}
+
+/// The name of the native context and of its rows.
+const LINUX: &str = "linux";
+
+pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
+    let prefix = ctx.prefix(opts.prefix.as_deref())?;
+    let installed = crate::build::install::installed_bundles(&prefix);
+    if installed.is_empty() {
+        bail!(
+            "no backend bundle is installed in {}\nhelp: run `cargo xtask localbuild` first",
+            prefix.display()
+        );
+    }
+    let boots = Boots {
+        timeout: Duration::from_secs_f64(opts.timeout),
+        blockers: boots::blockers(ctx, &prefix, &installed),
+    };
+    check_required(&opts.require, &installed, &boots)?;
+    let mut rows = Vec::new();
+    for bundle in &installed {
+        rows.push(run_row("c-hello", &bundle.name(), || {
+            c_smoke::hello(ctx, &prefix, bundle, &boots)
+        }));
+        rows.push(run_row("c-crash", &bundle.name(), || {
+            c_smoke::crash(ctx, &prefix, bundle, &boots)
+        }));
+    }
+    let with_compiler: Vec<&Bundle> = installed
+        .iter()
+        .filter(|b| has_compiler(&prefix, b.arch))
+        .collect();
+    for &arch in &Arch::ALL {
+        if has_compiler(&prefix, arch) {
+            let target = Bundle::new(Backend::Qemu, arch, &[]).name();
+            rows.push(run_row("simple", &target, || {
+                dune::simple(ctx, &prefix, arch, &boots)
+            }));
+        }
+    }
+    if with_compiler.is_empty() {
+        crate::util::progress::say(
+            "localtests",
+            "no cross compiler installed: examples/all skipped",
+        );
+    } else {
+        rows.extend(dune::all_examples(ctx, &prefix, &with_compiler, &boots)?);
+    }
+    print_table(&rows);
+    let failed = rows
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Fail(_)))
+        .count();
+    if failed > 0 {
+        bail!("{failed} test(s) failed");
+    }
+    Ok(())
+}
+
+/// Fails unless every installed bundle of each `required` backend can boot
+/// here: a skipped boot must not pass for a test run where it was wanted.
+fn check_required(required: &[Backend], installed: &[Bundle], boots: &Boots) -> Result<()> {
+    let mut problems = Vec::new();
+    for &backend in required {
+        let of_backend: Vec<&Bundle> = installed.iter().filter(|b| b.backend == backend).collect();
+        if of_backend.is_empty() {
+            problems.push(format!("no {} bundle is installed", backend.name()));
+        }
+        for bundle in of_backend {
+            if let Some(reason) = boots.blocker(bundle) {
+                problems.push(format!("{} cannot boot here: {reason}", bundle.name()));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "boots required by --require would be skipped:\n  {}\nhelp: `cargo xtask doctor` lists what to install; `cargo xtask localbuild` builds the bundles",
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+fn has_compiler(prefix: &Path, arch: Arch) -> bool {
+    crate::build::ocaml::compiler_prefix(prefix, arch)
+        .join("bin/ocamlopt")
+        .exists()
+}
+
+/// A row for a test that either completes (pass, fail or skip, and how the
+/// program ended) or cannot be carried out (a failure, with the reason).
+fn run_row(test: &str, target: &str, body: impl FnOnce() -> Result<(Verdict, Option<Run>)>) -> Row {
+    let start = Instant::now();
+    let (verdict, run) = body().unwrap_or_else(|err| (Verdict::Fail(format!("{err:#}")), None));
+    Row {
+        test: test.into(),
+        target: target.into(),
+        verdict,
+        ending: run.as_ref().map(|r| r.ending.clone()),
+        first_output: run.and_then(|r| r.first_output),
+        time: start.elapsed(),
+    }
+}
+
+/// What one run of a program showed, besides pass or fail.
+struct Run {
+    ending: String,
+    first_output: Option<Duration>,
+}
+
+impl Run {
+    fn of(boot: &vmm::Boot, transcript: &Transcript) -> Run {
+        Run {
+            ending: transcript.ending.describe(),
+            first_output: boot.first_output,
+        }
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<13} {:<19} {:<6} {:<32} {:>8} {:>7}",
+        "test", "target", "result", "outcome", "1st out", "time"
+    );
+    // Skips of one target share their reason: it is printed once.
+    let mut skip_reasons_shown: Vec<(&str, &str)> = Vec::new();
+    for row in rows {
+        let (word, detail) = match &row.verdict {
+            Verdict::Pass => ("pass", None),
+            Verdict::Fail(why) => ("FAIL", Some(why)),
+            Verdict::Skip(why) => {
+                let seen = (row.target.as_str(), why.as_str());
+                if skip_reasons_shown.contains(&seen) {
+                    ("skip", None)
+                } else {
+                    skip_reasons_shown.push(seen);
+                    ("skip", Some(why))
+                }
+            }
+        };
+        println!(
+            "{:<13} {:<19} {:<6} {:<32} {:>8} {:>6.2}s",
+            row.test,
+            row.target,
+            word,
+            row.ending.as_deref().unwrap_or("-"),
+            row.first_output
+                .map_or("-".into(), |t| format!("{:.0}ms", t.as_secs_f64() * 1000.0)),
+            row.time.as_secs_f64()
+        );
+        if let Some(detail) = detail {
+            for line in detail.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+    println!();
+    let mut targets: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
+    targets.sort();
+    targets.dedup();
+    for target in targets {
+        let of_target: Vec<&Row> = rows.iter().filter(|r| r.target == target).collect();
+        let count =
+            |kind: fn(&Verdict) -> bool| of_target.iter().filter(|r| kind(&r.verdict)).count();
+        println!(
+            "{target:<19} {:>3} pass {:>3} fail {:>3} skip   total {:>6.2}s",
+            count(|v| *v == Verdict::Pass),
+            count(|v| matches!(v, Verdict::Fail(_))),
+            count(|v| matches!(v, Verdict::Skip(_))),
+            of_target.iter().map(|r| r.time.as_secs_f64()).sum::<f64>()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn required_backends_must_be_installed_and_bootable() {
+        let qemu = Bundle::new(Backend::Qemu, Arch::X86_64, &[]);
+        let fc = Bundle::new(Backend::Firecracker, Arch::X86_64, &[]);
+        let mut boots = Boots {
+            timeout: Duration::from_secs(1),
+            blockers: HashMap::from([(fc.name(), "no KVM".to_string())]),
+        };
+        let installed = [qemu.clone(), fc.clone()];
+        assert!(check_required(&[Backend::Qemu], &installed, &boots).is_ok());
+        let err = check_required(&[Backend::Firecracker], &installed, &boots).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("firecracker-x86_64 cannot boot here: no KVM"));
+        let err = check_required(&[Backend::Qemu], &[fc], &boots).unwrap_err();
+        assert!(err.to_string().contains("no qemu bundle is installed"));
+        boots
+            .blockers
+            .insert(qemu.name(), "qemu-system-x86_64 is not installed".into());
+        assert!(check_required(&[Backend::Qemu], &installed, &boots).is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! The `linux` rows: an example's native build run on this machine, which
+//! shows that the expected files are what the program does on Linux.
+
+use super::compare::compare;
+use super::expected::Expected;
+use super::{Run, Verdict};
+use crate::boot::console::{self, Transcript};
+use anyhow::{bail, Context as _, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Runs a native build of an example on this machine; killed at `timeout`,
+/// it timed out, as a unikernel would.
+pub(crate) fn run(
+    exe: &Path,
+    expected: &Expected,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>)> {
+    let start = Instant::now();
+    let handle = duct::cmd(exe, &expected.args)
+        .stdin_null()
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .start()
+        .with_context(|| format!("cannot run {}", exe.display()))?;
+    let mut timed_out = false;
+    let output = loop {
+        if let Some(output) = handle.try_wait()? {
+            break output.clone();
+        }
+        if start.elapsed() > timeout {
+            handle.kill()?;
+            timed_out = true;
+            break handle.wait()?.clone();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let ending = match output.status.code() {
+        _ if timed_out => console::Ending::Timeout(timeout),
+        Some(code) => console::ending_of_exit(code as u8, &text),
+        None => bail!(
+            "{} was killed by a signal ({})",
+            exe.display(),
+            output.status
+        ),
+    };
+    let transcript = Transcript {
+        ending,
+        output: text,
+    };
+    Ok((
+        compare(&transcript, expected),
+        Some(Run {
+            ending: transcript.ending.describe(),
+            first_output: None,
+        }),
+    ))
+}
