@@ -7,9 +7,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use xtask::build::sources::{self, Fetcher};
 use xtask::cli::SourceOpts;
 use xtask::context::Context;
-use xtask::build::sources::{self, Fetcher};
 
 /// What the test server does for one path.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::progress;
-use crate::util::step::{run_build_step, Outcome, Stamp};
+use crate::util::step::{run_build_step, Stamp, StepResult};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -74,7 +74,7 @@ pub fn ensure(
             progress::following_log(name, &log, || work(&tree, &log))
         })
         .with_context(|| format!("building {name}"))?;
-        if outcome == Outcome::UpToDate {
+        if outcome == StepResult::UpToDate {
             progress::say(name, "up to date");
         }
         Ok(())

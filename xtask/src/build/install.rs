@@ -15,7 +15,7 @@ use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
 use crate::util::progress;
-use crate::util::step::{run_step, Outcome, Stamp};
+use crate::util::step::{run_step, Stamp, StepResult};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 
@@ -95,8 +95,10 @@ pub fn install(ctx: &Context, what: &Installation) -> Result<()> {
         stage_and_move(what, &mut place::rename)
     })?;
     match outcome {
-        Outcome::Ran => progress::say("install", &format!("installed into {}", prefix.display())),
-        Outcome::UpToDate => {
+        StepResult::Ran => {
+            progress::say("install", &format!("installed into {}", prefix.display()))
+        }
+        StepResult::UpToDate => {
             progress::say("install", &format!("{} is up to date", prefix.display()))
         }
     }

@@ -14,7 +14,7 @@ use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
 use crate::util::progress;
-use crate::util::step::{run_build_step, Outcome, Stamp};
+use crate::util::step::{run_build_step, Stamp, StepResult};
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -123,8 +123,8 @@ pub fn build(
         })
     })?;
     match outcome {
-        Outcome::Ran => progress::say(&name, &format!("installed in {}", install_dir.display())),
-        Outcome::UpToDate => progress::say(&name, "up to date"),
+        StepResult::Ran => progress::say(&name, &format!("installed in {}", install_dir.display())),
+        StepResult::UpToDate => progress::say(&name, "up to date"),
     }
     Ok(())
 }

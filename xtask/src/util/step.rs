@@ -99,7 +99,7 @@ impl Stamp {
 
 /// Whether [`run_step`] did the work or found it up to date.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum Outcome {
+pub enum StepResult {
     Ran,
     UpToDate,
 }
@@ -113,9 +113,9 @@ pub fn run_step(
     stamp: &Stamp,
     key: &str,
     work: impl FnOnce() -> Result<()>,
-) -> Result<Outcome> {
+) -> Result<StepResult> {
     if stamp.is_current(key) {
-        return Ok(Outcome::UpToDate);
+        return Ok(StepResult::UpToDate);
     }
     stamp.invalidate()?;
     let start = Instant::now();
@@ -124,7 +124,7 @@ pub fn run_step(
     stamp.record(key)?;
     let cpu = CHILD_CPU.with(Cell::get) - cpu_before;
     record_timing(log_dir, name, start.elapsed().as_secs_f64(), cpu)?;
-    Ok(Outcome::Ran)
+    Ok(StepResult::Ran)
 }
 
 /// [`run_step`] for work that runs make under `jobserver`. It first takes a
@@ -145,9 +145,9 @@ pub fn run_build_step(
     key: &str,
     jobserver: &jobserver::Client,
     work: impl FnOnce() -> Result<()>,
-) -> Result<Outcome> {
+) -> Result<StepResult> {
     if stamp.is_current(key) {
-        return Ok(Outcome::UpToDate);
+        return Ok(StepResult::UpToDate);
     }
     let _slot = jobserver.acquire().context("waiting for a job slot")?;
     run_step(log_dir, name, stamp, key, work)
@@ -190,9 +190,9 @@ mod tests {
             })
             .unwrap()
         };
-        assert_eq!(step("v1"), Outcome::Ran);
-        assert_eq!(step("v1"), Outcome::UpToDate);
-        assert_eq!(step("v2"), Outcome::Ran);
+        assert_eq!(step("v1"), StepResult::Ran);
+        assert_eq!(step("v1"), StepResult::UpToDate);
+        assert_eq!(step("v2"), StepResult::Ran);
         assert_eq!(runs, 2);
         let timings = std::fs::read_to_string(dir.path().join("timings.jsonl")).unwrap();
         assert_eq!(timings.lines().count(), 2);

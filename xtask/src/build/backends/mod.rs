@@ -22,7 +22,7 @@ pub use crate::target::{Arch, Backend, BuildOption, Bundle};
 use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::progress;
-use crate::util::step::{run_build_step, Outcome, Stamp};
+use crate::util::step::{run_build_step, Stamp, StepResult};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -34,10 +34,10 @@ const APP_LIB: &str = "appocamlbundle";
 /// `CONFIG_UK_NAME` in `backends/fragments/base.config`.
 const IMAGE_NAME: &str = "ocamlbundle";
 
-/// Version of how a finished build is turned into a bundle (descriptor
-/// extraction, files copied): bump it when that changes. Only the staging
-/// reruns then; Unikraft's build resumes as it was.
-const EXTRACTION: u32 = 2;
+/// Version of the staging, how a finished build is turned into a bundle
+/// (descriptor extraction, files copied): bump it when that changes. Only
+/// the staging reruns then; Unikraft's build resumes as it was.
+const STAGING_VERSION: u32 = 2;
 
 /// Everything bundles are built from besides their configuration.
 pub struct Inputs {
@@ -132,8 +132,8 @@ fn build_one(
         &config,
         cc_version.lines().next().unwrap_or_default(),
     )?;
-    // What is staged also depends on how it is extracted.
-    let key = format!("{compile_key}extraction {EXTRACTION}\n");
+    // What is staged also depends on how it is staged.
+    let key = format!("{compile_key}staging {STAGING_VERSION}\n");
     let stamp = Stamp::new(ctx.build_dir.join("stamps").join(format!("bundle-{name}")));
     if !stage.is_dir() {
         stamp.invalidate()?;
@@ -172,11 +172,11 @@ fn build_one(
         },
     )?;
     match outcome {
-        Outcome::Ran => {
+        StepResult::Ran => {
             let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
             progress::say(&name, &format!("built in {seconds:.0} s"));
         }
-        Outcome::UpToDate => progress::say(&name, "up to date"),
+        StepResult::UpToDate => progress::say(&name, "up to date"),
     }
     Ok(stage)
 }
