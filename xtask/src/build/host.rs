@@ -13,7 +13,6 @@ use crate::util::progress;
 use crate::util::step::{run_build_step, Stamp, StepResult};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 /// configure options of the host OCaml besides its prefix (part of its key).
 const CONFIGURE_OPTIONS: &[&str] = &["--disable-ocamldoc", "--disable-ocamltest"];
@@ -62,7 +61,6 @@ pub fn ensure(
         ),
     );
     let path = path_with_all(&[], Some(&bin));
-    let cancel = AtomicBool::new(false);
     let step = |name: &str, key: String, work: &dyn Fn(&Path, &Path) -> Result<()>| -> Result<()> {
         let stamp = Stamp::new(ctx.build_dir.join("stamps").join(name));
         let log = ctx.log_dir().join(format!("{name}.log"));
@@ -81,7 +79,7 @@ pub fn ensure(
     };
     let run = |cmd: Cmd, log: &Path| {
         cmd.env("PATH", &path)
-            .run_build(log, ctx.verbose, jobserver, &cancel)
+            .run_build(log, ctx.verbose, jobserver, None)
     };
 
     let ocaml_key = format!(

@@ -18,7 +18,6 @@ use crate::util::step::{run_build_step, Stamp, StepResult};
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 /// configure options besides prefix and target (part of the stamp key).
 const CONFIGURE_OPTIONS: &[&str] = &[
@@ -70,7 +69,6 @@ pub fn build(
         stamp.invalidate()?;
     }
     let log = ctx.log_dir().join(format!("{name}.log"));
-    let cancel = AtomicBool::new(false);
     let outcome = run_build_step(&ctx.log_dir(), &name, &stamp, &key, jobserver, || {
         progress::say(
             &name,
@@ -85,12 +83,9 @@ pub fn build(
             fs::remove_if_present(&tree)?;
             fs::copy_tree(cross.source, &tree, fs::Copy::Content)?;
             let run = |cmd: Cmd| {
-                cmd.dir(&tree).env("PATH", cross.path).run_build(
-                    &log,
-                    ctx.verbose,
-                    jobserver,
-                    &cancel,
-                )
+                cmd.dir(&tree)
+                    .env("PATH", cross.path)
+                    .run_build(&log, ctx.verbose, jobserver, None)
             };
             run(Cmd::new(tree.join("configure"))
                 .arg(format!("--prefix={}", install_dir.display()))

@@ -266,11 +266,11 @@ fn compile(
         cmd
     };
     if !resuming {
-        make(Some("olddefconfig")).run_build(log, ctx.verbose, jobserver, cancel)?;
+        make(Some("olddefconfig")).run_build(log, ctx.verbose, jobserver, Some(cancel))?;
         // Written last: from here on, a rerun with the same inputs resumes.
         std::fs::write(&key_file, key)?;
     }
-    make(None).run_build(log, ctx.verbose, jobserver, cancel)
+    make(None).run_build(log, ctx.verbose, jobserver, Some(cancel))
 }
 
 /// Extracts the descriptor and copies every file it names into `stage`
