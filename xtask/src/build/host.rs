@@ -91,7 +91,7 @@ pub fn ensure(
     step("host-ocaml", ocaml_key.clone(), &|tree, log| {
         // A fresh prefix: files of an older build must not linger.
         fs::remove_if_present(&prefix)?;
-        fs::copy_tree(&trees.ocaml, tree, fs::Copy::Content)?;
+        fs::copy_tree(&trees.ocaml, tree, &fs::CopyOptions::default())?;
         run(
             Cmd::new(tree.join("configure"))
                 .dir(tree)
@@ -107,7 +107,7 @@ pub fn ensure(
         "host-findlib",
         after_ocaml(&trees.findlib_key),
         &|tree, log| {
-            fs::copy_tree(&trees.findlib, tree, fs::Copy::Content)?;
+            fs::copy_tree(&trees.findlib, tree, &fs::CopyOptions::default())?;
             let lib = prefix.join("lib/ocaml");
             run(
                 Cmd::new(tree.join("configure"))
@@ -131,7 +131,7 @@ pub fn ensure(
         },
     )?;
     step("host-dune", after_ocaml(&trees.dune_key), &|tree, log| {
-        fs::copy_tree(&trees.dune, tree, fs::Copy::Content)?;
+        fs::copy_tree(&trees.dune, tree, &fs::CopyOptions::default())?;
         run(Cmd::new("make").dir(tree).arg("release"), log)?;
         run(
             Cmd::new("make")

@@ -148,7 +148,10 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
             fs::copy_tree(
                 &bundle_stage.join(&relative),
                 &stage.join(&relative),
-                fs::Copy::HardLink,
+                &fs::CopyOptions {
+                    hard_links: true,
+                    ..Default::default()
+                },
             )?;
             paths.push(relative);
         }

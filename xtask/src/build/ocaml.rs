@@ -81,7 +81,7 @@ pub fn build(
         progress::following_log(&name, &log, || {
             let tree = ctx.build_dir.join("cross").join(arch.name()).join("ocaml");
             fs::remove_if_present(&tree)?;
-            fs::copy_tree(cross.source, &tree, fs::Copy::Content)?;
+            fs::copy_tree(cross.source, &tree, &fs::CopyOptions::default())?;
             let run = |cmd: Cmd| {
                 cmd.dir(&tree)
                     .env("PATH", cross.path)

@@ -319,7 +319,7 @@ fn stage_bundle(
     crate::util::fs::install_tree(stage, false, |tmp| {
         let lib = tmp.join("lib").join(&install_name);
         for (source, inside) in &referenced.dirs {
-            copy_dir(source, &lib.join(inside))?;
+            crate::util::fs::copy_tree(source, &lib.join(inside), &COPY_REFERENCED_DIRS)?;
         }
         for (source, inside) in &referenced.files {
             copy_file(source, &lib.join(inside))?;
@@ -346,32 +346,15 @@ fn copy_file(source: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies the headers (and anything else but objects) below `source`.
-fn copy_dir(source: &Path, dest: &Path) -> Result<()> {
-    std::fs::create_dir_all(dest)?;
-    for entry in
-        std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
-    {
-        let entry = entry?;
-        let path = entry.path();
-        // lib-musl's include directories are symbolic links into musl's
-        // tree: follow them, the bundle must stand alone.
-        let meta =
-            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
-        if meta.is_dir() {
-            copy_dir(&path, &dest.join(entry.file_name()))?;
-        } else if path
-            .extension()
-            .is_none_or(|e| e != "o" && e != "d" && e != "cmd")
-        {
-            copy_file(
-                &std::fs::canonicalize(&path)?,
-                &dest.join(entry.file_name()),
-            )?;
-        }
-    }
-    Ok(())
-}
+/// How the directories a descriptor names are copied: the headers (and
+/// anything else but objects and their make records). lib-musl's include
+/// directories are symbolic links into musl's tree: followed, the bundle
+/// must stand alone.
+const COPY_REFERENCED_DIRS: crate::util::fs::CopyOptions = crate::util::fs::CopyOptions {
+    hard_links: false,
+    follow_links: true,
+    skip_extensions: &["o", "d", "cmd"],
+};
 
 #[cfg(test)]
 mod tests {
