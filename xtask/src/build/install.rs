@@ -9,7 +9,7 @@
 //! - `share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`;
 //! - `share/ocaml-unikraft-toolchain-<arch>/default-backend`.
 
-use crate::build::backends::{Arch, Backend, Bundle};
+use crate::build::backends::{self, Arch, Backend, Bundle};
 use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::fs;
@@ -78,10 +78,7 @@ pub fn install(ctx: &Context, what: &Installation) -> Result<()> {
         fs::sha256_file(what.driver)?
     );
     for bundle in what.bundles {
-        let stamp = ctx
-            .build_dir
-            .join("stamps")
-            .join(format!("bundle-{}", bundle.config_name()));
+        let stamp = backends::stamp_path(ctx, bundle);
         let built = std::fs::read_to_string(&stamp)
             .with_context(|| format!("reading {}", stamp.display()))?;
         key.push_str(&format!(

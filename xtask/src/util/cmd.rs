@@ -58,6 +58,27 @@ impl Cmd {
         self
     }
 
+    /// The command with each placeholder replaced by its path in `places`
+    /// (placeholder, path). A recipe is built before it runs, naming the
+    /// paths of one build (trees, staging directories) with placeholders
+    /// written `${name}`: it then reads the same in every build directory,
+    /// as a stamp key must, and can name paths that do not exist yet.
+    pub fn resolve(&self, places: &[(&str, &Path)]) -> Result<Cmd> {
+        let fill = |arg: &OsString| {
+            fill_placeholders(arg, places).map_err(|placeholder| {
+                anyhow::anyhow!(
+                    "command {} has placeholder {placeholder} but no path for it",
+                    self.display()
+                )
+            })
+        };
+        Ok(Cmd {
+            program: fill(&self.program)?,
+            args: self.args.iter().map(fill).collect::<Result<_>>()?,
+            ..self.clone()
+        })
+    }
+
     /// The command as a user would type it.
     pub fn display(&self) -> String {
         std::iter::once(&self.program)
@@ -222,6 +243,30 @@ fn wait_with_cpu(pid: u32, cancel: Option<&AtomicBool>) -> Result<(std::process:
     }
 }
 
+/// `arg` with each `${name}` replaced by its path in `places`; the first
+/// placeholder missing from `places`, if any.
+fn fill_placeholders(arg: &OsStr, places: &[(&str, &Path)]) -> Result<OsString, String> {
+    let Some(mut rest) = arg.to_str().filter(|text| text.contains("${")) else {
+        return Ok(arg.to_owned());
+    };
+    let mut filled = OsString::new();
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |i| start + i + 1);
+        let placeholder = &rest[start..end];
+        let (_, path) = places
+            .iter()
+            .find(|(known, _)| *known == placeholder)
+            .ok_or_else(|| placeholder.to_owned())?;
+        filled.push(&rest[..start]);
+        filled.push(path);
+        rest = &rest[end..];
+    }
+    filled.push(rest);
+    Ok(filled)
+}
+
 /// The last `lines` lines of a log file, for error messages.
 pub fn log_tail(log: &Path, lines: usize) -> String {
     let Ok(file) = std::fs::File::open(log) else {
@@ -326,6 +371,23 @@ mod tests {
         });
         assert!(err.to_string().contains("--fail-fast"), "{err}");
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn placeholders_become_paths_and_a_missing_one_is_an_error() {
+        let recipe = Cmd::new("${tree}/configure")
+            .arg("--prefix=${prefix}")
+            .arg("DESTDIR=${tree}/a ${tree}/b");
+        let tree = Path::new("/build/tree");
+        let resolved = recipe
+            .resolve(&[("${tree}", tree), ("${prefix}", Path::new("/opt/x"))])
+            .unwrap();
+        assert_eq!(
+            resolved.display(),
+            "/build/tree/configure --prefix=/opt/x 'DESTDIR=/build/tree/a /build/tree/b'"
+        );
+        let err = recipe.resolve(&[("${tree}", tree)]).unwrap_err();
+        assert!(err.to_string().contains("${prefix}"), "{err}");
     }
 
     #[test]
