@@ -10,13 +10,18 @@ use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::progress;
-use crate::util::step::{run_build_step, Outcome, Stamp};
+use crate::util::step::{BuildStep, Stamp};
 use anyhow::{Context as _, Result};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
-/// configure options of the host OCaml besides its prefix (part of its key).
+/// configure options of the host OCaml besides its prefix.
 const CONFIGURE_OPTIONS: &[&str] = &["--disable-ocamldoc", "--disable-ocamltest"];
+
+/// Stands in the recipes for the copy of a tool's source tree they run in:
+/// a path of the build tree, kept out of the stamp keys (which hold the
+/// prefix: the tools remember where they are installed).
+const TREE: &str = "${tree}";
 
 /// The oldest dune that builds with OCaml 5.4.
 const DUNE_MIN: (u32, u32) = (3, 18);
@@ -62,93 +67,120 @@ pub fn ensure(
         ),
     );
     let path = path_with_all(&[], Some(&bin));
-    let cancel = AtomicBool::new(false);
-    let step = |name: &str, key: String, work: &dyn Fn(&Path, &Path) -> Result<()>| -> Result<()> {
-        let stamp = Stamp::new(ctx.build_dir.join("stamps").join(name));
-        let log = ctx.log_dir().join(format!("{name}.log"));
-        let outcome = run_build_step(&ctx.log_dir(), name, &stamp, &key, jobserver, || {
-            progress::say(name, &format!("building (log: {})", log.display()));
-            std::fs::write(&log, format!("# {name}\n# inputs: {key}\n"))?;
-            let tree = ctx.build_dir.join("host-build").join(name);
-            fs::remove_if_present(&tree)?;
-            progress::following_log(name, &log, || work(&tree, &log))
+    let build = |tool: Tool| build_tool(ctx, &tool, &path, jobserver);
+    let ocaml_key = build(Tool {
+        name: "host-ocaml",
+        source: &trees.ocaml,
+        inputs: trees.ocaml_key.clone(),
+        recipe: ocaml_recipe(&prefix),
+        // A fresh prefix: files of an older build must not linger.
+        clears: Some(&prefix),
+    })?;
+    // Built with the host OCaml: rebuilt with it.
+    let with_ocaml = |name, source: &Path, key: &str, recipe| {
+        build(Tool {
+            name,
+            source,
+            inputs: format!("{ocaml_key}{key}"),
+            recipe,
+            clears: None,
         })
-        .with_context(|| format!("building {name}"))?;
-        if outcome == Outcome::UpToDate {
-            progress::say(name, "up to date");
+    };
+    let (findlib, dune) = (findlib_recipe(&prefix), dune_recipe(&prefix));
+    with_ocaml("host-findlib", &trees.findlib, &trees.findlib_key, findlib)?;
+    with_ocaml("host-dune", &trees.dune, &trees.dune_key, dune)?;
+    Ok(HostTools { bin_dir: Some(bin) })
+}
+
+/// A host tool: built by its recipe in a copy of its source tree.
+struct Tool<'a> {
+    name: &'static str,
+    source: &'a Path,
+    /// See [`BuildStep::inputs`].
+    inputs: String,
+    /// Run in the copy, named [`TREE`].
+    recipe: Vec<Cmd>,
+    /// Removed before the build.
+    clears: Option<&'a Path>,
+}
+
+/// Builds `tool` unless it is up to date; returns its stamp key, on which
+/// the tools built with it depend.
+fn build_tool(
+    ctx: &Context,
+    tool: &Tool,
+    path: &OsStr,
+    jobserver: &jobserver::Client,
+) -> Result<String> {
+    let tree = ctx.build_dir.join("host-build").join(tool.name);
+    let step = BuildStep {
+        name: tool.name.to_owned(),
+        stamp: Stamp::new(ctx.build_dir.join("stamps").join(tool.name)),
+        log: ctx.log_dir().join(format!("{}.log", tool.name)),
+        inputs: tool.inputs.clone(),
+        recipe: &tool.recipe,
+        output: None,
+    };
+    step.run(&ctx.log_dir(), jobserver, None, |log| {
+        if let Some(dir) = tool.clears {
+            fs::remove_if_present(dir)?;
+        }
+        fs::remove_if_present(&tree)?;
+        fs::copy_tree(tool.source, &tree, &fs::CopyOptions::default())?;
+        for cmd in &tool.recipe {
+            cmd.resolve(&[(TREE, &tree)])?
+                .dir(&tree)
+                .env("PATH", path)
+                .run_build(log, ctx.verbose, jobserver, None)?;
         }
         Ok(())
-    };
-    let run = |cmd: Cmd, log: &Path| {
-        cmd.env("PATH", &path)
-            .run_build(log, ctx.verbose, jobserver, &cancel)
-    };
+    })
+    .with_context(|| format!("building {}", tool.name))?;
+    Ok(step.key())
+}
 
-    let ocaml_key = format!(
-        "{}\nprefix {}\nconfigure {}",
-        trees.ocaml_key,
-        prefix.display(),
-        CONFIGURE_OPTIONS.join(" ")
-    );
-    step("host-ocaml", ocaml_key.clone(), &|tree, log| {
-        // A fresh prefix: files of an older build must not linger.
-        fs::remove_if_present(&prefix)?;
-        fs::copy_tree(&trees.ocaml, tree, fs::Copy::Content)?;
-        run(
-            Cmd::new(tree.join("configure"))
-                .dir(tree)
-                .arg(format!("--prefix={}", prefix.display()))
-                .args(CONFIGURE_OPTIONS),
-            log,
-        )?;
-        run(Cmd::new("make").dir(tree), log)?;
-        run(Cmd::new("make").dir(tree).arg("install"), log)
-    })?;
-    let after_ocaml = |own: &str| format!("{ocaml_key}\n{own}");
-    step(
-        "host-findlib",
-        after_ocaml(&trees.findlib_key),
-        &|tree, log| {
-            fs::copy_tree(&trees.findlib, tree, fs::Copy::Content)?;
-            let lib = prefix.join("lib/ocaml");
-            run(
-                Cmd::new(tree.join("configure"))
-                    .dir(tree)
-                    .arg("-bindir")
-                    .arg(&bin)
-                    .arg("-mandir")
-                    .arg(prefix.join("man"))
-                    .arg("-sitelib")
-                    .arg(&lib)
-                    .arg("-config")
-                    .arg(prefix.join("etc/findlib.conf")),
-                log,
-            )?;
-            // findlib's Makefile is not parallel-safe (two rules write
-            // topfind.ml at once: "cp: cannot create regular file"), and it
-            // builds in seconds: one job, one goal at a time.
-            run(Cmd::new("make").dir(tree).args(["-j1", "all"]), log)?;
-            run(Cmd::new("make").dir(tree).args(["-j1", "opt"]), log)?;
-            run(Cmd::new("make").dir(tree).arg("install"), log)
-        },
-    )?;
-    step("host-dune", after_ocaml(&trees.dune_key), &|tree, log| {
-        fs::copy_tree(&trees.dune, tree, fs::Copy::Content)?;
-        run(Cmd::new("make").dir(tree).arg("release"), log)?;
-        run(
-            Cmd::new("make")
-                .dir(tree)
-                .arg("install")
-                .arg(format!("PREFIX={}", prefix.display())),
-            log,
-        )
-    })?;
-    Ok(HostTools { bin_dir: Some(bin) })
+fn ocaml_recipe(prefix: &Path) -> Vec<Cmd> {
+    vec![
+        Cmd::new(format!("{TREE}/configure"))
+            .arg(format!("--prefix={}", prefix.display()))
+            .args(CONFIGURE_OPTIONS),
+        Cmd::new("make"),
+        Cmd::new("make").arg("install"),
+    ]
+}
+
+fn findlib_recipe(prefix: &Path) -> Vec<Cmd> {
+    vec![
+        Cmd::new(format!("{TREE}/configure"))
+            .arg("-bindir")
+            .arg(prefix.join("bin"))
+            .arg("-mandir")
+            .arg(prefix.join("man"))
+            .arg("-sitelib")
+            .arg(prefix.join("lib/ocaml"))
+            .arg("-config")
+            .arg(prefix.join("etc/findlib.conf")),
+        // findlib's Makefile is not parallel-safe (two rules write
+        // topfind.ml at once: "cp: cannot create regular file"), and it
+        // builds in seconds: one job, one goal at a time.
+        Cmd::new("make").args(["-j1", "all"]),
+        Cmd::new("make").args(["-j1", "opt"]),
+        Cmd::new("make").arg("install"),
+    ]
+}
+
+fn dune_recipe(prefix: &Path) -> Vec<Cmd> {
+    vec![
+        Cmd::new("make").arg("release"),
+        Cmd::new("make")
+            .arg("install")
+            .arg(format!("PREFIX={}", prefix.display())),
+    ]
 }
 
 /// `PATH` with `dirs` and then `host_bin` (when the host tools were built)
 /// before the user's own.
-pub fn path_with_all(dirs: &[PathBuf], host_bin: Option<&Path>) -> std::ffi::OsString {
+pub fn path_with_all(dirs: &[PathBuf], host_bin: Option<&Path>) -> OsString {
     let mut all = dirs.to_vec();
     all.extend(host_bin.map(Path::to_path_buf));
     if let Some(path) = std::env::var_os("PATH") {
@@ -164,7 +196,7 @@ fn own_prefix(ctx: &Context) -> PathBuf {
 
 /// `PATH` as a user of the toolchain in `prefix` has it after the `export`
 /// lines of localbuild: the driver, then our host tools if we built them.
-pub fn user_path(ctx: &Context, prefix: &Path) -> std::ffi::OsString {
+pub fn user_path(ctx: &Context, prefix: &Path) -> OsString {
     let host_bin = own_prefix(ctx).join("bin");
     path_with_all(
         &[prefix.join("bin")],
@@ -197,6 +229,49 @@ fn dune_recent_enough(version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tool_builds_once_in_a_fresh_copy_of_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let ctx = Context {
+            root: root.clone(),
+            build_dir: root.join("build"),
+            cache_dir: root.join("cache"),
+            sources_file: root.join("sources.toml"),
+            verbose: false,
+        };
+        let source = root.join("source");
+        std::fs::create_dir_all(&source).unwrap();
+        std::fs::write(source.join("configure"), "pwd > \"$1\"\n").unwrap();
+        let (stale, out) = (root.join("stale"), root.join("out"));
+        std::fs::create_dir_all(&stale).unwrap();
+        let tool = Tool {
+            name: "host-fake",
+            source: &source,
+            inputs: "fake 1.0".into(),
+            recipe: vec![Cmd::new("sh").arg(format!("{TREE}/configure")).arg(&out)],
+            clears: Some(&stale),
+        };
+        let jobserver = jobserver::Client::new(1).unwrap();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let key = build_tool(&ctx, &tool, &path, &jobserver).unwrap();
+        let ran_in = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(
+            ran_in.trim(),
+            root.join("build/host-build/host-fake").to_str().unwrap()
+        );
+        assert!(!stale.exists(), "cleared before the build");
+        let out_arg = crate::util::cmd::shell_quote(out.to_str().unwrap());
+        assert_eq!(
+            key,
+            format!("fake 1.0\nrun sh '${{tree}}/configure' {out_arg}\n")
+        );
+
+        std::fs::remove_file(&out).unwrap();
+        assert_eq!(build_tool(&ctx, &tool, &path, &jobserver).unwrap(), key);
+        assert!(!out.exists(), "up to date: not run again");
+    }
 
     #[test]
     fn dune_versions() {

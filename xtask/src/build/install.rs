@@ -9,13 +9,13 @@
 //! - `share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`;
 //! - `share/ocaml-unikraft-toolchain-<arch>/default-backend`.
 
-use crate::build::backends::{Arch, Backend, Bundle};
+use crate::build::backends::{self, Arch, Backend, Bundle};
 use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
 use crate::util::progress;
-use crate::util::step::{run_step, Outcome, Stamp};
+use crate::util::step::{run_step, Stamp, StepResult};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 
@@ -78,10 +78,7 @@ pub fn install(ctx: &Context, what: &Installation) -> Result<()> {
         fs::sha256_file(what.driver)?
     );
     for bundle in what.bundles {
-        let stamp = ctx
-            .build_dir
-            .join("stamps")
-            .join(format!("bundle-{}", bundle.config_name()));
+        let stamp = backends::stamp_path(ctx, bundle);
         let built = std::fs::read_to_string(&stamp)
             .with_context(|| format!("reading {}", stamp.display()))?;
         key.push_str(&format!(
@@ -95,8 +92,10 @@ pub fn install(ctx: &Context, what: &Installation) -> Result<()> {
         stage_and_move(what, &mut place::rename)
     })?;
     match outcome {
-        Outcome::Ran => progress::say("install", &format!("installed into {}", prefix.display())),
-        Outcome::UpToDate => {
+        StepResult::Ran => {
+            progress::say("install", &format!("installed into {}", prefix.display()))
+        }
+        StepResult::UpToDate => {
             progress::say("install", &format!("{} is up to date", prefix.display()))
         }
     }
@@ -146,7 +145,10 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
             fs::copy_tree(
                 &bundle_stage.join(&relative),
                 &stage.join(&relative),
-                fs::Copy::HardLink,
+                &fs::CopyOptions {
+                    hard_links: true,
+                    ..Default::default()
+                },
             )?;
             paths.push(relative);
         }

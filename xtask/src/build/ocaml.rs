@@ -14,18 +14,23 @@ use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
 use crate::util::progress;
-use crate::util::step::{run_build_step, Outcome, Stamp};
+use crate::util::step::{BuildStep, Stamp, StepResult};
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
-/// configure options besides prefix and target (part of the stamp key).
+/// configure options besides prefix and target.
 const CONFIGURE_OPTIONS: &[&str] = &[
     "--disable-ocamldoc",
     "--disable-ocamltest",
     "--disable-debugger",
 ];
+
+/// Stand in the recipe for paths of this build, kept out of the stamp key:
+/// the copy of the OCaml tree it runs in, and the temporary directory
+/// `make installcross` installs into.
+const TREE: &str = "${tree}";
+const STAGING: &str = "${staging}";
 
 /// `<prefix>/lib/ocaml-unikraft-<arch>`: the cross compiler's own prefix.
 pub fn compiler_prefix(prefix: &Path, arch: Arch) -> PathBuf {
@@ -50,83 +55,75 @@ pub fn build(
     jobserver: &jobserver::Client,
 ) -> Result<()> {
     let name = format!("ocaml-{}", arch.name());
-    let target = format!("{}-unikraft-ocaml", arch.gnu_name());
     let install_dir = compiler_prefix(cross.prefix, arch);
-    let key = format!(
-        "{name}\ntarget {target}\nprefix {}\nconfigure {}\n{}",
-        install_dir.display(),
-        CONFIGURE_OPTIONS.join(" "),
-        cross.key
-    );
+    let recipe = recipe(arch, &install_dir);
     // One stamp per prefix: installing elsewhere must not make the next
     // build for the usual prefix start over.
     let prefix_id = &fs::sha256_hex(install_dir.as_os_str().as_encoded_bytes())[..12];
-    let stamp = Stamp::new(
-        ctx.build_dir
-            .join("stamps")
-            .join(format!("{name}-{prefix_id}")),
-    );
-    if !install_dir.join("bin/ocamlopt").exists() {
-        stamp.invalidate()?;
-    }
-    let log = ctx.log_dir().join(format!("{name}.log"));
-    let cancel = AtomicBool::new(false);
-    let outcome = run_build_step(&ctx.log_dir(), &name, &stamp, &key, jobserver, || {
-        progress::say(
-            &name,
-            &format!(
-                "building the {target} cross compiler (log: {})",
-                log.display()
-            ),
-        );
-        std::fs::write(&log, format!("# {name}\n# inputs:\n{key}\n"))?;
-        progress::following_log(&name, &log, || {
-            let tree = ctx.build_dir.join("cross").join(arch.name()).join("ocaml");
-            fs::remove_if_present(&tree)?;
-            fs::copy_tree(cross.source, &tree, fs::Copy::Content)?;
-            let run = |cmd: Cmd| {
-                cmd.dir(&tree).env("PATH", cross.path).run_build(
-                    &log,
-                    ctx.verbose,
-                    jobserver,
-                    &cancel,
-                )
-            };
-            run(Cmd::new(tree.join("configure"))
-                .arg(format!("--prefix={}", install_dir.display()))
-                .arg(format!("--target={target}"))
-                .args(CONFIGURE_OPTIONS))
+    let step = BuildStep {
+        name: name.clone(),
+        stamp: Stamp::new(
+            ctx.build_dir
+                .join("stamps")
+                .join(format!("{name}-{prefix_id}")),
+        ),
+        log: ctx.log_dir().join(format!("{name}.log")),
+        inputs: format!("{name}\n{}", cross.key),
+        recipe: &recipe,
+        output: Some(install_dir.join("bin/ocamlopt")),
+    };
+    let result = step.run(&ctx.log_dir(), jobserver, None, |log| {
+        let tree = ctx.build_dir.join("cross").join(arch.name()).join("ocaml");
+        fs::remove_if_present(&tree)?;
+        fs::copy_tree(cross.source, &tree, &fs::CopyOptions::default())?;
+        let run = |cmd: &Cmd, places: &[(&str, &Path)]| {
+            cmd.resolve(places)?
+                .dir(&tree)
+                .env("PATH", cross.path)
+                .run_build(log, ctx.verbose, jobserver, None)
+        };
+        let [configure, build, install] = &recipe;
+        run(configure, &[(TREE, &tree)])
             .context("configuring OCaml (configure's own log is config.log in the build tree)")?;
-            run(Cmd::new("make").arg("crossopt"))?;
-            // Staged in the prefix: a rename cannot cross filesystems, and
-            // the prefix may be on another one than the build tree.
-            let lib_dir = cross.prefix.join("lib");
-            std::fs::create_dir_all(&lib_dir)
-                .with_context(|| format!("creating {}", lib_dir.display()))?;
-            let staging = tempfile::Builder::new()
-                .prefix(".install-")
-                .tempdir_in(&lib_dir)
-                .with_context(|| {
-                    format!("creating a staging directory in {}", lib_dir.display())
-                })?;
-            run(Cmd::new("make")
-                .arg("installcross")
-                .arg(format!("DESTDIR={}", staging.path().display())))?;
-            let staged = staging
-                .path()
-                .join(install_dir.strip_prefix("/").unwrap_or(&install_dir));
-            let piece = Piece {
-                staged,
-                dest: install_dir.clone(),
-            };
-            place::all_or_none(&[piece], &lib_dir, &mut place::rename)
-        })
+        run(build, &[])?;
+        // Staged in the prefix: a rename cannot cross filesystems, and
+        // the prefix may be on another one than the build tree.
+        let lib_dir = cross.prefix.join("lib");
+        std::fs::create_dir_all(&lib_dir)
+            .with_context(|| format!("creating {}", lib_dir.display()))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".install-")
+            .tempdir_in(&lib_dir)
+            .with_context(|| format!("creating a staging directory in {}", lib_dir.display()))?;
+        run(install, &[(STAGING, staging.path())])?;
+        let staged = staging
+            .path()
+            .join(install_dir.strip_prefix("/").unwrap_or(&install_dir));
+        let piece = Piece {
+            staged,
+            dest: install_dir.clone(),
+        };
+        place::all_or_none(&[piece], &lib_dir, &mut place::rename)
     })?;
-    match outcome {
-        Outcome::Ran => progress::say(&name, &format!("installed in {}", install_dir.display())),
-        Outcome::UpToDate => progress::say(&name, "up to date"),
+    if result == StepResult::Ran {
+        progress::say(&name, &format!("installed in {}", install_dir.display()));
     }
     Ok(())
+}
+
+/// The cross build of `arch`: configure (for its target, to be installed
+/// in `install_dir`), build, install into the staging directory.
+fn recipe(arch: Arch, install_dir: &Path) -> [Cmd; 3] {
+    [
+        Cmd::new(format!("{TREE}/configure"))
+            .arg(format!("--prefix={}", install_dir.display()))
+            .arg(format!("--target={}-unikraft-ocaml", arch.gnu_name()))
+            .args(CONFIGURE_OPTIONS),
+        Cmd::new("make").arg("crossopt"),
+        Cmd::new("make")
+            .arg("installcross")
+            .arg(format!("DESTDIR={STAGING}")),
+    ]
 }
 
 /// The compiler tools a findlib toolchain names.

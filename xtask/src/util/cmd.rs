@@ -8,6 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Debug)]
 pub struct Cmd {
@@ -57,6 +58,27 @@ impl Cmd {
         self
     }
 
+    /// The command with each placeholder replaced by its path in `places`
+    /// (placeholder, path). A recipe is built before it runs, naming the
+    /// paths of one build (trees, staging directories) with placeholders
+    /// written `${name}`: it then reads the same in every build directory,
+    /// as a stamp key must, and can name paths that do not exist yet.
+    pub fn resolve(&self, places: &[(&str, &Path)]) -> Result<Cmd> {
+        let fill = |arg: &OsString| {
+            fill_placeholders(arg, places).map_err(|placeholder| {
+                anyhow::anyhow!(
+                    "command {} has placeholder {placeholder} but no path for it",
+                    self.display()
+                )
+            })
+        };
+        Ok(Cmd {
+            program: fill(&self.program)?,
+            args: self.args.iter().map(fill).collect::<Result<_>>()?,
+            ..self.clone()
+        })
+    }
+
     /// The command as a user would type it.
     pub fn display(&self) -> String {
         std::iter::once(&self.program)
@@ -102,30 +124,16 @@ impl Cmd {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Runs the command with all its output going to `log`.
-    pub fn run_logged(&self, log: &Path, verbose: bool) -> Result<()> {
-        self.echo(verbose);
-        crate::util::fs::create_parent(log)?;
-        let output = self
-            .expression()
-            .stderr_to_stdout()
-            .stdout_path(log)
-            .unchecked()
-            .run()
-            .map_err(|err| self.spawn_error(err))?;
-        self.check_logged(&output.status, log)
-    }
-
-    /// Like [`Cmd::run_logged`] but appending to the log, for long builds:
-    /// GNU make children share
-    /// `jobserver`'s tokens, and the command is killed when `cancel` is set
-    /// (another bundle failed under `--fail-fast`).
+    /// Runs a long build command with all its output appended to `log`.
+    /// GNU make children share `jobserver`'s tokens; with a `cancel` flag,
+    /// the command is killed once it is set (another bundle failed under
+    /// `--fail-fast`).
     pub fn run_build(
         &self,
         log: &Path,
         verbose: bool,
         jobserver: &jobserver::Client,
-        cancel: &std::sync::atomic::AtomicBool,
+        cancel: Option<&AtomicBool>,
     ) -> Result<()> {
         self.echo(verbose);
         crate::util::fs::create_parent(log)?;
@@ -206,10 +214,7 @@ impl Cmd {
 /// Waits for the child `pid` and returns its status and the CPU time it and
 /// its descendants used (what `time` reports), killing it when `cancel` is
 /// set. std's `Child::wait` does not report CPU time; `wait4` does.
-fn wait_with_cpu(
-    pid: u32,
-    cancel: &std::sync::atomic::AtomicBool,
-) -> Result<(std::process::ExitStatus, f64)> {
+fn wait_with_cpu(pid: u32, cancel: Option<&AtomicBool>) -> Result<(std::process::ExitStatus, f64)> {
     use std::os::unix::process::ExitStatusExt as _;
     let pid = libc::pid_t::try_from(pid).context("process id out of range")?;
     loop {
@@ -217,7 +222,7 @@ fn wait_with_cpu(
         // SAFETY: rusage is plain data that wait4 fills in; the pointers are
         // valid for the call.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let cancelled = cancel.load(std::sync::atomic::Ordering::Relaxed);
+        let cancelled = cancel.is_some_and(|flag| flag.load(Ordering::Relaxed));
         if cancelled {
             // SAFETY: pid is our own child, not yet reaped.
             unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -241,6 +246,30 @@ fn wait_with_cpu(
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+/// `arg` with each `${name}` replaced by its path in `places`; the first
+/// placeholder missing from `places`, if any.
+fn fill_placeholders(arg: &OsStr, places: &[(&str, &Path)]) -> Result<OsString, String> {
+    let Some(mut rest) = arg.to_str().filter(|text| text.contains("${")) else {
+        return Ok(arg.to_owned());
+    };
+    let mut filled = OsString::new();
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |i| start + i + 1);
+        let placeholder = &rest[start..end];
+        let (_, path) = places
+            .iter()
+            .find(|(known, _)| *known == placeholder)
+            .ok_or_else(|| placeholder.to_owned())?;
+        filled.push(&rest[..start]);
+        filled.push(path);
+        rest = &rest[end..];
+    }
+    filled.push(rest);
+    Ok(filled)
 }
 
 /// The last `lines` lines of a log file, for error messages.
@@ -291,9 +320,10 @@ mod tests {
     fn failure_names_the_command_and_its_log() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("logs/fail.log");
+        let jobserver = jobserver::Client::new(1).unwrap();
         let err = Cmd::new("sh")
             .args(["-c", "echo first; echo last-line; exit 3"])
-            .run_logged(&log, false)
+            .run_build(&log, false, &jobserver, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("exit status: 3"), "{err}");
@@ -309,12 +339,11 @@ mod tests {
     fn build_commands_report_their_cpu_time_to_the_step() {
         let dir = tempfile::tempdir().unwrap();
         let jobserver = jobserver::Client::new(1).unwrap();
-        let cancel = std::sync::atomic::AtomicBool::new(false);
         let stamp = crate::util::step::Stamp::new(dir.path().join("stamp"));
         crate::util::step::run_step(dir.path(), "busy", &stamp, "k", || {
             Cmd::new("sh")
                 .args(["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"])
-                .run_build(&dir.path().join("busy.log"), false, &jobserver, &cancel)
+                .run_build(&dir.path().join("busy.log"), false, &jobserver, None)
         })
         .unwrap();
         let timings = std::fs::read_to_string(dir.path().join("timings.jsonl")).unwrap();
@@ -328,20 +357,42 @@ mod tests {
     fn cancelling_stops_a_running_build_command() {
         let dir = tempfile::tempdir().unwrap();
         let jobserver = jobserver::Client::new(1).unwrap();
-        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let cancel = AtomicBool::new(false);
         let start = std::time::Instant::now();
         let err = std::thread::scope(|scope| {
             scope.spawn(|| {
                 std::thread::sleep(std::time::Duration::from_millis(300));
-                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                cancel.store(true, Ordering::Relaxed);
             });
             Cmd::new("sleep")
                 .arg("30")
-                .run_build(&dir.path().join("sleep.log"), false, &jobserver, &cancel)
+                .run_build(
+                    &dir.path().join("sleep.log"),
+                    false,
+                    &jobserver,
+                    Some(&cancel),
+                )
                 .unwrap_err()
         });
         assert!(err.to_string().contains("--fail-fast"), "{err}");
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn placeholders_become_paths_and_a_missing_one_is_an_error() {
+        let recipe = Cmd::new("${tree}/configure")
+            .arg("--prefix=${prefix}")
+            .arg("DESTDIR=${tree}/a ${tree}/b");
+        let tree = Path::new("/build/tree");
+        let resolved = recipe
+            .resolve(&[("${tree}", tree), ("${prefix}", Path::new("/opt/x"))])
+            .unwrap();
+        assert_eq!(
+            resolved.display(),
+            "/build/tree/configure --prefix=/opt/x 'DESTDIR=/build/tree/a /build/tree/b'"
+        );
+        let err = recipe.resolve(&[("${tree}", tree)]).unwrap_err();
+        assert!(err.to_string().contains("${prefix}"), "{err}");
     }
 
     #[test]

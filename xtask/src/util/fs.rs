@@ -82,32 +82,60 @@ pub fn newest_mtime(dir: &Path) -> Result<u128> {
     Ok(newest)
 }
 
-/// How [`copy_tree`] makes each file.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Copy {
-    /// Instant; only for files nobody modifies in place (staged outputs).
-    HardLink,
-    /// Real copies, for trees a build will write into.
-    Content,
+/// How [`copy_tree`] copies. The default makes real copies of every file
+/// and keeps symbolic links as links: a tree a build will write into.
+#[derive(Clone, Copy, Default)]
+pub struct CopyOptions<'a> {
+    /// Hard links instead of copies: instant, but only for files nobody
+    /// modifies in place (staged outputs).
+    pub hard_links: bool,
+    /// Copies what symbolic links point to instead of the links, for a copy
+    /// that must stand alone.
+    pub follow_links: bool,
+    /// Extensions of the files left out.
+    pub skip_extensions: &'a [&'a str],
 }
 
-/// Copies the tree `source` to `dest`, keeping symbolic links as links.
-pub fn copy_tree(source: &Path, dest: &Path, how: Copy) -> Result<()> {
+/// Copies the tree `source` to `dest`.
+pub fn copy_tree(source: &Path, dest: &Path, how: &CopyOptions) -> Result<()> {
     std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     for entry in
         std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
     {
         let entry = entry?;
         let (from, to) = (entry.path(), dest.join(entry.file_name()));
-        let kind = entry.file_type()?;
+        let kind = if how.follow_links {
+            std::fs::metadata(&from)
+                .with_context(|| format!("reading {}", from.display()))?
+                .file_type()
+        } else {
+            entry.file_type()?
+        };
         if kind.is_dir() {
             copy_tree(&from, &to, how)?;
         } else if kind.is_symlink() {
             std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)
                 .with_context(|| format!("copying link {}", from.display()))?;
-        } else if how == Copy::Content || std::fs::hard_link(&from, &to).is_err() {
-            std::fs::copy(&from, &to).with_context(|| format!("copying {}", from.display()))?;
+        } else if !from
+            .extension()
+            .is_some_and(|e| how.skip_extensions.iter().any(|skip| e == *skip))
+        {
+            copy_file(&from, &to, how)?;
         }
+    }
+    Ok(())
+}
+
+/// One file of [`copy_tree`]; a followed link is copied from its target,
+/// so that a hard link is made to the file and not to the link.
+fn copy_file(from: &Path, to: &Path, how: &CopyOptions) -> Result<()> {
+    let from = if how.follow_links {
+        std::fs::canonicalize(from).with_context(|| format!("resolving {}", from.display()))?
+    } else {
+        from.to_path_buf()
+    };
+    if !how.hard_links || std::fs::hard_link(&from, to).is_err() {
+        std::fs::copy(&from, to).with_context(|| format!("copying {}", from.display()))?;
     }
     Ok(())
 }
@@ -169,6 +197,33 @@ mod tests {
         assert!(!dest.join("stale").exists());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("src")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temporary directory left behind");
+    }
+
+    #[test]
+    fn copy_tree_keeps_or_follows_links_and_skips_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        std::fs::create_dir_all(source.join("sub")).unwrap();
+        std::fs::write(source.join("sub/a.h"), "header").unwrap();
+        std::fs::write(source.join("sub/a.o"), "object").unwrap();
+        std::os::unix::fs::symlink("sub", source.join("link")).unwrap();
+
+        let kept = dir.path().join("kept");
+        copy_tree(&source, &kept, &CopyOptions::default()).unwrap();
+        assert!(kept.join("link").symlink_metadata().unwrap().is_symlink());
+        assert!(kept.join("sub/a.o").is_file());
+
+        let followed = dir.path().join("followed");
+        let how = CopyOptions {
+            hard_links: true,
+            follow_links: true,
+            skip_extensions: &["o"],
+        };
+        copy_tree(&source, &followed, &how).unwrap();
+        let link = followed.join("link");
+        assert!(!link.symlink_metadata().unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(link.join("a.h")).unwrap(), "header");
+        assert!(!link.join("a.o").exists() && !followed.join("sub/a.o").exists());
     }
 
     #[test]

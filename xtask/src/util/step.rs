@@ -2,15 +2,19 @@
 //! they were built for.
 //!
 //! The key is a readable description of every input (versions, hashes,
-//! options). A step deletes its stamp before it starts and writes it after
-//! success, so an interrupted step always runs again, and changing any input
-//! changes the key and reruns exactly the steps that depend on it.
+//! options) and, for a [`BuildStep`], of the commands it runs. A step deletes
+//! its stamp before it starts and writes it after success, so an interrupted
+//! step always runs again, and changing any input changes the key and reruns
+//! exactly the steps that depend on it.
 
-use anyhow::{Context as _, Result};
+use crate::util::cmd::Cmd;
+use crate::util::progress;
+use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -99,7 +103,7 @@ impl Stamp {
 
 /// Whether [`run_step`] did the work or found it up to date.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum Outcome {
+pub enum StepResult {
     Ran,
     UpToDate,
 }
@@ -113,9 +117,9 @@ pub fn run_step(
     stamp: &Stamp,
     key: &str,
     work: impl FnOnce() -> Result<()>,
-) -> Result<Outcome> {
+) -> Result<StepResult> {
     if stamp.is_current(key) {
-        return Ok(Outcome::UpToDate);
+        return Ok(StepResult::UpToDate);
     }
     stamp.invalidate()?;
     let start = Instant::now();
@@ -124,33 +128,93 @@ pub fn run_step(
     stamp.record(key)?;
     let cpu = CHILD_CPU.with(Cell::get) - cpu_before;
     record_timing(log_dir, name, start.elapsed().as_secs_f64(), cpu)?;
-    Ok(Outcome::Ran)
+    Ok(StepResult::Ran)
 }
 
-/// [`run_step`] for work that runs make under `jobserver`. It first takes a
-/// token and holds it to the end: the token pays for the implicit job slot
-/// of the make it starts (a make given jobserver fds runs one job without a
-/// token), as GNU make takes a slot for every recipe that runs a sub-make.
-/// So the builds together never run more than the `-j` budget, and when
-/// builds outnumber tokens the later ones wait: at `-j2`, with the host
-/// OCaml holding one token, the bundles build one after another on the
-/// other. That costs no throughput, both slots stay busy either way;
-/// starting every make without a token would run one job per make outside
-/// the budget (five jobs at `-j2` with four bundles). The time recorded
-/// starts once the token is held: the build's own, not its wait.
-pub fn run_build_step(
-    log_dir: &Path,
-    name: &str,
-    stamp: &Stamp,
-    key: &str,
-    jobserver: &jobserver::Client,
-    work: impl FnOnce() -> Result<()>,
-) -> Result<Outcome> {
-    if stamp.is_current(key) {
-        return Ok(Outcome::UpToDate);
+/// A step that runs build commands (configure, make), all writing one log,
+/// while the user sees it start and end, or be up to date.
+pub struct BuildStep<'a> {
+    /// Names the step in progress lines, its log's header and the timings.
+    pub name: String,
+    pub stamp: Stamp,
+    /// Where the commands' output goes; started afresh on every run.
+    pub log: PathBuf,
+    /// Everything the step is built from besides its recipe (sources,
+    /// versions, options), one per line.
+    pub inputs: String,
+    /// The commands the step runs, built before it runs, with placeholders
+    /// for the paths of this build ([`Cmd::resolve`]). Part of the key:
+    /// changing a command reruns the step as changing an input does.
+    pub recipe: &'a [Cmd],
+    /// An output whose absence reruns the step whatever its stamp says.
+    pub output: Option<PathBuf>,
+}
+
+impl BuildStep<'_> {
+    /// The stamp key: the inputs and the recipe ([`key_with_recipe`]).
+    pub fn key(&self) -> String {
+        key_with_recipe(&self.inputs, self.recipe)
     }
-    let _slot = jobserver.acquire().context("waiting for a job slot")?;
-    run_step(log_dir, name, stamp, key, work)
+
+    /// Runs `work`, given the log, unless the stamp records the key (see
+    /// [`run_step`]). It first takes a token of `jobserver` and holds it to
+    /// the end: the token pays for the implicit job slot of the make it
+    /// starts (a make given jobserver fds runs one job without a token), as
+    /// GNU make takes a slot for every recipe that runs a sub-make. So the
+    /// builds together never run more than the `-j` budget, and when builds
+    /// outnumber tokens the later ones wait: at `-j2`, with the host OCaml
+    /// holding one token, the bundles build one after another on the other.
+    /// That costs no throughput, both slots stay busy either way; starting
+    /// every make without a token would run one job per make outside the
+    /// budget (five jobs at `-j2` with four bundles). The time recorded
+    /// starts once the token is held: the build's own, not its wait. A step
+    /// whose turn comes once `cancel` is set does not start.
+    pub fn run(
+        &self,
+        log_dir: &Path,
+        jobserver: &jobserver::Client,
+        cancel: Option<&AtomicBool>,
+        work: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<StepResult> {
+        let key = self.key();
+        if self.output.as_ref().is_some_and(|output| !output.exists()) {
+            self.stamp.invalidate()?;
+        }
+        if self.stamp.is_current(&key) {
+            progress::say(&self.name, "up to date");
+            return Ok(StepResult::UpToDate);
+        }
+        let _slot = jobserver.acquire().context("waiting for a job slot")?;
+        if cancel.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+            bail!("not started because another build failed (--fail-fast)");
+        }
+        let start = Instant::now();
+        let result = run_step(log_dir, &self.name, &self.stamp, &key, || {
+            let log = self.log.display();
+            progress::say(&self.name, &format!("building (log: {log})"));
+            self.start_log(&key)?;
+            progress::following_log(&self.name, &self.log, || work(&self.log))
+        })?;
+        let seconds = start.elapsed().as_secs_f64();
+        progress::say(&self.name, &format!("built in {seconds:.0} s"));
+        Ok(result)
+    }
+
+    /// A fresh log, headed by what the step is built from.
+    fn start_log(&self, key: &str) -> Result<()> {
+        crate::util::fs::create_parent(&self.log)?;
+        let header = format!("# {}\n# inputs and recipe:\n{key}", self.name);
+        std::fs::write(&self.log, header).with_context(|| format!("writing {}", self.log.display()))
+    }
+}
+
+/// A stamp key: `inputs`, then a `run` line for each command of `recipe`.
+pub fn key_with_recipe(inputs: &str, recipe: &[Cmd]) -> String {
+    let mut key = format!("{}\n", inputs.trim_end());
+    for cmd in recipe {
+        key.push_str(&format!("run {}\n", cmd.display()));
+    }
+    key
 }
 
 fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64, cpu_seconds: f64) -> Result<()> {
@@ -190,15 +254,71 @@ mod tests {
             })
             .unwrap()
         };
-        assert_eq!(step("v1"), Outcome::Ran);
-        assert_eq!(step("v1"), Outcome::UpToDate);
-        assert_eq!(step("v2"), Outcome::Ran);
+        assert_eq!(step("v1"), StepResult::Ran);
+        assert_eq!(step("v1"), StepResult::UpToDate);
+        assert_eq!(step("v2"), StepResult::Ran);
         assert_eq!(runs, 2);
         let timings = std::fs::read_to_string(dir.path().join("timings.jsonl")).unwrap();
         assert_eq!(timings.lines().count(), 2);
         let first: Timing = serde_json::from_str(timings.lines().next().unwrap()).unwrap();
         assert_eq!(first.step, "example");
         assert!(first.cpu_seconds.is_some());
+    }
+
+    fn build_step<'a>(dir: &Path, recipe: &'a [Cmd]) -> BuildStep<'a> {
+        BuildStep {
+            name: "example".into(),
+            stamp: Stamp::new(dir.join("stamps/example")),
+            log: dir.join("logs/example.log"),
+            inputs: "source v1".into(),
+            recipe,
+            output: Some(dir.join("out")),
+        }
+    }
+
+    /// Runs `step` with work that writes its output, as a build would.
+    fn build(step: &BuildStep, dir: &Path, cancel: Option<&AtomicBool>) -> Result<StepResult> {
+        let jobserver = jobserver::Client::new(1).unwrap();
+        step.run(&dir.join("logs"), &jobserver, cancel, |log| {
+            assert_eq!(log, dir.join("logs/example.log"));
+            std::fs::write(dir.join("out"), "built")?;
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn build_step_reruns_when_its_recipe_changes_or_its_output_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let make = [Cmd::new("make").arg("-C").arg("${tree}")];
+        assert_eq!(
+            build(&build_step(dir, &make), dir, None).unwrap(),
+            StepResult::Ran
+        );
+        let log = std::fs::read_to_string(dir.join("logs/example.log")).unwrap();
+        assert!(log.starts_with("# example\n"), "{log}");
+        assert!(log.contains("source v1\nrun make -C '${tree}'\n"), "{log}");
+        let again = build(&build_step(dir, &make), dir, None).unwrap();
+        assert_eq!(again, StepResult::UpToDate);
+
+        let serial = [Cmd::new("make").arg("-j1").arg("-C").arg("${tree}")];
+        let changed = build(&build_step(dir, &serial), dir, None).unwrap();
+        assert_eq!(changed, StepResult::Ran, "a changed command reruns");
+        std::fs::remove_file(dir.join("out")).unwrap();
+        let rebuilt = build(&build_step(dir, &serial), dir, None).unwrap();
+        assert_eq!(rebuilt, StepResult::Ran, "a missing output reruns");
+        let timings = std::fs::read_to_string(dir.join("logs/timings.jsonl")).unwrap();
+        assert_eq!(timings.lines().count(), 3);
+    }
+
+    #[test]
+    fn cancelled_build_step_does_not_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let cancel = AtomicBool::new(true);
+        let err = build(&build_step(dir, &[]), dir, Some(&cancel)).unwrap_err();
+        assert!(err.to_string().contains("--fail-fast"), "{err}");
+        assert!(!dir.join("out").exists() && !dir.join("logs").exists());
     }
 
     #[test]

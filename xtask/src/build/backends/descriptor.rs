@@ -228,7 +228,7 @@ fn post_link_steps(image: &Path) -> Result<Vec<Vec<String>>> {
     if elf_class(image)? == Some(elf::Class::Elf32)
         && elf_class(&with_suffix(image, ".dbg"))? == Some(elf::Class::Elf64)
     {
-        let scripts = strip_tool_dir(&steps)?;
+        let scripts = unikraft_scripts_dir(&steps)?;
         steps.push(vec![
             scripts.join("multiboot.py").to_string_lossy().into_owned(),
             image.to_string_lossy().into_owned(),
@@ -244,7 +244,7 @@ fn post_link_steps(image: &Path) -> Result<Vec<Vec<String>>> {
 }
 
 /// Unikraft's scripts directory, found from the boot-info step's script.
-fn strip_tool_dir(steps: &[Vec<String>]) -> Result<PathBuf> {
+fn unikraft_scripts_dir(steps: &[Vec<String>]) -> Result<PathBuf> {
     steps
         .iter()
         .map(|s| Path::new(&s[0]))

@@ -7,12 +7,13 @@
 //! - `stage/`: the bundle as it will be installed (`lib/` and `share/`).
 //!
 //! The stamp key lists every input (source identities, configuration,
-//! application files, compiler version), so a bundle is rebuilt exactly
-//! when one of them changes. Bundles build in parallel under one GNU make
-//! jobserver holding the `-j` budget: each build takes a token before it
-//! starts and make's own children take the rest, so N jobs never become N×N.
-//! With fewer tokens than builds (at `-j2`, beside the host OCaml) the
-//! bundles wait their turn; see [`run_build_step`] for why that is right.
+//! application files, compiler version) and the make commands, so a bundle
+//! is rebuilt exactly when one of them changes. Bundles build in parallel
+//! under one GNU make jobserver holding the `-j` budget: each build takes a
+//! token before it starts and make's own children take the rest, so N jobs
+//! never become N×N. With fewer tokens than builds (at `-j2`, beside the
+//! host OCaml) the bundles wait their turn; see [`BuildStep::run`] for why
+//! that is right.
 
 mod compose;
 mod descriptor;
@@ -21,23 +22,29 @@ pub use crate::target::{Arch, Backend, BuildOption, Bundle};
 
 use crate::context::Context;
 use crate::util::cmd::Cmd;
-use crate::util::progress;
-use crate::util::step::{run_build_step, Outcome, Stamp};
+use crate::util::step::{key_with_recipe, BuildStep, Stamp};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 /// The app library registered by `backends/app/Makefile.uk`.
 const APP_LIB: &str = "appocamlbundle";
 /// `CONFIG_UK_NAME` in `backends/fragments/base.config`.
 const IMAGE_NAME: &str = "ocamlbundle";
 
-/// Version of how a finished build is turned into a bundle (descriptor
-/// extraction, files copied): bump it when that changes. Only the staging
-/// reruns then; Unikraft's build resumes as it was.
-const EXTRACTION: u32 = 2;
+/// Version of the staging, how a finished build is turned into a bundle
+/// (descriptor extraction, files copied): bump it when that changes. Only
+/// the staging reruns then; Unikraft's build resumes as it was.
+const STAGING_VERSION: u32 = 2;
+
+/// Placeholders of the make commands for the paths of this machine's build,
+/// which stay out of the stamp key: the placeholder application, the
+/// Unikraft and lib-musl trees, and the bundle's directory.
+const APP: &str = "${app}";
+const UNIKRAFT: &str = "${unikraft}";
+const LIB_MUSL: &str = "${lib-musl}";
+const BUNDLE_DIR: &str = "${bundle-dir}";
 
 /// Everything bundles are built from besides their configuration.
 pub struct Inputs {
@@ -67,7 +74,6 @@ pub fn build(
     if let Some(dir) = opts.config_dir {
         compose::check_config_dir(dir)?;
     }
-    let jobserver = opts.jobserver;
     let cancel = AtomicBool::new(false);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(bundles.len().max(1))
@@ -77,7 +83,7 @@ pub fn build(
         bundles
             .par_iter()
             .map(|bundle| {
-                let result = build_one(ctx, bundle, inputs, opts, jobserver, &cancel);
+                let result = build_one(ctx, bundle, inputs, opts, &cancel);
                 if result.is_err() && opts.fail_fast {
                     cancel.store(true, Ordering::Relaxed);
                 }
@@ -107,12 +113,27 @@ fn bundle_dir(ctx: &Context, bundle: &Bundle) -> PathBuf {
     ctx.build_dir.join("bundles").join(bundle.config_name())
 }
 
+/// The stamp of a bundle's stage; it records what the stage was built from.
+pub fn stamp_path(ctx: &Context, bundle: &Bundle) -> PathBuf {
+    ctx.build_dir
+        .join("stamps")
+        .join(format!("bundle-{}", bundle.config_name()))
+}
+
+/// Unikraft's build of one bundle: its configuration, its commands, and the
+/// key an interrupted build resumes under (inputs and commands; not the
+/// staging's version, whose change reruns the staging alone).
+struct Compile {
+    config: String,
+    recipe: [Cmd; 2],
+    key: String,
+}
+
 fn build_one(
     ctx: &Context,
     bundle: &Bundle,
     inputs: &Inputs,
     opts: &Options,
-    jobserver: &jobserver::Client,
     cancel: &AtomicBool,
 ) -> Result<PathBuf> {
     let name = bundle.config_name();
@@ -125,59 +146,32 @@ fn build_one(
     )?;
     let cc = format!("{}gcc", bundle.arch.cross_prefix());
     let cc_version = Cmd::new(&cc).arg("--version").read(false)?;
-    let compile_key = input_key(
+    let input_key = input_key(
         &ctx.root.join("backends/app"),
         bundle,
         inputs,
         &config,
         cc_version.lines().next().unwrap_or_default(),
     )?;
-    // What is staged also depends on how it is extracted.
-    let key = format!("{compile_key}extraction {EXTRACTION}\n");
-    let stamp = Stamp::new(ctx.build_dir.join("stamps").join(format!("bundle-{name}")));
-    if !stage.is_dir() {
-        stamp.invalidate()?;
-    }
-    let log = ctx.log_dir().join(format!("bundle-{name}.log"));
-    let mut started = None;
-    let outcome = run_build_step(
-        &ctx.log_dir(),
-        &format!("bundle {name}"),
-        &stamp,
-        &key,
-        jobserver,
-        || {
-            if cancel.load(Ordering::Relaxed) {
-                bail!("not started because another bundle failed (--fail-fast)");
-            }
-            started = Some(Instant::now());
-            progress::say(&name, &format!("building (log: {})", log.display()));
-            crate::util::fs::create_parent(&log)?;
-            std::fs::write(&log, format!("# bundle {name}\n# inputs:\n{key}\n"))
-                .with_context(|| format!("writing {}", log.display()))?;
-            progress::following_log(&name, &log, || {
-                compile(
-                    ctx,
-                    bundle,
-                    inputs,
-                    &dir,
-                    &config,
-                    &compile_key,
-                    &log,
-                    jobserver,
-                    cancel,
-                )
-            })?;
-            stage_bundle(ctx, bundle, inputs, &dir, &stage)
-        },
-    )?;
-    match outcome {
-        Outcome::Ran => {
-            let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-            progress::say(&name, &format!("built in {seconds:.0} s"));
-        }
-        Outcome::UpToDate => progress::say(&name, "up to date"),
-    }
+    let recipe = recipe(bundle);
+    let compile = Compile {
+        config,
+        key: key_with_recipe(&input_key, &recipe),
+        recipe,
+    };
+    let step = BuildStep {
+        name: format!("bundle {name}"),
+        stamp: Stamp::new(stamp_path(ctx, bundle)),
+        log: ctx.log_dir().join(format!("bundle-{name}.log")),
+        // What is staged also depends on how it is staged.
+        inputs: format!("{input_key}staging {STAGING_VERSION}\n"),
+        recipe: &compile.recipe,
+        output: Some(stage.clone()),
+    };
+    step.run(&ctx.log_dir(), opts.jobserver, Some(cancel), |log| {
+        run_compile(ctx, inputs, &dir, &compile, log, opts.jobserver, cancel)?;
+        stage_bundle(ctx, bundle, inputs, &dir, &stage)
+    })?;
     Ok(stage)
 }
 
@@ -210,14 +204,28 @@ fn input_key(
     Ok(key)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn compile(
+/// The make commands of a bundle: `olddefconfig`, which completes the
+/// configuration, then the build.
+fn recipe(bundle: &Bundle) -> [Cmd; 2] {
+    let mut make = Cmd::new("make")
+        .arg("-C")
+        .arg(APP)
+        .arg(format!("UK_ROOT={UNIKRAFT}"))
+        .arg(format!("LIBS={LIB_MUSL}"))
+        .arg(format!("O={BUNDLE_DIR}/uk"))
+        .arg(format!("C={BUNDLE_DIR}/config"));
+    let cross = bundle.arch.cross_prefix();
+    if !cross.is_empty() {
+        make = make.arg(format!("CROSS_COMPILE={cross}"));
+    }
+    [make.clone().arg("olddefconfig"), make]
+}
+
+fn run_compile(
     ctx: &Context,
-    bundle: &Bundle,
     inputs: &Inputs,
     dir: &Path,
-    config: &str,
-    key: &str,
+    compile: &Compile,
     log: &Path,
     jobserver: &jobserver::Client,
     cancel: &AtomicBool,
@@ -229,7 +237,7 @@ fn compile(
     let key_file = dir.join("building-key");
     let uk_build = dir.join("uk");
     let config_file = dir.join("config");
-    let resuming = std::fs::read_to_string(&key_file).ok().as_deref() == Some(key);
+    let resuming = std::fs::read_to_string(&key_file).ok().as_ref() == Some(&compile.key);
     if !resuming {
         crate::util::fs::remove_if_present(dir)?;
         std::fs::create_dir_all(uk_build.join("libmusl"))
@@ -240,37 +248,31 @@ fn compile(
             .join(inputs.musl_tarball.file_name().unwrap_or_default());
         std::fs::copy(&inputs.musl_tarball, &musl)
             .with_context(|| format!("copying {}", musl.display()))?;
-        std::fs::write(&config_file, config)?;
+        std::fs::write(&config_file, &compile.config)?;
     }
     let app = app_dir(ctx)?;
-    let make = |goal: Option<&str>| {
-        let mut cmd = Cmd::new("make")
-            .arg("-C")
-            .arg(&app)
-            .arg(format!("UK_ROOT={}", inputs.unikraft.display()))
-            .arg(format!("LIBS={}", inputs.lib_musl.display()))
-            .arg(format!("O={}", uk_build.display()))
-            .arg(format!("C={}", config_file.display()));
+    let places = [
+        (APP, app.as_path()),
+        (UNIKRAFT, inputs.unikraft.as_path()),
+        (LIB_MUSL, inputs.lib_musl.as_path()),
+        (BUNDLE_DIR, dir),
+    ];
+    let run = |cmd: &Cmd| {
+        let mut cmd = cmd.resolve(&places)?;
         // Unikraft stamps its version with `git describe` of the enclosing
         // repository; the extracted tree has none, and ours must not leak in.
         if let Some(parent) = inputs.unikraft.parent() {
             cmd = cmd.env("GIT_CEILING_DIRECTORIES", parent);
         }
-        let cross = bundle.arch.cross_prefix();
-        if !cross.is_empty() {
-            cmd = cmd.arg(format!("CROSS_COMPILE={cross}"));
-        }
-        if let Some(goal) = goal {
-            cmd = cmd.arg(goal);
-        }
-        cmd
+        cmd.run_build(log, ctx.verbose, jobserver, Some(cancel))
     };
+    let [olddefconfig, build] = &compile.recipe;
     if !resuming {
-        make(Some("olddefconfig")).run_build(log, ctx.verbose, jobserver, cancel)?;
+        run(olddefconfig)?;
         // Written last: from here on, a rerun with the same inputs resumes.
-        std::fs::write(&key_file, key)?;
+        std::fs::write(&key_file, &compile.key)?;
     }
-    make(None).run_build(log, ctx.verbose, jobserver, cancel)
+    run(build)
 }
 
 /// Extracts the descriptor and copies every file it names into `stage`
@@ -319,7 +321,7 @@ fn stage_bundle(
     crate::util::fs::install_tree(stage, false, |tmp| {
         let lib = tmp.join("lib").join(&install_name);
         for (source, inside) in &referenced.dirs {
-            copy_dir(source, &lib.join(inside))?;
+            crate::util::fs::copy_tree(source, &lib.join(inside), &COPY_REFERENCED_DIRS)?;
         }
         for (source, inside) in &referenced.files {
             copy_file(source, &lib.join(inside))?;
@@ -346,36 +348,33 @@ fn copy_file(source: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies the headers (and anything else but objects) below `source`.
-fn copy_dir(source: &Path, dest: &Path) -> Result<()> {
-    std::fs::create_dir_all(dest)?;
-    for entry in
-        std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
-    {
-        let entry = entry?;
-        let path = entry.path();
-        // lib-musl's include directories are symbolic links into musl's
-        // tree: follow them, the bundle must stand alone.
-        let meta =
-            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
-        if meta.is_dir() {
-            copy_dir(&path, &dest.join(entry.file_name()))?;
-        } else if path
-            .extension()
-            .is_none_or(|e| e != "o" && e != "d" && e != "cmd")
-        {
-            copy_file(
-                &std::fs::canonicalize(&path)?,
-                &dest.join(entry.file_name()),
-            )?;
-        }
-    }
-    Ok(())
-}
+/// How the directories a descriptor names are copied: the headers (and
+/// anything else but objects and their make records). lib-musl's include
+/// directories are symbolic links into musl's tree: followed, the bundle
+/// must stand alone.
+const COPY_REFERENCED_DIRS: crate::util::fs::CopyOptions = crate::util::fs::CopyOptions {
+    hard_links: false,
+    follow_links: true,
+    skip_extensions: &["o", "d", "cmd"],
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_make_commands_in_the_key_name_no_path_of_this_build() {
+        let bundle = Bundle::new(Backend::Qemu, Arch::Arm64, &[]);
+        let key = key_with_recipe("inputs", &recipe(&bundle));
+        let make = format!(
+            "make -C '${{app}}' 'UK_ROOT=${{unikraft}}' 'LIBS=${{lib-musl}}' 'O=${{bundle-dir}}/uk' 'C=${{bundle-dir}}/config' CROSS_COMPILE={}",
+            Arch::Arm64.cross_prefix()
+        );
+        assert_eq!(
+            key,
+            format!("inputs\nrun {make} olddefconfig\nrun {make}\n")
+        );
+    }
 
     #[test]
     fn changing_one_fragment_changes_only_the_bundles_using_it() {

@@ -20,7 +20,7 @@ use crate::context::Context;
 use crate::util::cmd::Cmd;
 pub use crate::util::lock::lock_dir;
 use crate::util::progress;
-use crate::util::step::{run_step, Outcome, Stamp};
+use crate::util::step::{run_step, Stamp, StepResult};
 use anyhow::{bail, Context as _, Result};
 use fetch::Location;
 use std::path::{Path, PathBuf};
@@ -196,7 +196,7 @@ fn extract_step(ctx: &Context, source: &Source, work: impl FnOnce() -> Result<()
             Ok(())
         },
     )?;
-    if outcome == Outcome::Ran {
+    if outcome == StepResult::Ran {
         progress::say(
             &source.label(),
             &format!("extracted into {}", dest.display()),
