@@ -3,7 +3,8 @@
 //! one of these, and the xtask, whose `--backend` values they are, so the
 //! names exist once.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Backend {
     Qemu,
     Firecracker,
@@ -17,6 +18,14 @@ impl Backend {
         match self {
             Backend::Qemu => "qemu",
             Backend::Firecracker => "firecracker",
+        }
+    }
+
+    /// The platform suffix Unikraft gives images: `<name>_<plat>-<arch>`.
+    pub fn image_platform(self) -> &'static str {
+        match self {
+            Backend::Qemu => "qemu",
+            Backend::Firecracker => "fc",
         }
     }
 

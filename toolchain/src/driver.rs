@@ -6,8 +6,8 @@ use crate::args::{self, LinkArgs, Mode};
 use crate::descriptor::Loaded;
 use crate::error::Error;
 use crate::layout::Layout;
-use crate::quote;
 use crate::run::Runner;
+use ocaml_unikraft_toolchain::quote;
 use std::ffi::{OsStr, OsString};
 
 /// `cc <compile_flags> <args>`: compile-only calls, queries and `-r`.

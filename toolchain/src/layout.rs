@@ -1,20 +1,17 @@
-//! Where things are installed under the prefix:
-//!
-//! - `<prefix>/lib/ocaml-unikraft-backend-<backend>-<ukarch>/`: the bundle
-//! - `<prefix>/share/ocaml-unikraft-backend-<backend>-<ukarch>/backend.json`
-//! - `<prefix>/share/ocaml-unikraft-toolchain-<ukarch>/default-backend`
+//! The driver's view of its prefix: which backends are installed for its
+//! arch, the default one, and their descriptors (the layout itself is
+//! [`ocaml_unikraft_toolchain::installed`]).
 
 use crate::descriptor::Loaded;
 use crate::error::Error;
 use crate::name::Arch;
 use ocaml_unikraft_toolchain::backend::Backend;
+use ocaml_unikraft_toolchain::installed;
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// Overrides the prefix found from the executable's location (for tests).
 pub const PREFIX_ENV: &str = "OCAML_UNIKRAFT_PREFIX";
-
-const BUNDLE_PREFIX: &str = "ocaml-unikraft-backend-";
 
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -75,7 +72,7 @@ impl Layout {
     }
 
     fn bundle_name(&self, backend: &str) -> String {
-        format!("{BUNDLE_PREFIX}{backend}-{}", self.arch.uk())
+        installed::bundle_dir_name(backend, self.arch)
     }
 
     pub fn bundle_dir(&self, backend: &str) -> PathBuf {
@@ -86,14 +83,11 @@ impl Layout {
         self.prefix
             .join("share")
             .join(self.bundle_name(backend))
-            .join("backend.json")
+            .join(installed::DESCRIPTOR_FILE)
     }
 
     pub fn default_file(&self) -> PathBuf {
-        self.prefix
-            .join("share")
-            .join(format!("ocaml-unikraft-toolchain-{}", self.arch.uk()))
-            .join("default-backend")
+        self.prefix.join(installed::default_backend_file(self.arch))
     }
 
     /// Backends with a descriptor directory for this arch, sorted.
@@ -109,11 +103,10 @@ impl Layout {
                 )))
             }
         };
-        let suffix = format!("-{}", self.arch.uk());
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|n| {
-                let backend = n.strip_prefix(BUNDLE_PREFIX)?.strip_suffix(&suffix)?;
+                let backend = installed::backend_of_bundle_dir(&n, self.arch)?;
                 valid_name(backend).then(|| backend.to_owned())
             })
             .collect();
@@ -125,7 +118,7 @@ impl Layout {
     /// knows it (suggesting `--backend` with any other name would only fail
     /// again); else pick a backend that exists.
     fn install_help(&self, backend: &str, installed: &[String]) -> String {
-        let arch = self.arch.uk();
+        let arch = self.arch.unikraft();
         if Backend::from_name(backend).is_some() {
             format!(
                 "select an installed one with -z unikraft-backend=NAME, or build it with \
@@ -148,13 +141,13 @@ impl Layout {
         let message = if Backend::from_name(backend).is_some() {
             format!(
                 "backend '{backend}' is not installed for {}; installed: {}",
-                self.arch.std(),
+                self.arch.gnu(),
                 list(installed)
             )
         } else {
             format!(
                 "unknown backend '{backend}'; installed for {}: {}",
-                self.arch.std(),
+                self.arch.gnu(),
                 list(installed)
             )
         };
@@ -179,7 +172,7 @@ impl Layout {
                         "the default backend '{name}' (from {}) is not installed for {}; \
                          installed: {}",
                         file.display(),
-                        self.arch.std(),
+                        self.arch.gnu(),
                         list(&installed)
                     ))
                     .with_help(format!(
@@ -191,17 +184,17 @@ impl Layout {
             Err(e) if e.kind() == io::ErrorKind::NotFound && installed.is_empty() => {
                 Err(Error::config(format!(
                     "no backend is installed for {} under {}",
-                    self.arch.std(),
+                    self.arch.gnu(),
                     self.prefix.display()
                 ))
                 .with_help(format!(
                     "build one with `cargo xtask localbuild --arch {}`",
-                    self.arch.uk()
+                    self.arch.unikraft()
                 )))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::config(format!(
                 "no default backend for {}; installed: {}",
-                self.arch.std(),
+                self.arch.gnu(),
                 list(&installed)
             ))
             .with_help(format!(
@@ -243,7 +236,7 @@ impl Layout {
             }
         };
         let bundle = self.bundle_dir(backend);
-        let loaded = Loaded::parse(&text, &path, bundle, backend, self.arch.uk())?;
+        let loaded = Loaded::parse(&text, &path, bundle, backend, self.arch.unikraft())?;
         Ok(loaded)
     }
 
@@ -275,7 +268,7 @@ mod tests {
     fn paths() {
         let l = Layout {
             prefix: PathBuf::from("/p"),
-            arch: Arch::Aarch64,
+            arch: Arch::Arm64,
         };
         assert_eq!(
             l.descriptor_path("qemu"),

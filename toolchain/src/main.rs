@@ -41,7 +41,6 @@ mod driver;
 mod error;
 mod layout;
 mod name;
-mod quote;
 mod run;
 
 use error::Error;

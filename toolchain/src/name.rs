@@ -6,10 +6,8 @@ use std::path::Path;
 
 pub use ocaml_unikraft_toolchain::arch::Arch;
 
-/// The binutils the driver stands in for; everything else is `cc`/`gcc`.
-pub const BINUTILS: &[&str] = &[
-    "ar", "as", "ld", "nm", "objcopy", "objdump", "ranlib", "readelf", "strip",
-];
+pub use ocaml_unikraft_toolchain::installed::BINUTILS;
+use ocaml_unikraft_toolchain::installed::{C_COMPILERS, TOOL_INFIX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
@@ -27,15 +25,14 @@ pub struct Invocation {
     pub name: String,
 }
 
-const INFIX: &str = "-unikraft-ocaml-";
-
 /// Parse an installed file name such as `aarch64-unikraft-ocaml-ranlib`.
 pub fn parse(file_name: &str) -> Option<(Arch, Tool)> {
-    let (arch, tool) = file_name.split_once(INFIX)?;
-    let arch = Arch::from_std(arch)?;
-    let tool = match tool {
-        "cc" | "gcc" => Tool::Cc,
-        _ => Tool::Binutil(BINUTILS.iter().find(|t| **t == tool)?),
+    let (arch, tool) = file_name.split_once(TOOL_INFIX)?;
+    let arch = Arch::from_gnu(arch)?;
+    let tool = if C_COMPILERS.contains(&tool) {
+        Tool::Cc
+    } else {
+        Tool::Binutil(BINUTILS.iter().find(|t| **t == tool)?)
     };
     Some((arch, tool))
 }
@@ -85,10 +82,10 @@ mod tests {
         let cases: &[(&str, Option<(Arch, Tool)>)] = &[
             ("x86_64-unikraft-ocaml-cc", Some((Arch::X86_64, Tool::Cc))),
             ("x86_64-unikraft-ocaml-gcc", Some((Arch::X86_64, Tool::Cc))),
-            ("aarch64-unikraft-ocaml-cc", Some((Arch::Aarch64, Tool::Cc))),
+            ("aarch64-unikraft-ocaml-cc", Some((Arch::Arm64, Tool::Cc))),
             (
                 "aarch64-unikraft-ocaml-ranlib",
-                Some((Arch::Aarch64, Tool::Binutil("ranlib"))),
+                Some((Arch::Arm64, Tool::Binutil("ranlib"))),
             ),
             (
                 "x86_64-unikraft-ocaml-objcopy",

@@ -1,7 +1,7 @@
 //! Running external programs: argv lists, never a shell; `__V=1` echo.
 
 use crate::error::Error;
-use crate::quote;
+use ocaml_unikraft_toolchain::quote;
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};

@@ -49,7 +49,7 @@ pub fn run() -> Result<ExitCode> {
             build::findlib::set_default(&prefix, arch)?;
             util::progress::say(
                 "default-arch",
-                &format!("toolchain unikraft now builds for {}", arch.name()),
+                &format!("toolchain unikraft now builds for {}", arch.unikraft()),
             );
             Ok(())
         }

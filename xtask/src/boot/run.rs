@@ -26,7 +26,7 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
         bail!(
             "cannot boot a {} {} image here: {reason}\nhelp: `cargo xtask doctor` lists what to install",
             backend.name(),
-            arch.name()
+            arch.unikraft()
         );
     }
     let launch = vmm::Launch {

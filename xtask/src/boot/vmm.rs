@@ -199,7 +199,7 @@ pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
                 .then(|| format!("{program} is not installed"))
         }
         Backend::Firecracker => {
-            if std::env::consts::ARCH != arch.gnu_name() {
+            if std::env::consts::ARCH != arch.gnu() {
                 Some(format!(
                     "Firecracker runs only {} guests on this host",
                     std::env::consts::ARCH

@@ -78,15 +78,12 @@ pub fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
 }
 
 fn require_compiler(prefix: &Path, arch: Arch) -> Result<()> {
-    if !ocaml::compiler_prefix(prefix, arch)
-        .join("bin/ocamlopt")
-        .exists()
-    {
+    if !ocaml_unikraft_toolchain::installed::has_compiler(prefix, arch) {
         bail!(
             "no {} cross compiler is installed in {}\nhelp: build it with `cargo xtask localbuild --arch {}`",
-            arch.name(),
+            arch.unikraft(),
             prefix.display(),
-            arch.name()
+            arch.unikraft()
         );
     }
     Ok(())

@@ -17,12 +17,8 @@ use crate::util::place::{self, Piece};
 use crate::util::progress;
 use crate::util::step::{run_step, Stamp, StepResult};
 use anyhow::{Context as _, Result};
+use ocaml_unikraft_toolchain::installed;
 use std::path::{Path, PathBuf};
-
-/// The names the driver is installed under, after `<gnu-arch>-unikraft-ocaml-`.
-const TOOLS: &[&str] = &[
-    "cc", "gcc", "ar", "as", "ld", "nm", "objcopy", "objdump", "ranlib", "readelf", "strip",
-];
 
 pub struct Installation<'a> {
     pub prefix: &'a Path,
@@ -118,26 +114,24 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
     arches.dedup();
     std::fs::create_dir_all(stage.join("bin"))?;
     for arch in &arches {
-        let first =
-            stage
-                .join("bin")
-                .join(format!("{}-unikraft-ocaml-{}", arch.gnu_name(), TOOLS[0]));
+        let first = installed::c_compiler(stage, *arch);
         std::fs::copy(what.driver, &first)
             .with_context(|| format!("copying {}", what.driver.display()))?;
-        for tool in TOOLS {
-            let name = format!("{}-unikraft-ocaml-{tool}", arch.gnu_name());
-            if *tool != TOOLS[0] {
-                std::fs::hard_link(&first, stage.join("bin").join(&name))?;
+        for tool in installed::tools() {
+            let name = installed::tool_file_name(*arch, tool);
+            let path = stage.join("bin").join(&name);
+            if path != first {
+                std::fs::hard_link(&first, path)?;
             }
             paths.push(Path::new("bin").join(name));
         }
-        let defaults = Path::new("share").join(format!("ocaml-unikraft-toolchain-{}", arch.name()));
-        std::fs::create_dir_all(stage.join(&defaults))?;
+        let default_file = installed::default_backend_file(*arch);
+        crate::util::fs::create_parent(&stage.join(&default_file))?;
         std::fs::write(
-            stage.join(&defaults).join("default-backend"),
+            stage.join(&default_file),
             default_backend(what.bundles, *arch),
         )?;
-        paths.push(defaults);
+        paths.push(default_file.parent().unwrap_or(&default_file).to_path_buf());
     }
     for (bundle, bundle_stage) in what.bundles.iter().zip(what.bundle_stages) {
         for part in ["lib", "share"] {
@@ -284,7 +278,10 @@ mod tests {
         }
         // Per arch the driver under each name and the default backend; per
         // bundle a header and a descriptor; and `not-ours`.
-        assert_eq!(files, 2 * (TOOLS.len() + 1) + 2 * V2.len() + 1);
+        assert_eq!(
+            files,
+            2 * (installed::tools().count() + 1) + 2 * V2.len() + 1
+        );
         let mut top: Vec<_> = std::fs::read_dir(&prefix)
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -324,7 +321,10 @@ mod tests {
                 .unwrap();
             renames.calls
         };
-        assert!(count > 2 * TOOLS.len(), "only {count} renames");
+        assert!(
+            count > 2 * installed::tools().count(),
+            "only {count} renames"
+        );
         for failing in 1..=count {
             let dir = tempfile::tempdir().unwrap();
             let prefix = dir.path().join("prefix");

@@ -17,7 +17,7 @@ use crate::util::progress;
 use crate::util::step::{BuildStep, Stamp, StepResult};
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// configure options besides prefix and target.
 const CONFIGURE_OPTIONS: &[&str] = &[
@@ -33,11 +33,7 @@ const TREE: &str = "${tree}";
 const STAGING: &str = "${staging}";
 
 /// `<prefix>/lib/ocaml-unikraft-<arch>`: the cross compiler's own prefix.
-pub fn compiler_prefix(prefix: &Path, arch: Arch) -> PathBuf {
-    prefix
-        .join("lib")
-        .join(format!("ocaml-unikraft-{}", arch.name()))
-}
+pub use ocaml_unikraft_toolchain::installed::compiler_dir as compiler_prefix;
 
 pub struct Cross<'a> {
     pub prefix: &'a Path,
@@ -54,7 +50,7 @@ pub fn build(
     arch: Arch,
     jobserver: &jobserver::Client,
 ) -> Result<()> {
-    let name = format!("ocaml-{}", arch.name());
+    let name = format!("ocaml-{}", arch.unikraft());
     let install_dir = compiler_prefix(cross.prefix, arch);
     let recipe = recipe(arch, &install_dir);
     // One stamp per prefix: installing elsewhere must not make the next
@@ -73,7 +69,11 @@ pub fn build(
         output: Some(install_dir.join("bin/ocamlopt")),
     };
     let result = step.run(&ctx.log_dir(), jobserver, None, |log| {
-        let tree = ctx.build_dir.join("cross").join(arch.name()).join("ocaml");
+        let tree = ctx
+            .build_dir
+            .join("cross")
+            .join(arch.unikraft())
+            .join("ocaml");
         fs::remove_if_present(&tree)?;
         fs::copy_tree(cross.source, &tree, &fs::CopyOptions::default())?;
         let run = |cmd: &Cmd, places: &[(&str, &Path)]| {
@@ -117,7 +117,7 @@ fn recipe(arch: Arch, install_dir: &Path) -> [Cmd; 3] {
     [
         Cmd::new(format!("{TREE}/configure"))
             .arg(format!("--prefix={}", install_dir.display()))
-            .arg(format!("--target={}-unikraft-ocaml", arch.gnu_name()))
+            .arg(format!("--target={}-unikraft-ocaml", arch.gnu()))
             .args(CONFIGURE_OPTIONS),
         Cmd::new("make").arg("crossopt"),
         Cmd::new("make")
@@ -137,7 +137,7 @@ pub fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
     let bin = root.join("bin");
     let mut conf = format!(
         "# OCaml cross compiler for {}-unikraft-ocaml (written by cargo xtask localbuild)\n",
-        arch.gnu_name()
+        arch.gnu()
     );
     let mut line = |key: &str, value: &Path| {
         conf.push_str(&format!("{key}({toolchain}) = \"{}\"\n", value.display()));
@@ -153,7 +153,7 @@ pub fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
 
 /// The toolchain names of an arch: `unikraft_x86_64`, `unikraft_arm64`.
 pub fn toolchain_name(arch: Arch) -> String {
-    format!("unikraft_{}", arch.name())
+    format!("unikraft_{}", arch.unikraft())
 }
 
 #[cfg(test)]

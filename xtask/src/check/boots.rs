@@ -49,7 +49,7 @@ fn probe_bundle() -> Bundle {
 fn needs_kvm_probe(bundle: &Bundle, installed: &[Bundle]) -> bool {
     bundle.backend == Backend::Firecracker
         && bundle.arch == Arch::X86_64
-        && std::env::consts::ARCH == Arch::X86_64.gnu_name()
+        && std::env::consts::ARCH == Arch::X86_64.gnu()
         && !matches!(vmm::open_kvm(), Err(err) if err.kind() == ErrorKind::NotFound)
         && vmm::unavailable(Backend::Qemu, Arch::X86_64).is_none()
         && installed.contains(&probe_bundle())

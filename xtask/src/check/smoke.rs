@@ -32,7 +32,7 @@ pub(crate) fn link(
     Cmd::new(
         prefix
             .join("bin")
-            .join(format!("{}-unikraft-ocaml-cc", bundle.arch.gnu_name())),
+            .join(format!("{}-unikraft-ocaml-cc", bundle.arch.gnu())),
     )
     .args([
         "-O2",

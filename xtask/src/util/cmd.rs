@@ -281,14 +281,9 @@ pub fn log_tail(log: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// POSIX shell quoting: bare when only safe characters, else single quotes.
+/// A word as a POSIX shell reads it back (the driver's quoting, shared).
 pub fn shell_quote(arg: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
-    if !arg.is_empty() && arg.chars().all(safe) {
-        arg.to_owned()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
+    ocaml_unikraft_toolchain::quote::quote(std::ffi::OsStr::new(arg)).into_owned()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::path::Path;
 pub fn fragments(bundle: &Bundle) -> Vec<String> {
     let mut names = vec![
         "base".to_owned(),
-        format!("arch-{}", bundle.arch.name()),
+        format!("arch-{}", bundle.arch.unikraft()),
         format!("plat-{}", bundle.backend.name()),
         "lib-musl".to_owned(),
     ];
@@ -67,7 +67,7 @@ fn parse_config_name(file: &str) -> Option<Bundle> {
     let backend = Backend::from_str(parts.next()?, false).ok()?;
     let rest = parts.next()?;
     let (arch, options) = Arch::ALL.iter().find_map(|&arch| {
-        let tail = rest.strip_prefix(arch.name())?;
+        let tail = rest.strip_prefix(arch.unikraft())?;
         (tail.is_empty() || tail.starts_with('-')).then_some((arch, tail))
     })?;
     let options = options

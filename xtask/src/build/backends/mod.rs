@@ -144,7 +144,7 @@ fn build_one(
         &ctx.root.join("backends/fragments"),
         opts.config_dir,
     )?;
-    let cc = format!("{}gcc", bundle.arch.cross_prefix());
+    let cc = format!("{}gcc", bundle.arch.derived_tool_prefix());
     let cc_version = Cmd::new(&cc).arg("--version").read(false)?;
     let input_key = input_key(
         &ctx.root.join("backends/app"),
@@ -214,7 +214,7 @@ fn recipe(bundle: &Bundle) -> [Cmd; 2] {
         .arg(format!("LIBS={LIB_MUSL}"))
         .arg(format!("O={BUNDLE_DIR}/uk"))
         .arg(format!("C={BUNDLE_DIR}/config"));
-    let cross = bundle.arch.cross_prefix();
+    let cross = bundle.arch.derived_tool_prefix();
     if !cross.is_empty() {
         make = make.arg(format!("CROSS_COMPILE={cross}"));
     }
@@ -288,7 +288,7 @@ fn stage_bundle(
     let image = uk_build.join(format!(
         "{IMAGE_NAME}_{}-{}",
         bundle.backend.image_platform(),
-        bundle.arch.name()
+        bundle.arch.unikraft()
     ));
     let app_source = app_dir(ctx)?.join("main.c");
     let outputs = descriptor::BuildOutputs {
@@ -304,7 +304,7 @@ fn stage_bundle(
             (inputs.lib_musl.clone(), "lib-musl"),
         ],
     };
-    let cross = bundle.arch.cross_prefix();
+    let cross = bundle.arch.derived_tool_prefix();
     let gcc_include = Cmd::new(format!("{cross}gcc"))
         .arg("-print-file-name=include")
         .read(false)?;
@@ -312,7 +312,7 @@ fn stage_bundle(
         &outputs,
         &roots,
         bundle.backend.name(),
-        bundle.arch.name(),
+        bundle.arch.unikraft(),
         cross,
         gcc_include.trim(),
     )
@@ -368,7 +368,7 @@ mod tests {
         let key = key_with_recipe("inputs", &recipe(&bundle));
         let make = format!(
             "make -C '${{app}}' 'UK_ROOT=${{unikraft}}' 'LIBS=${{lib-musl}}' 'O=${{bundle-dir}}/uk' 'C=${{bundle-dir}}/config' CROSS_COMPILE={}",
-            Arch::Arm64.cross_prefix()
+            Arch::Arm64.derived_tool_prefix()
         );
         assert_eq!(
             key,

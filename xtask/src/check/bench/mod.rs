@@ -212,11 +212,7 @@ fn driver_overhead(driver: &Path, work: &Path, runs: usize) -> Result<Driver> {
 fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> Result<Vec<Image>> {
     let bundles: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
         .into_iter()
-        .filter(|b| {
-            ocaml::compiler_prefix(prefix, b.arch)
-                .join("bin/ocamlopt")
-                .exists()
-        })
+        .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
         .collect();
     let blockers = boots::blockers(ctx, prefix, &bundles);
     let mut images = Vec::new();

@@ -30,7 +30,7 @@ pub(crate) fn simple(
         .env("PATH", crate::build::host::user_path(ctx, prefix))
         .env("OCAMLFIND_CONF", crate::build::findlib::main_conf(prefix))
         .read(ctx.verbose)?;
-    let c_compiler = format!("c_compiler: {}-unikraft-ocaml-gcc", arch.gnu_name());
+    let c_compiler = format!("c_compiler: {}-unikraft-ocaml-gcc", arch.gnu());
     for wanted in ["system: none", c_compiler.as_str()] {
         if !config.lines().any(|line| line == wanted) {
             return Ok((
@@ -42,7 +42,7 @@ pub(crate) fn simple(
         }
     }
     let example = ctx.root.join("examples/simple");
-    let build = ctx.build_dir.join("tests/simple").join(arch.name());
+    let build = ctx.build_dir.join("tests/simple").join(arch.unikraft());
     let workspace =
         format!("(lang dune 3.18)\n(context (default (name unikraft) (toolchain {toolchain})))\n");
     dune_build(ctx, prefix, &example, &build, &workspace)?;

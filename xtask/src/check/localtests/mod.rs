@@ -43,7 +43,7 @@ use crate::context::Context;
 use crate::target::{Arch, Backend, Bundle};
 use anyhow::{bail, Result};
 use boot_check::Boots;
-use std::path::Path;
+use ocaml_unikraft_toolchain::installed;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -91,10 +91,10 @@ pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     }
     let with_compiler: Vec<&Bundle> = installed
         .iter()
-        .filter(|b| has_compiler(&prefix, b.arch))
+        .filter(|b| installed::has_compiler(&prefix, b.arch))
         .collect();
     for &arch in &Arch::ALL {
-        if has_compiler(&prefix, arch) {
+        if installed::has_compiler(&prefix, arch) {
             let target = Bundle::new(Backend::Qemu, arch, &[]).name();
             rows.push(run_row("simple", &target, || {
                 dune::simple(ctx, &prefix, arch, &boots)
@@ -142,12 +142,6 @@ fn check_required(required: &[Backend], installed: &[Bundle], boots: &Boots) -> 
         );
     }
     Ok(())
-}
-
-fn has_compiler(prefix: &Path, arch: Arch) -> bool {
-    crate::build::ocaml::compiler_prefix(prefix, arch)
-        .join("bin/ocamlopt")
-        .exists()
 }
 
 /// A row for a test that either completes (pass, fail or skip, and how the
