@@ -1,6 +1,6 @@
 //! The command line: every subcommand and option, with its help text.
 
-use crate::build::backends::{Arch, Backend, BuildOption};
+use crate::target::{Arch, Backend, BuildOption};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! run with a timeout that records the console, and when it began.
 
 use crate::boot::console::{self, ConsoleFilter, Transcript};
-use crate::build::backends::{Arch, Backend};
+use crate::target::{Arch, Backend};
 use crate::util::which;
 use anyhow::{bail, Context as _, Result};
 use std::io::{Read as _, Write as _};

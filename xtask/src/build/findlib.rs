@@ -6,8 +6,8 @@
 //! - `<prefix>/lib/findlib.conf.d/unikraft.conf`: toolchain `unikraft`, the
 //!   default arch; `cargo xtask default-arch` rewrites only this file.
 
-use crate::build::backends::Arch;
 use crate::build::ocaml;
+use crate::target::Arch;
 use crate::util::place::{self, Piece};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};

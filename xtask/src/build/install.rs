@@ -9,8 +9,9 @@
 //! - `share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`;
 //! - `share/ocaml-unikraft-toolchain-<arch>/default-backend`.
 
-use crate::build::backends::{self, Arch, Backend, Bundle};
+use crate::build::backends;
 use crate::context::Context;
+use crate::target::{Arch, Backend, Bundle};
 use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
@@ -177,7 +178,7 @@ fn default_backend(bundles: &[Bundle], arch: Arch) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::backends::BuildOption;
+    use crate::target::BuildOption;
     use crate::util::place::testing::{snapshot, Node, Renames};
 
     /// A driver and bundle stages whose every file holds `version`.

@@ -3,13 +3,14 @@
 //! `-j` budget; independent stages (bundles and host tools, then the cross
 //! compilers of each arch) run at the same time.
 
-use crate::build::backends::{self, Arch, Bundle};
+use crate::build::backends;
 use crate::build::host;
 use crate::build::install::{self, Installation};
 use crate::build::sources::{self, Fetcher, Source};
 use crate::build::{findlib, ocaml};
 use crate::cli::LocalbuildOpts;
 use crate::context::Context;
+use crate::target::{Arch, Bundle};
 use crate::util::cmd::Cmd;
 use crate::util::progress;
 use crate::util::step;

@@ -8,8 +8,8 @@
 //! to `<prefix>/lib/ocaml-unikraft-<arch>/` (replacing the previous one only
 //! if the move succeeds, see [`place`]).
 
-use crate::build::backends::Arch;
 use crate::context::Context;
+use crate::target::Arch;
 use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};

@@ -10,6 +10,18 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+thread_local! {
+    /// CPU seconds of the build commands this thread has waited for. A
+    /// step's work runs on one thread, so the difference over the work is
+    /// its CPU (see [`crate::util::step`]).
+    static CHILD_CPU: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// CPU seconds of every [`Cmd::run_build`] this thread has waited for.
+pub fn child_cpu_seconds() -> f64 {
+    CHILD_CPU.with(std::cell::Cell::get)
+}
+
 #[derive(Clone, Debug)]
 pub struct Cmd {
     program: OsString,
@@ -161,7 +173,7 @@ impl Cmd {
         jobserver.configure_make(&mut command);
         let child = command.spawn().map_err(|err| self.spawn_error(err))?;
         let (status, cpu) = wait_with_cpu(child.id(), cancel)?;
-        crate::util::step::add_child_cpu(cpu);
+        CHILD_CPU.with(|total| total.set(total.get() + cpu));
         self.check_logged(&status, log)
     }
 

@@ -11,23 +11,11 @@ use crate::util::cmd::Cmd;
 use crate::util::progress;
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
-use std::cell::Cell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-thread_local! {
-    /// CPU seconds of the build commands this thread has waited for. A step's
-    /// work runs on one thread, so the difference over the work is its CPU.
-    static CHILD_CPU: Cell<f64> = const { Cell::new(0.0) };
-}
-
-/// Called by [`crate::util::cmd::Cmd::run_build`] for each command it waited for.
-pub fn add_child_cpu(seconds: f64) {
-    CHILD_CPU.with(|cpu| cpu.set(cpu.get() + seconds));
-}
 
 /// One line of `timings.jsonl`: a step that did its work.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -123,10 +111,10 @@ pub fn run_step(
     }
     stamp.invalidate()?;
     let start = Instant::now();
-    let cpu_before = CHILD_CPU.with(Cell::get);
+    let cpu_before = crate::util::cmd::child_cpu_seconds();
     work()?;
     stamp.record(key)?;
-    let cpu = CHILD_CPU.with(Cell::get) - cpu_before;
+    let cpu = crate::util::cmd::child_cpu_seconds() - cpu_before;
     record_timing(log_dir, name, start.elapsed().as_secs_f64(), cpu)?;
     Ok(StepResult::Ran)
 }

@@ -18,7 +18,7 @@
 mod compose;
 mod descriptor;
 
-pub use crate::target::{Arch, Backend, BuildOption, Bundle};
+use crate::target::Bundle;
 
 use crate::context::Context;
 use crate::util::cmd::Cmd;
@@ -361,6 +361,7 @@ const COPY_REFERENCED_DIRS: crate::util::fs::CopyOptions = crate::util::fs::Copy
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::{Arch, Backend};
 
     #[test]
     fn the_make_commands_in_the_key_name_no_path_of_this_build() {

@@ -15,11 +15,11 @@
 mod report;
 
 use crate::boot::vmm;
-use crate::build::backends::Bundle;
 use crate::build::{findlib, host, ocaml};
 use crate::check::{boots, smoke};
 use crate::cli::BenchOpts;
 use crate::context::Context;
+use crate::target::Bundle;
 use crate::util::cmd::Cmd;
 use crate::util::progress;
 use crate::util::step::Timing;
