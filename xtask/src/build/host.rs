@@ -9,6 +9,7 @@
 use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::fs;
+use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::step::{BuildStep, Stamp};
 use anyhow::{Context as _, Result};
@@ -207,12 +208,10 @@ pub fn user_path(ctx: &Context, prefix: &Path) -> OsString {
 /// Describes the installation on `PATH` if it has OCaml `version` (exactly:
 /// the cross build requires it), ocamlfind and a recent enough dune.
 fn usable_on_path(version: &str) -> Option<String> {
-    let ocamlc = Cmd::new("ocamlc").arg("-vnum").read(false).ok()?;
-    let ocamlfind = Cmd::new("ocamlfind")
-        .args(["ocamlopt", "-version"])
-        .read(false)
-        .ok()?;
-    let dune = Cmd::new("dune").arg("--version").read(false).ok()?;
+    let sh = probe::shell().ok()?;
+    let ocamlc = probe::read(cmd!(sh, "ocamlc -vnum")).ok()?;
+    let ocamlfind = probe::read(cmd!(sh, "ocamlfind ocamlopt -version")).ok()?;
+    let dune = probe::read(cmd!(sh, "dune --version")).ok()?;
     (ocamlc.trim() == version && ocamlfind.trim() == version && dune_recent_enough(dune.trim()))
         .then(|| format!("dune {}", dune.trim()))
 }

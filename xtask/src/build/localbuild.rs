@@ -11,7 +11,7 @@ use crate::build::{findlib, ocaml};
 use crate::cli::LocalbuildOpts;
 use crate::context::Context;
 use crate::target::{Arch, Bundle};
-use crate::util::cmd::Cmd;
+use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::step;
 use anyhow::{Context as _, Result};
@@ -83,10 +83,8 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
 
     // The driver first, then the host tools, then the user's PATH.
     let path = host::path_with_all(&[prefix.join("bin")], host_tools.bin_dir.as_deref());
-    let host_ocaml = Cmd::new("ocamlopt")
-        .arg("-version")
-        .env("PATH", &path)
-        .read(false)
+    let sh = probe::shell()?;
+    let host_ocaml = probe::read(cmd!(sh, "ocamlopt -version").env("PATH", &path))
         .context("asking the host OCaml its version")?;
     let cross_key = format!("{}\nhost ocamlopt {}", trees.ocaml_key, host_ocaml.trim());
     let cross = ocaml::Cross {
@@ -103,12 +101,12 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
         .map(|&arch| ocaml::build(ctx, &cross, arch, &jobserver))
         .collect::<Result<Vec<()>>>()?;
 
-    let host_path = Cmd::new("ocamlfind")
-        .args(["printconf", "path"])
-        .env("PATH", &path)
-        .env_remove("OCAMLFIND_CONF")
-        .read(false)
-        .context("asking the host ocamlfind for its package path")?;
+    let host_path = probe::read(
+        cmd!(sh, "ocamlfind printconf path")
+            .env("PATH", &path)
+            .env_remove("OCAMLFIND_CONF"),
+    )
+    .context("asking the host ocamlfind for its package path")?;
     let host_path = host_path.lines().collect::<Vec<_>>().join(":");
     let default = if arches.contains(&Arch::X86_64) {
         Arch::X86_64

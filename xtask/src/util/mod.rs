@@ -1,6 +1,7 @@
 //! Machinery the stages share. Nothing here knows about Unikraft or OCaml.
 //!
-//! - [`cmd`]: long builds (logged, jobserver-aware) and one-line probes;
+//! - [`cmd`]: long builds: logged, jobserver-aware, timed;
+//! - [`probe`]: one-line commands whose output we read (xshell);
 //! - [`step`]: stamps keyed by inputs, so a second run only redoes what changed;
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`place`]: moving staged pieces into a prefix, all or none;
@@ -14,6 +15,7 @@ pub(crate) mod elf;
 pub mod fs;
 pub mod lock;
 pub(crate) mod place;
+pub(crate) mod probe;
 pub mod progress;
 pub mod step;
 pub(crate) mod which;

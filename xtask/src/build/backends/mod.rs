@@ -22,6 +22,7 @@ use crate::target::Bundle;
 
 use crate::context::Context;
 use crate::util::cmd::Cmd;
+use crate::util::probe::{self, cmd};
 use crate::util::step::{key_with_recipe, BuildStep, Stamp};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
@@ -145,7 +146,8 @@ fn build_one(
         opts.config_dir,
     )?;
     let cc = format!("{}gcc", bundle.arch.derived_tool_prefix());
-    let cc_version = Cmd::new(&cc).arg("--version").read(false)?;
+    let sh = probe::shell()?;
+    let cc_version = probe::read(cmd!(sh, "{cc} --version"))?;
     let input_key = input_key(
         &ctx.root.join("backends/app"),
         bundle,

@@ -6,14 +6,15 @@
 
 use super::extract;
 use crate::util::cmd::Cmd;
+use crate::util::probe::{self, cmd};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 
 pub fn has_commit(repo: &Path, commit: &str) -> bool {
+    let object = format!("{commit}^{{commit}}");
     repo.join("HEAD").exists()
-        && git(repo)
-            .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
-            .read(false)
+        && probe::shell()
+            .and_then(|sh| probe::read(cmd!(sh, "git --git-dir {repo} cat-file -e {object}")))
             .is_ok()
 }
 
@@ -69,9 +70,9 @@ pub fn fetch(
         {
             Ok(_) if has_commit(repo, commit) => return Ok(()),
             Ok(_) => {
-                let found = git(repo)
-                    .args(["rev-parse", &format!("refs/tags/{tag}^{{commit}}")])
-                    .read(false)
+                let tagged = format!("refs/tags/{tag}^{{commit}}");
+                let found = probe::shell()
+                    .and_then(|sh| probe::read(cmd!(sh, "git --git-dir {repo} rev-parse {tagged}")))
                     .unwrap_or_default();
                 tried.push(format!(
                     "{location}: tag {tag} is commit {}, but the pin is {commit}",

@@ -21,6 +21,7 @@ use crate::cli::BenchOpts;
 use crate::context::Context;
 use crate::target::Bundle;
 use crate::util::cmd::Cmd;
+use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::step::Timing;
 use anyhow::{bail, Context as _, Result};
@@ -99,21 +100,20 @@ fn setting(ctx: &Context) -> Result<Setting> {
 /// untracked files included (a new file in `backends/app` is built in).
 /// `bench/` is left out: it holds the reports this command rewrites.
 fn commit(root: &Path) -> Result<String> {
-    let git = |args: &[&str]| {
-        Cmd::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .read(false)
-            .with_context(|| {
-                format!(
-                    "reading the commit of {}\nhelp: the report names the commit it measured; run the bench in a git checkout",
-                    root.display()
-                )
-            })
+    let sh = probe::shell()?;
+    let git = |cmd| {
+        probe::read(cmd).with_context(|| {
+            format!(
+                "reading the commit of {}\nhelp: the report names the commit it measured; run the bench in a git checkout",
+                root.display()
+            )
+        })
     };
-    let head = git(&["rev-parse", "HEAD"])?;
-    let changes = git(&["status", "--porcelain", "--", ".", ":(exclude)bench"])?;
+    let head = git(cmd!(sh, "git -C {root} rev-parse HEAD"))?;
+    let changes = git(cmd!(
+        sh,
+        "git -C {root} status --porcelain -- . :(exclude)bench"
+    ))?;
     let dirty = if changes.trim().is_empty() {
         ""
     } else {
