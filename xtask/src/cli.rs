@@ -10,33 +10,33 @@ use std::path::PathBuf;
     bin_name = "cargo xtask",
     about = "Build OCaml cross compilers for Unikraft unikernels"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
-    pub global: GlobalOpts,
+    pub(crate) global: GlobalOpts,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Options every subcommand understands.
 #[derive(Args, Debug, Clone)]
-pub struct GlobalOpts {
+pub(crate) struct GlobalOpts {
     /// Build tree (sources, objects, logs, stamps) [default: <repo>/_build/build]
     #[arg(long, global = true, env = "OCAML_UNIKRAFT_BUILD_DIR")]
-    pub build_dir: Option<PathBuf>,
+    pub(crate) build_dir: Option<PathBuf>,
     /// Download cache shared by all build trees
     /// [default: $XDG_CACHE_HOME/ocaml-unikraft or ~/.cache/ocaml-unikraft]
     #[arg(long, global = true, env = "OCAML_UNIKRAFT_CACHE")]
-    pub cache_dir: Option<PathBuf>,
+    pub(crate) cache_dir: Option<PathBuf>,
     /// Pin file to read instead of <repo>/sources.toml
     #[arg(long, global = true, hide = true)]
-    pub sources: Option<PathBuf>,
+    pub(crate) sources: Option<PathBuf>,
     /// Print every command before running it
     #[arg(short, long, global = true)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Fetch, verify and extract the pinned sources (see sources.toml)
     Downloads(DownloadsOpts),
     /// Build everything and install it into a prefix (implies downloads)
@@ -74,81 +74,81 @@ pub enum Command {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct BenchOpts {
+pub(crate) struct BenchOpts {
     /// The prefix localbuild installed into [default: <repo>/_build]
     #[arg(long)]
-    pub prefix: Option<PathBuf>,
+    pub(crate) prefix: Option<PathBuf>,
     /// Compile-only calls timed through the driver and directly
     #[arg(long, default_value_t = 200)]
-    pub driver_runs: usize,
+    pub(crate) driver_runs: usize,
     /// Boots timed per image
     #[arg(long, default_value_t = 10)]
-    pub boot_runs: usize,
+    pub(crate) boot_runs: usize,
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct RunOpts {
+pub(crate) struct RunOpts {
     /// The unikernel image (what `dune build` or the cc driver produced)
-    pub image: PathBuf,
+    pub(crate) image: PathBuf,
     /// The VMM the image was linked for [default: read from an x86_64
     /// image (QEMU's are 32-bit ELF, Firecracker's 64-bit), else qemu]
     #[arg(long, value_enum)]
-    pub backend: Option<Backend>,
+    pub(crate) backend: Option<Backend>,
     /// The image's architecture [default: read from the image]
     #[arg(long, value_enum)]
-    pub arch: Option<Arch>,
+    pub(crate) arch: Option<Arch>,
     /// Seconds the guest may run before it is stopped
     #[arg(long, default_value_t = 60.0)]
-    pub timeout: f64,
+    pub(crate) timeout: f64,
     /// The program's arguments (its Sys.argv from index 1)
     #[arg(last = true)]
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct LocaltestsOpts {
+pub(crate) struct LocaltestsOpts {
     /// The prefix localbuild installed into [default: <repo>/_build]
     #[arg(long)]
-    pub prefix: Option<PathBuf>,
+    pub(crate) prefix: Option<PathBuf>,
     /// Seconds a unikernel may run before it counts as hung
     #[arg(long, default_value_t = 60.0)]
-    pub timeout: f64,
+    pub(crate) timeout: f64,
     /// Fail unless every installed bundle of this backend can boot here
     /// (repeatable): its boots must not be skipped
     #[arg(long, value_enum)]
-    pub require: Vec<Backend>,
+    pub(crate) require: Vec<Backend>,
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct LocalbuildOpts {
+pub(crate) struct LocalbuildOpts {
     /// Parallel jobs shared by all builds [default: number of CPUs]
     #[arg(short, long)]
-    pub jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// Where to install [default: <repo>/_build]
     #[arg(long)]
-    pub prefix: Option<PathBuf>,
+    pub(crate) prefix: Option<PathBuf>,
     /// Backends to build (repeatable) [default: all]
     #[arg(long = "backend", value_enum)]
-    pub backends: Vec<Backend>,
+    pub(crate) backends: Vec<Backend>,
     /// Architectures to build (repeatable) [default: all]
     #[arg(long = "arch", value_enum)]
-    pub arches: Vec<Arch>,
+    pub(crate) arches: Vec<Arch>,
     /// Options for every bundle (repeatable)
     #[arg(long = "option", value_enum)]
-    pub options: Vec<BuildOption>,
+    pub(crate) options: Vec<BuildOption>,
     /// Stop the other bundles as soon as one fails
     #[arg(long)]
-    pub fail_fast: bool,
+    pub(crate) fail_fast: bool,
     /// Directory of <backend>-<arch>[-<options>].config files replacing the
     /// composed configuration of those bundles
     #[arg(long, value_name = "DIR")]
-    pub config_dir: Option<PathBuf>,
+    pub(crate) config_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub sources: SourceOpts,
+    pub(crate) sources: SourceOpts,
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct DownloadsOpts {
+pub(crate) struct DownloadsOpts {
     /// Print the pins instead, one line per source: NAME VERSION KIND FILE
     ///
     /// KIND is `tarball` or `git`; FILE is the name a mirror holds the
@@ -156,9 +156,9 @@ pub struct DownloadsOpts {
     /// separated by one space and never contain one; lines are sorted by
     /// name. Reads sources.toml only: no network, cache or build tree.
     #[arg(long, conflicts_with = "import")]
-    pub list: bool,
+    pub(crate) list: bool,
     #[command(flatten)]
-    pub sources: SourceOpts,
+    pub(crate) sources: SourceOpts,
 }
 
 /// Where sources come from: shared by every subcommand that needs them.
@@ -191,7 +191,7 @@ pub struct SourceOpts {
 
 impl SourceOpts {
     /// The local tree the user asked to use instead of a pinned source.
-    pub fn local_override(&self, source: &str) -> Option<&PathBuf> {
+    pub(crate) fn local_override(&self, source: &str) -> Option<&PathBuf> {
         match source {
             "unikraft" => self.unikraft.as_ref(),
             "lib-musl" => self.lib_musl.as_ref(),

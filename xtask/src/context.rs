@@ -17,7 +17,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(opts: &GlobalOpts) -> Result<Context> {
+    pub(crate) fn new(opts: &GlobalOpts) -> Result<Context> {
         let root = repo_root();
         let cwd = std::env::current_dir().context("reading the current directory")?;
         let absolute = |p: &Path| cwd.join(p);
@@ -44,7 +44,7 @@ impl Context {
 
     /// The install prefix: as given (relative to the current directory), or
     /// `<repo>/_build`.
-    pub fn prefix(&self, given: Option<&Path>) -> Result<PathBuf> {
+    pub(crate) fn prefix(&self, given: Option<&Path>) -> Result<PathBuf> {
         Ok(match given {
             Some(p) => std::env::current_dir()
                 .context("reading the current directory")?
@@ -54,7 +54,7 @@ impl Context {
     }
 
     /// Where a stage writes the full output of its commands.
-    pub fn log_dir(&self) -> PathBuf {
+    pub(crate) fn log_dir(&self) -> PathBuf {
         self.build_dir.join("logs")
     }
 }

@@ -14,12 +14,12 @@
 //! - [`check`]: what tells whether the result works and how well: the
 //!   host's prerequisites, the end-to-end tests, the bench.
 
-pub mod boot;
+pub(crate) mod boot;
 pub mod build;
-pub mod check;
+pub(crate) mod check;
 pub mod cli;
 pub mod context;
-pub mod target;
+pub(crate) mod target;
 pub mod util;
 
 use anyhow::Result;

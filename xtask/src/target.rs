@@ -3,11 +3,11 @@
 
 use clap::ValueEnum;
 
-pub use ocaml_unikraft_toolchain::arch::Arch;
-pub use ocaml_unikraft_toolchain::backend::Backend;
+pub(crate) use ocaml_unikraft_toolchain::arch::Arch;
+pub(crate) use ocaml_unikraft_toolchain::backend::Backend;
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum BuildOption {
+pub(crate) enum BuildOption {
     /// Debug symbols, no optimisation, Unikraft's debug messages.
     Debug,
     /// A virtio-9p root filesystem shared with the host (QEMU).
@@ -16,7 +16,7 @@ pub enum BuildOption {
 }
 
 impl BuildOption {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             BuildOption::Debug => "debug",
             BuildOption::NinePfs => "9pfs",
@@ -25,15 +25,15 @@ impl BuildOption {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Bundle {
-    pub backend: Backend,
-    pub arch: Arch,
+pub(crate) struct Bundle {
+    pub(crate) backend: Backend,
+    pub(crate) arch: Arch,
     /// Sorted and without duplicates, so names are canonical.
-    pub options: Vec<BuildOption>,
+    pub(crate) options: Vec<BuildOption>,
 }
 
 impl Bundle {
-    pub fn new(backend: Backend, arch: Arch, options: &[BuildOption]) -> Bundle {
+    pub(crate) fn new(backend: Backend, arch: Arch, options: &[BuildOption]) -> Bundle {
         let mut options = options.to_vec();
         options.sort();
         options.dedup();
@@ -45,12 +45,12 @@ impl Bundle {
     }
 
     /// `qemu-x86_64`: the name of the bundle in output and in install paths.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         format!("{}-{}", self.backend.name(), self.arch.unikraft())
     }
 
     /// `qemu-x86_64-debug-9pfs`: the name of its configuration.
-    pub fn config_name(&self) -> String {
+    pub(crate) fn config_name(&self) -> String {
         let mut name = self.name();
         for option in &self.options {
             name.push('-');
@@ -60,13 +60,17 @@ impl Bundle {
     }
 
     /// Directory name under `<prefix>/lib` and `<prefix>/share`.
-    pub fn install_name(&self) -> String {
+    pub(crate) fn install_name(&self) -> String {
         ocaml_unikraft_toolchain::installed::bundle_dir_name(self.backend.name(), self.arch)
     }
 }
 
 /// Every bundle for the chosen backends, arches and options.
-pub fn select(backends: &[Backend], arches: &[Arch], options: &[BuildOption]) -> Vec<Bundle> {
+pub(crate) fn select(
+    backends: &[Backend],
+    arches: &[Arch],
+    options: &[BuildOption],
+) -> Vec<Bundle> {
     let backends = if backends.is_empty() {
         &Backend::ALL[..]
     } else {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use xtask::build::sources::{self, Fetcher};
 use xtask::cli::SourceOpts;
 use xtask::context::Context;
+use xtask::util::lock::lock_dir;
 
 /// What the test server does for one path.
 #[derive(Clone)]
@@ -130,7 +131,7 @@ impl Fixture {
         let sources = sources::selected(&self.ctx, opts)?;
         let fetcher = Fetcher::new()?.with_retry_pause(Duration::from_millis(10));
         // As `cargo xtask downloads` does: the build tree is ours for the run.
-        let _build_lock = sources::lock_dir(&self.ctx.build_dir, "build tree")?;
+        let _build_lock = lock_dir(&self.ctx.build_dir, "build tree")?;
         sources::prepare(&self.ctx, opts, &sources, &fetcher)
     }
 

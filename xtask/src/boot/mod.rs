@@ -4,6 +4,6 @@
 //! - [`console`]: what a guest's console tells: its output and exit status;
 //! - [`run`]: booting one image, its program's status as ours.
 
-pub mod console;
-pub mod run;
-pub mod vmm;
+pub(crate) mod console;
+pub(crate) mod run;
+pub(crate) mod vmm;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Boots the image; returns the status `cargo xtask run` exits with.
-pub fn run(opts: &RunOpts) -> Result<u8> {
+pub(crate) fn run(opts: &RunOpts) -> Result<u8> {
     let (arch, backend) = match (opts.arch, opts.backend) {
         (Some(arch), Some(backend)) => (arch, backend),
         (arch, backend) => {

@@ -12,37 +12,36 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One unikernel to boot.
-pub struct Launch<'a> {
-    pub backend: Backend,
-    pub arch: Arch,
-    pub image: &'a Path,
+pub(crate) struct Launch<'a> {
+    pub(crate) backend: Backend,
+    pub(crate) arch: Arch,
+    pub(crate) image: &'a Path,
     /// The program's arguments (`Sys.argv` from index 1).
-    pub args: &'a [String],
+    pub(crate) args: &'a [String],
 }
 
 /// What a boot produced.
 #[derive(Debug)]
-pub struct Boot {
+pub(crate) struct Boot {
     /// Everything the guest wrote on its serial console.
-    pub console: String,
+    pub(crate) console: String,
     /// The token the guest's status line must carry (see [`console`]).
-    pub token: String,
+    pub(crate) token: String,
     /// What the VMM itself reported (warnings, errors).
-    pub vmm_stderr: String,
+    pub(crate) vmm_stderr: String,
     /// The VMM's exit status; `None` when it was killed at the deadline.
-    pub vmm_status: Option<i32>,
+    pub(crate) vmm_status: Option<i32>,
     /// The deadline, when the VMM had to be killed.
-    pub killed_after: Option<Duration>,
+    pub(crate) killed_after: Option<Duration>,
     /// From VMM start to the first console byte.
-    pub first_output: Option<Duration>,
-    pub elapsed: Duration,
-    pub program: String,
+    pub(crate) first_output: Option<Duration>,
+    pub(crate) program: String,
 }
 
 impl Boot {
     /// The program's output and how it ended; an error when the VMM itself
     /// failed (it could not start, or the host cannot run the guest).
-    pub fn transcript(&self) -> Result<Transcript> {
+    pub(crate) fn transcript(&self) -> Result<Transcript> {
         let transcript = console::read(&self.console, &self.token, self.killed_after);
         if transcript.ending == console::Ending::Crash && self.vmm_status != Some(0) {
             bail!(
@@ -109,7 +108,7 @@ fn qemu(launch: &Launch, accel: &str, token: &str) -> Result<Command> {
 /// On x86_64 Unikraft takes the boot arguments as they are for argv, so
 /// they start with a program name (the image's file name, as QEMU gives);
 /// on arm64 Unikraft puts its own name in front.
-pub fn firecracker_config(launch: &Launch, token: &str) -> Result<String> {
+pub(crate) fn firecracker_config(launch: &Launch, token: &str) -> Result<String> {
     let mut program_name = Vec::new();
     if launch.arch == Arch::X86_64 {
         let name = launch
@@ -166,7 +165,7 @@ fn kernel_arguments(program_name: &[String], args: &[String], token: &str) -> Re
 /// into the same words: plain words as they are, others single-quoted
 /// (nothing is special inside), or double-quoted with `\"` and `\\` when
 /// they contain a single quote.
-pub fn command_line(args: &[String]) -> Result<String> {
+pub(crate) fn command_line(args: &[String]) -> Result<String> {
     let mut words = Vec::new();
     for arg in args {
         if arg.is_empty() {
@@ -187,7 +186,7 @@ pub fn command_line(args: &[String]) -> Result<String> {
 }
 
 /// Why a backend cannot boot here, if it cannot.
-pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
+pub(crate) fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
     match backend {
         Backend::Qemu => {
             let program = match arch {
@@ -229,7 +228,7 @@ pub(crate) fn open_kvm() -> std::io::Result<()> {
 /// Why KVM cannot run unikernels here although `/dev/kvm` opens, if it
 /// cannot (some hosts offer a KVM that fails on real guests): boots
 /// `probe`, a QEMU x86_64 image of a program that exits 0, with QEMU on KVM.
-pub fn kvm_problem(probe: &Path) -> Option<String> {
+pub(crate) fn kvm_problem(probe: &Path) -> Option<String> {
     let launch = Launch {
         backend: Backend::Qemu,
         arch: Arch::X86_64,
@@ -271,7 +270,7 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
 
 /// Boots `launch`, killing the VMM after `timeout`. With `echo`, the
 /// console goes to stdout as it comes (see [`ConsoleFilter`]).
-pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
+pub(crate) fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
     let token = console::new_token().context("drawing the boot's token from /dev/urandom")?;
     let cmd = match launch.backend {
@@ -346,7 +345,6 @@ fn run_vmm(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let elapsed = start.elapsed();
     let console = reader.join().unwrap_or_default();
     let mut vmm_stderr: String = errors
         .join()
@@ -368,7 +366,6 @@ fn run_vmm(
         killed_after: vmm_status.is_none().then_some(timeout),
         vmm_status,
         first_output,
-        elapsed,
         program,
     })
 }

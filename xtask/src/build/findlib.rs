@@ -12,7 +12,7 @@ use crate::util::place::{self, Piece};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 
-pub fn main_conf(prefix: &Path) -> PathBuf {
+pub(crate) fn main_conf(prefix: &Path) -> PathBuf {
     prefix.join("lib/findlib.conf")
 }
 
@@ -22,7 +22,7 @@ fn conf_dir(prefix: &Path) -> PathBuf {
 
 /// Writes every file, all or none; `host_path` is the host ocamlfind's
 /// package path.
-pub fn write(prefix: &Path, arches: &[Arch], default: Arch, host_path: &str) -> Result<()> {
+pub(crate) fn write(prefix: &Path, arches: &[Arch], default: Arch, host_path: &str) -> Result<()> {
     require_compiler(prefix, default)?;
     let mut files = vec![(main_conf(prefix), main_conf_text(host_path))];
     for &arch in arches {
@@ -69,7 +69,7 @@ fn main_conf_text(host_path: &str) -> String {
 }
 
 /// Points toolchain `unikraft` at `arch`'s cross compiler.
-pub fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
+pub(crate) fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
     require_compiler(prefix, arch)?;
     write_file(
         &conf_dir(prefix).join("unikraft.conf"),

@@ -27,23 +27,23 @@ const TREE: &str = "${tree}";
 /// The oldest dune that builds with OCaml 5.4.
 const DUNE_MIN: (u32, u32) = (3, 18);
 
-pub struct HostTools {
+pub(crate) struct HostTools {
     /// Prepended to `PATH` for every later stage (empty when the tools come
     /// from `PATH` already).
-    pub bin_dir: Option<PathBuf>,
+    pub(crate) bin_dir: Option<PathBuf>,
 }
 
 /// Where the pinned trees of the host tools are.
-pub struct Trees {
-    pub ocaml: PathBuf,
-    pub ocaml_key: String,
-    pub findlib: PathBuf,
-    pub findlib_key: String,
-    pub dune: PathBuf,
-    pub dune_key: String,
+pub(crate) struct Trees {
+    pub(crate) ocaml: PathBuf,
+    pub(crate) ocaml_key: String,
+    pub(crate) findlib: PathBuf,
+    pub(crate) findlib_key: String,
+    pub(crate) dune: PathBuf,
+    pub(crate) dune_key: String,
 }
 
-pub fn ensure(
+pub(crate) fn ensure(
     ctx: &Context,
     version: &str,
     trees: &Trees,
@@ -181,7 +181,7 @@ fn dune_recipe(prefix: &Path) -> Vec<Cmd> {
 
 /// `PATH` with `dirs` and then `host_bin` (when the host tools were built)
 /// before the user's own.
-pub fn path_with_all(dirs: &[PathBuf], host_bin: Option<&Path>) -> OsString {
+pub(crate) fn path_with_all(dirs: &[PathBuf], host_bin: Option<&Path>) -> OsString {
     let mut all = dirs.to_vec();
     all.extend(host_bin.map(Path::to_path_buf));
     if let Some(path) = std::env::var_os("PATH") {
@@ -197,7 +197,7 @@ fn own_prefix(ctx: &Context) -> PathBuf {
 
 /// `PATH` as a user of the toolchain in `prefix` has it after the `export`
 /// lines of localbuild: the driver, then our host tools if we built them.
-pub fn user_path(ctx: &Context, prefix: &Path) -> OsString {
+pub(crate) fn user_path(ctx: &Context, prefix: &Path) -> OsString {
     let host_bin = own_prefix(ctx).join("bin");
     path_with_all(
         &[prefix.join("bin")],

@@ -21,16 +21,16 @@ use anyhow::{Context as _, Result};
 use ocaml_unikraft_toolchain::installed;
 use std::path::{Path, PathBuf};
 
-pub struct Installation<'a> {
-    pub prefix: &'a Path,
-    pub driver: &'a Path,
-    pub bundles: &'a [Bundle],
+pub(crate) struct Installation<'a> {
+    pub(crate) prefix: &'a Path,
+    pub(crate) driver: &'a Path,
+    pub(crate) bundles: &'a [Bundle],
     /// Stage directories, in the order of `bundles`.
-    pub bundle_stages: &'a [PathBuf],
+    pub(crate) bundle_stages: &'a [PathBuf],
 }
 
 /// The bundles installed in `prefix` (those with a descriptor).
-pub fn installed_bundles(prefix: &Path) -> Vec<Bundle> {
+pub(crate) fn installed_bundles(prefix: &Path) -> Vec<Bundle> {
     let mut found = Vec::new();
     for arch in Arch::ALL {
         for backend in Backend::ALL {
@@ -48,7 +48,7 @@ pub fn installed_bundles(prefix: &Path) -> Vec<Bundle> {
 }
 
 /// Builds the C driver (release: it runs thousands of times per OCaml build).
-pub fn build_driver(ctx: &Context) -> Result<PathBuf> {
+pub(crate) fn build_driver(ctx: &Context) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = ctx.build_dir.join("cargo");
     Cmd::new(cargo)
@@ -67,7 +67,7 @@ pub fn build_driver(ctx: &Context) -> Result<PathBuf> {
     Ok(target_dir.join("release/ocaml-unikraft-cc"))
 }
 
-pub fn install(ctx: &Context, what: &Installation) -> Result<()> {
+pub(crate) fn install(ctx: &Context, what: &Installation) -> Result<()> {
     let prefix = what.prefix;
     let mut key = format!(
         "prefix {}\ndriver {}\n",

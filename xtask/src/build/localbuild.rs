@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result};
 use rayon::prelude::*;
 use std::time::Instant;
 
-pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
+pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     let start = Instant::now();
     let jobs = opts
         .jobs
@@ -29,7 +29,7 @@ pub fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
 
     // Held to the end: two runs on one build tree would build the same
     // bundles into the same directories.
-    let _build_lock = sources::lock_dir(&ctx.build_dir, "build tree")?;
+    let _build_lock = crate::util::lock::lock_dir(&ctx.build_dir, "build tree")?;
     // Every step's timing records this run's budget, for `cargo xtask bench`.
     step::begin_run(jobs);
     let all = sources::selected(ctx, &opts.sources)?;

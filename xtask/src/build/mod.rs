@@ -8,10 +8,10 @@
 //! - [`findlib`]: the ocamlfind toolchains `unikraft` and `unikraft_<arch>`;
 //! - [`localbuild`]: every stage above, in order.
 
-pub mod backends;
-pub mod findlib;
-pub mod host;
-pub mod install;
-pub mod localbuild;
-pub mod ocaml;
+pub(crate) mod backends;
+pub(crate) mod findlib;
+pub(crate) mod host;
+pub(crate) mod install;
+pub(crate) mod localbuild;
+pub(crate) mod ocaml;
 pub mod sources;

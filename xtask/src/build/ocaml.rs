@@ -33,18 +33,18 @@ const TREE: &str = "${tree}";
 const STAGING: &str = "${staging}";
 
 /// `<prefix>/lib/ocaml-unikraft-<arch>`: the cross compiler's own prefix.
-pub use ocaml_unikraft_toolchain::installed::compiler_dir as compiler_prefix;
+pub(crate) use ocaml_unikraft_toolchain::installed::compiler_dir as compiler_prefix;
 
-pub struct Cross<'a> {
-    pub prefix: &'a Path,
-    pub source: &'a Path,
+pub(crate) struct Cross<'a> {
+    pub(crate) prefix: &'a Path,
+    pub(crate) source: &'a Path,
     /// Identity of the patched OCaml tree and of the host compiler.
-    pub key: &'a str,
+    pub(crate) key: &'a str,
     /// `PATH` with the driver and the host tools first.
-    pub path: &'a OsString,
+    pub(crate) path: &'a OsString,
 }
 
-pub fn build(
+pub(crate) fn build(
     ctx: &Context,
     cross: &Cross,
     arch: Arch,
@@ -127,11 +127,12 @@ fn recipe(arch: Arch, install_dir: &Path) -> [Cmd; 3] {
 }
 
 /// The compiler tools a findlib toolchain names.
-pub const FINDLIB_TOOLS: [&str; 5] = ["ocamlc", "ocamlopt", "ocamldep", "ocamlmklib", "ocamlcp"];
+pub(crate) const FINDLIB_TOOLS: [&str; 5] =
+    ["ocamlc", "ocamlopt", "ocamldep", "ocamlmklib", "ocamlcp"];
 
 /// The ocamlfind configuration of `arch`'s cross compiler, as toolchain
 /// `toolchain`.
-pub fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
+pub(crate) fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
     let root = compiler_prefix(prefix, arch);
     let lib = root.join("lib/ocaml");
     let bin = root.join("bin");
@@ -152,7 +153,7 @@ pub fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
 }
 
 /// The toolchain names of an arch: `unikraft_x86_64`, `unikraft_arm64`.
-pub fn toolchain_name(arch: Arch) -> String {
+pub(crate) fn toolchain_name(arch: Arch) -> String {
     format!("unikraft_{}", arch.unikraft())
 }
 

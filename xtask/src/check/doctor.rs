@@ -100,7 +100,7 @@ const TOOLS: &[Tool] = &[
     },
 ];
 
-pub fn doctor() -> Result<()> {
+pub(crate) fn doctor() -> Result<()> {
     check(which::on_path)
 }
 

@@ -9,8 +9,8 @@
 //! - [`smoke`]: the C smoke programs, linked with the installed driver;
 //! - [`boots`]: which bundles can boot here, and why not (the KVM probe).
 
-pub mod bench;
+pub(crate) mod bench;
 pub(crate) mod boots;
-pub mod doctor;
-pub mod localtests;
+pub(crate) mod doctor;
+pub(crate) mod localtests;
 pub(crate) mod smoke;

@@ -18,53 +18,45 @@ thread_local! {
 }
 
 /// CPU seconds of every [`Cmd::run_build`] this thread has waited for.
-pub fn child_cpu_seconds() -> f64 {
+pub(crate) fn child_cpu_seconds() -> f64 {
     CHILD_CPU.with(std::cell::Cell::get)
 }
 
 #[derive(Clone, Debug)]
-pub struct Cmd {
+pub(crate) struct Cmd {
     program: OsString,
     args: Vec<OsString>,
     dir: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
-    env_remove: Vec<OsString>,
 }
 
 impl Cmd {
-    pub fn new(program: impl AsRef<OsStr>) -> Cmd {
+    pub(crate) fn new(program: impl AsRef<OsStr>) -> Cmd {
         Cmd {
             program: program.as_ref().to_owned(),
             args: Vec::new(),
             dir: None,
             env: Vec::new(),
-            env_remove: Vec::new(),
         }
     }
 
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+    pub(crate) fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
-    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Cmd {
+    pub(crate) fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Cmd {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
-    /// Runs without `key` in the environment.
-    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
-        self.env_remove.push(key.as_ref().to_owned());
-        self
-    }
-
-    pub fn dir(mut self, dir: impl AsRef<Path>) -> Cmd {
+    pub(crate) fn dir(mut self, dir: impl AsRef<Path>) -> Cmd {
         self.dir = Some(dir.as_ref().to_owned());
         self
     }
 
-    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+    pub(crate) fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
         self.env
             .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
@@ -75,7 +67,7 @@ impl Cmd {
     /// paths of one build (trees, staging directories) with placeholders
     /// written `${name}`: it then reads the same in every build directory,
     /// as a stamp key must, and can name paths that do not exist yet.
-    pub fn resolve(&self, places: &[(&str, &Path)]) -> Result<Cmd> {
+    pub(crate) fn resolve(&self, places: &[(&str, &Path)]) -> Result<Cmd> {
         let fill = |arg: &OsString| {
             fill_placeholders(arg, places).map_err(|placeholder| {
                 anyhow::anyhow!(
@@ -92,7 +84,7 @@ impl Cmd {
     }
 
     /// The command as a user would type it.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         std::iter::once(&self.program)
             .chain(&self.args)
             .map(|a| shell_quote(&a.to_string_lossy()))
@@ -108,15 +100,12 @@ impl Cmd {
         for (key, value) in &self.env {
             expr = expr.env(key, value);
         }
-        for key in &self.env_remove {
-            expr = expr.env_remove(key);
-        }
         expr
     }
 
     /// Runs the command, capturing its output; returns stdout. On failure the
     /// error carries stderr.
-    pub fn read(&self, verbose: bool) -> Result<String> {
+    pub(crate) fn read(&self, verbose: bool) -> Result<String> {
         self.echo(verbose);
         let output = self
             .expression()
@@ -140,7 +129,7 @@ impl Cmd {
     /// GNU make children share `jobserver`'s tokens; with a `cancel` flag,
     /// the command is killed once it is set (another bundle failed under
     /// `--fail-fast`).
-    pub fn run_build(
+    pub(crate) fn run_build(
         &self,
         log: &Path,
         verbose: bool,
@@ -167,9 +156,6 @@ impl Cmd {
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        for key in &self.env_remove {
-            command.env_remove(key);
-        }
         jobserver.configure_make(&mut command);
         let child = command.spawn().map_err(|err| self.spawn_error(err))?;
         let (status, cpu) = wait_with_cpu(child.id(), cancel)?;
@@ -179,7 +165,7 @@ impl Cmd {
 
     /// Starts the command and returns a reader of its stdout; reading to the
     /// end reports a failing status as an error.
-    pub fn reader(&self, verbose: bool) -> Result<duct::ReaderHandle> {
+    pub(crate) fn reader(&self, verbose: bool) -> Result<duct::ReaderHandle> {
         self.echo(verbose);
         self.expression()
             .stderr_capture()
@@ -285,7 +271,7 @@ fn fill_placeholders(arg: &OsStr, places: &[(&str, &Path)]) -> Result<OsString, 
 }
 
 /// The last `lines` lines of a log file, for error messages.
-pub fn log_tail(log: &Path, lines: usize) -> String {
+pub(crate) fn log_tail(log: &Path, lines: usize) -> String {
     let Ok(file) = std::fs::File::open(log) else {
         return String::from("(no log)");
     };
@@ -294,7 +280,7 @@ pub fn log_tail(log: &Path, lines: usize) -> String {
 }
 
 /// A word as a POSIX shell reads it back (the driver's quoting, shared).
-pub fn shell_quote(arg: &str) -> String {
+pub(crate) fn shell_quote(arg: &str) -> String {
     ocaml_unikraft_toolchain::quote::quote(std::ffi::OsStr::new(arg)).into_owned()
 }
 

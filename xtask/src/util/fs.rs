@@ -6,7 +6,7 @@ use std::path::Path;
 /// Fills a temporary directory beside `dest` with `fill`, then replaces
 /// `dest` with it. With `unwrap`, a lone top-level directory (`ocaml-5.4.1/`)
 /// becomes the tree.
-pub fn install_tree(
+pub(crate) fn install_tree(
     dest: &Path,
     unwrap: bool,
     fill: impl FnOnce(&Path) -> Result<()>,
@@ -34,9 +34,9 @@ pub fn install_tree(
 
 /// Temporary trees start with this; any found under the build lock are
 /// leftovers of an interrupted run.
-pub const TMP_PREFIX: &str = ".tmp-";
+pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
-pub fn remove_if_present(path: &Path) -> Result<()> {
+pub(crate) fn remove_if_present(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
         Ok(_) => std::fs::remove_file(path),
@@ -58,7 +58,7 @@ fn single_subdirectory(dir: &Path) -> Result<Option<std::path::PathBuf>> {
 
 /// The newest modification time below `dir` (nanoseconds since the epoch),
 /// skipping `.git`: a cheap fingerprint of a tree someone may edit.
-pub fn newest_mtime(dir: &Path) -> Result<u128> {
+pub(crate) fn newest_mtime(dir: &Path) -> Result<u128> {
     let mut newest = 0;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -85,19 +85,19 @@ pub fn newest_mtime(dir: &Path) -> Result<u128> {
 /// How [`copy_tree`] copies. The default makes real copies of every file
 /// and keeps symbolic links as links: a tree a build will write into.
 #[derive(Clone, Copy, Default)]
-pub struct CopyOptions<'a> {
+pub(crate) struct CopyOptions<'a> {
     /// Hard links instead of copies: instant, but only for files nobody
     /// modifies in place (staged outputs).
-    pub hard_links: bool,
+    pub(crate) hard_links: bool,
     /// Copies what symbolic links point to instead of the links, for a copy
     /// that must stand alone.
-    pub follow_links: bool,
+    pub(crate) follow_links: bool,
     /// Extensions of the files left out.
-    pub skip_extensions: &'a [&'a str],
+    pub(crate) skip_extensions: &'a [&'a str],
 }
 
 /// Copies the tree `source` to `dest`.
-pub fn copy_tree(source: &Path, dest: &Path, how: &CopyOptions) -> Result<()> {
+pub(crate) fn copy_tree(source: &Path, dest: &Path, how: &CopyOptions) -> Result<()> {
     std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     for entry in
         std::fs::read_dir(source).with_context(|| format!("reading {}", source.display()))?
@@ -140,7 +140,7 @@ fn copy_file(from: &Path, to: &Path, how: &CopyOptions) -> Result<()> {
     Ok(())
 }
 
-pub fn create_parent(path: &Path) -> Result<()> {
+pub(crate) fn create_parent(path: &Path) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -149,7 +149,7 @@ pub fn create_parent(path: &Path) -> Result<()> {
 }
 
 /// The sha256 of a file, as lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     use sha2::Digest as _;
     let mut file =
         std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -159,12 +159,12 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// The sha256 of some bytes, as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex(&sha2::Sha256::digest(bytes))
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

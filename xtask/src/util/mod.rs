@@ -10,12 +10,12 @@
 //! - [`which`]: whether a program is installed, before running it;
 //! - [`elf`]: what an ELF image's header says it is.
 
-pub mod cmd;
+pub(crate) mod cmd;
 pub(crate) mod elf;
-pub mod fs;
+pub(crate) mod fs;
 pub mod lock;
 pub(crate) mod place;
 pub(crate) mod probe;
-pub mod progress;
-pub mod step;
+pub(crate) mod progress;
+pub(crate) mod step;
 pub(crate) mod which;

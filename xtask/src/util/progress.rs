@@ -17,7 +17,7 @@ fn multi() -> &'static MultiProgress {
 }
 
 /// One line about one object: `>>> ocaml 5.4.1: verified (cache)`.
-pub fn say(object: &str, message: &str) {
+pub(crate) fn say(object: &str, message: &str) {
     let line = format!(">>> {object}: {message}");
     if interactive() {
         multi().suspend(|| eprintln!("{line}"));
@@ -29,7 +29,11 @@ pub fn say(object: &str, message: &str) {
 /// Runs `work` while, on a terminal, a live line for `object` shows the
 /// last line of its log (elapsed time, current file). Off a terminal the
 /// start and end lines printed by the caller are all there is.
-pub fn following_log<T>(object: &str, log: &Path, work: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn following_log<T>(
+    object: &str,
+    log: &Path,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     if !interactive() {
         return work();
     }
@@ -74,12 +78,12 @@ fn last_line(log: &Path) -> String {
         .unwrap_or_default()
 }
 
-pub fn interactive() -> bool {
+pub(crate) fn interactive() -> bool {
     std::io::stderr().is_terminal()
 }
 
 /// A byte-counting bar (size, rate, ETA) on a terminal; hidden otherwise.
-pub fn bytes_bar(object: &str, total: Option<u64>) -> ProgressBar {
+pub(crate) fn bytes_bar(object: &str, total: Option<u64>) -> ProgressBar {
     if !interactive() {
         return ProgressBar::hidden();
     }

@@ -19,21 +19,21 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// One line of `timings.jsonl`: a step that did its work.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Timing {
-    pub step: String,
-    pub wall_seconds: f64,
+pub(crate) struct Timing {
+    pub(crate) step: String,
+    pub(crate) wall_seconds: f64,
     /// Absent from records written before CPU time was measured.
     #[serde(default)]
-    pub cpu_seconds: Option<f64>,
-    pub finished_unix: f64,
+    pub(crate) cpu_seconds: Option<f64>,
+    pub(crate) finished_unix: f64,
     /// The localbuild the step ran in; absent from other commands' steps
     /// and from records written before runs were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run: Option<Run>,
+    pub(crate) run: Option<Run>,
 }
 
 impl Timing {
-    pub fn started_unix(&self) -> f64 {
+    pub(crate) fn started_unix(&self) -> f64 {
         self.finished_unix - self.wall_seconds
     }
 }
@@ -41,9 +41,9 @@ impl Timing {
 /// A localbuild: when it started (its identity in the timings) and its
 /// `-j` budget, which `cargo xtask bench` judges parallelism against.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Run {
-    pub started_unix: u64,
-    pub jobs: usize,
+pub(crate) struct Run {
+    pub(crate) started_unix: u64,
+    pub(crate) jobs: usize,
 }
 
 /// A process runs at most one localbuild; its steps are spread over many
@@ -52,28 +52,28 @@ pub struct Run {
 static RUN: OnceLock<Run> = OnceLock::new();
 
 /// Marks every step timed from now on as part of a localbuild with `jobs`.
-pub fn begin_run(jobs: usize) {
+pub(crate) fn begin_run(jobs: usize) {
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let _ = RUN.set(Run { started_unix, jobs });
 }
 
-pub struct Stamp {
+pub(crate) struct Stamp {
     path: PathBuf,
 }
 
 impl Stamp {
-    pub fn new(path: PathBuf) -> Stamp {
+    pub(crate) fn new(path: PathBuf) -> Stamp {
         Stamp { path }
     }
 
     /// True when the stamp exists and records exactly `key`.
-    pub fn is_current(&self, key: &str) -> bool {
+    pub(crate) fn is_current(&self, key: &str) -> bool {
         std::fs::read_to_string(&self.path).is_ok_and(|recorded| recorded == key)
     }
 
-    pub fn invalidate(&self) -> Result<()> {
+    pub(crate) fn invalidate(&self) -> Result<()> {
         match std::fs::remove_file(&self.path) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
                 Err(err).with_context(|| format!("removing stamp {}", self.path.display()))
@@ -82,7 +82,7 @@ impl Stamp {
         }
     }
 
-    pub fn record(&self, key: &str) -> Result<()> {
+    pub(crate) fn record(&self, key: &str) -> Result<()> {
         crate::util::fs::create_parent(&self.path)?;
         std::fs::write(&self.path, key)
             .with_context(|| format!("writing stamp {}", self.path.display()))
@@ -91,7 +91,7 @@ impl Stamp {
 
 /// Whether [`run_step`] did the work or found it up to date.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum StepResult {
+pub(crate) enum StepResult {
     Ran,
     UpToDate,
 }
@@ -99,7 +99,7 @@ pub enum StepResult {
 /// Runs `work` unless `stamp` already records `key`; appends the wall time of
 /// work done, and the CPU time of the build commands it ran, to
 /// `<log_dir>/timings.jsonl` for `cargo xtask bench`.
-pub fn run_step(
+pub(crate) fn run_step(
     log_dir: &Path,
     name: &str,
     stamp: &Stamp,
@@ -121,26 +121,26 @@ pub fn run_step(
 
 /// A step that runs build commands (configure, make), all writing one log,
 /// while the user sees it start and end, or be up to date.
-pub struct BuildStep<'a> {
+pub(crate) struct BuildStep<'a> {
     /// Names the step in progress lines, its log's header and the timings.
-    pub name: String,
-    pub stamp: Stamp,
+    pub(crate) name: String,
+    pub(crate) stamp: Stamp,
     /// Where the commands' output goes; started afresh on every run.
-    pub log: PathBuf,
+    pub(crate) log: PathBuf,
     /// Everything the step is built from besides its recipe (sources,
     /// versions, options), one per line.
-    pub inputs: String,
+    pub(crate) inputs: String,
     /// The commands the step runs, built before it runs, with placeholders
     /// for the paths of this build ([`Cmd::resolve`]). Part of the key:
     /// changing a command reruns the step as changing an input does.
-    pub recipe: &'a [Cmd],
+    pub(crate) recipe: &'a [Cmd],
     /// An output whose absence reruns the step whatever its stamp says.
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 }
 
 impl BuildStep<'_> {
     /// The stamp key: the inputs and the recipe ([`key_with_recipe`]).
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         key_with_recipe(&self.inputs, self.recipe)
     }
 
@@ -157,7 +157,7 @@ impl BuildStep<'_> {
     /// budget (five jobs at `-j2` with four bundles). The time recorded
     /// starts once the token is held: the build's own, not its wait. A step
     /// whose turn comes once `cancel` is set does not start.
-    pub fn run(
+    pub(crate) fn run(
         &self,
         log_dir: &Path,
         jobserver: &jobserver::Client,
@@ -197,7 +197,7 @@ impl BuildStep<'_> {
 }
 
 /// A stamp key: `inputs`, then a `run` line for each command of `recipe`.
-pub fn key_with_recipe(inputs: &str, recipe: &[Cmd]) -> String {
+pub(crate) fn key_with_recipe(inputs: &str, recipe: &[Cmd]) -> String {
     let mut key = format!("{}\n", inputs.trim_end());
     for cmd in recipe {
         key.push_str(&format!("run {}\n", cmd.display()));

@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use std::path::Path;
 
 /// Fragments in composition order: later ones override earlier ones.
-pub fn fragments(bundle: &Bundle) -> Vec<String> {
+pub(crate) fn fragments(bundle: &Bundle) -> Vec<String> {
     let mut names = vec![
         "base".to_owned(),
         format!("arch-{}", bundle.arch.unikraft()),
@@ -20,7 +20,11 @@ pub fn fragments(bundle: &Bundle) -> Vec<String> {
 
 /// The configuration of `bundle`: the user's file from `--config-dir` when
 /// there is one, else the composed fragments.
-pub fn compose(bundle: &Bundle, fragments_dir: &Path, config_dir: Option<&Path>) -> Result<String> {
+pub(crate) fn compose(
+    bundle: &Bundle,
+    fragments_dir: &Path,
+    config_dir: Option<&Path>,
+) -> Result<String> {
     if let Some(dir) = config_dir {
         let custom = dir.join(format!("{}.config", bundle.config_name()));
         if custom.exists() {
@@ -43,7 +47,7 @@ pub fn compose(bundle: &Bundle, fragments_dir: &Path, config_dir: Option<&Path>)
 
 /// Fails on files in `--config-dir` that name no possible bundle, so a typo
 /// does not silently fall back to the composed configuration.
-pub fn check_config_dir(dir: &Path) -> Result<()> {
+pub(crate) fn check_config_dir(dir: &Path) -> Result<()> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("reading --config-dir {}", dir.display()))?;
     for entry in entries {

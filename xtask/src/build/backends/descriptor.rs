@@ -14,31 +14,31 @@ use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub use ocaml_unikraft_toolchain::format::{Descriptor, FORMAT};
+pub(crate) use ocaml_unikraft_toolchain::format::{Descriptor, FORMAT};
 
 /// The trees whose paths are rewritten, each with its name inside the bundle.
-pub struct Roots {
-    pub roots: Vec<(PathBuf, &'static str)>,
+pub(crate) struct Roots {
+    pub(crate) roots: Vec<(PathBuf, &'static str)>,
 }
 
 /// What the descriptor refers to, to be copied into the bundle: `(absolute
 /// source, path inside the bundle)`.
 #[derive(Default, Debug)]
-pub struct Referenced {
-    pub files: BTreeSet<(PathBuf, PathBuf)>,
-    pub dirs: BTreeSet<(PathBuf, PathBuf)>,
+pub(crate) struct Referenced {
+    pub(crate) files: BTreeSet<(PathBuf, PathBuf)>,
+    pub(crate) dirs: BTreeSet<(PathBuf, PathBuf)>,
 }
 
 /// Where a finished Unikraft build keeps what we read.
-pub struct BuildOutputs<'a> {
+pub(crate) struct BuildOutputs<'a> {
     /// `O=`: the Unikraft build directory.
-    pub build_dir: &'a Path,
+    pub(crate) build_dir: &'a Path,
     /// The app library name (`appocamlbundle`).
-    pub app_lib: &'a str,
+    pub(crate) app_lib: &'a str,
     /// The app's C file, as named in its compile command.
-    pub app_source: &'a Path,
+    pub(crate) app_source: &'a Path,
     /// `<O>/<name>_<plat>-<arch>`: the final image.
-    pub image: &'a Path,
+    pub(crate) image: &'a Path,
 }
 
 impl Roots {
@@ -58,7 +58,7 @@ fn normalize(path: &Path) -> PathBuf {
     path.components().collect()
 }
 
-pub fn extract(
+pub(crate) fn extract(
     outputs: &BuildOutputs,
     roots: &Roots,
     backend: &str,
@@ -153,13 +153,13 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// A `.cmd` file: one shell line, possibly `a && b`, possibly piped into a
 /// filter of its messages (`2>&1 | { grep ...; }`). Returns the commands.
-pub fn read_cmd(path: &Path) -> Result<Vec<Vec<String>>> {
+pub(crate) fn read_cmd(path: &Path) -> Result<Vec<Vec<String>>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse_cmd(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-pub fn parse_cmd(text: &str) -> Result<Vec<Vec<String>>> {
+pub(crate) fn parse_cmd(text: &str) -> Result<Vec<Vec<String>>> {
     let words = shlex::split(text.trim()).context("unbalanced quotes")?;
     let mut commands = Vec::new();
     for command in words.split(|w| w == "&&") {

@@ -48,25 +48,25 @@ const LIB_MUSL: &str = "${lib-musl}";
 const BUNDLE_DIR: &str = "${bundle-dir}";
 
 /// Everything bundles are built from besides their configuration.
-pub struct Inputs {
-    pub unikraft: PathBuf,
-    pub lib_musl: PathBuf,
-    pub musl_tarball: PathBuf,
+pub(crate) struct Inputs {
+    pub(crate) unikraft: PathBuf,
+    pub(crate) lib_musl: PathBuf,
+    pub(crate) musl_tarball: PathBuf,
     /// Identities of the three sources (pins, or local paths).
-    pub sources_key: String,
+    pub(crate) sources_key: String,
 }
 
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     /// The `-j` budget, shared with every other stage.
-    pub jobserver: &'a jobserver::Client,
-    pub fail_fast: bool,
-    pub config_dir: Option<&'a Path>,
+    pub(crate) jobserver: &'a jobserver::Client,
+    pub(crate) fail_fast: bool,
+    pub(crate) config_dir: Option<&'a Path>,
 }
 
 /// Builds (or finds up to date) every bundle; returns their stage
 /// directories. All bundles run to the end unless `fail_fast`; any failure
 /// fails the whole call after the others finished.
-pub fn build(
+pub(crate) fn build(
     ctx: &Context,
     bundles: &[Bundle],
     inputs: &Inputs,
@@ -115,7 +115,7 @@ fn bundle_dir(ctx: &Context, bundle: &Bundle) -> PathBuf {
 }
 
 /// The stamp of a bundle's stage; it records what the stage was built from.
-pub fn stamp_path(ctx: &Context, bundle: &Bundle) -> PathBuf {
+pub(crate) fn stamp_path(ctx: &Context, bundle: &Bundle) -> PathBuf {
     ctx.build_dir
         .join("stamps")
         .join(format!("bundle-{}", bundle.config_name()))

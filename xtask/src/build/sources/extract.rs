@@ -16,7 +16,7 @@ use tar::EntryType;
 /// Unpacks the tarball at `archive` (compression chosen by its name) so that
 /// `dest` holds its contents, without the single top-level directory most
 /// release tarballs have.
-pub fn unpack_tarball(archive: &Path, dest: &Path) -> Result<()> {
+pub(crate) fn unpack_tarball(archive: &Path, dest: &Path) -> Result<()> {
     let name = archive.to_string_lossy();
     let file = BufReader::new(
         File::open(archive).with_context(|| format!("opening {}", archive.display()))?,
@@ -39,7 +39,7 @@ pub fn unpack_tarball(archive: &Path, dest: &Path) -> Result<()> {
 
 /// Unpacks a tar stream into the existing directory `dest`, refusing any
 /// entry that would land outside it.
-pub fn unpack_tar(reader: impl Read, dest: &Path) -> Result<()> {
+pub(crate) fn unpack_tar(reader: impl Read, dest: &Path) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().context("reading the archive")? {
         let mut entry = entry.context("reading the archive")?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// Where a tarball may be found: mirrors first, then upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
+pub(crate) enum Location {
     Url(String),
     File(PathBuf),
 }
@@ -29,7 +29,7 @@ impl std::fmt::Display for Location {
 
 impl Location {
     /// `name` inside a mirror given as a URL or a directory.
-    pub fn in_mirror(mirror: &str, name: &str) -> Location {
+    pub(crate) fn in_mirror(mirror: &str, name: &str) -> Location {
         if mirror.starts_with("http://") || mirror.starts_with("https://") {
             Location::Url(format!("{}/{name}", mirror.trim_end_matches('/')))
         } else {
@@ -38,7 +38,7 @@ impl Location {
         }
     }
 
-    pub fn is_network(&self) -> bool {
+    pub(crate) fn is_network(&self) -> bool {
         matches!(self, Location::Url(_))
     }
 }
@@ -82,7 +82,7 @@ impl Fetcher {
 
     /// Tries each location in order until one yields bytes with `sha256`,
     /// which then land at `dest`.
-    pub fn fetch(
+    pub(crate) fn fetch(
         &self,
         object: &str,
         locations: &[Location],
@@ -192,7 +192,11 @@ fn causes(err: &reqwest::Error) -> String {
 
 /// Copies the local file `path` into the cache at `dest` if its sha256 is
 /// `expected` (mirror directories, `--import`).
-pub fn copy_verified(path: &Path, expected: &str, dest: &Path) -> std::result::Result<(), String> {
+pub(crate) fn copy_verified(
+    path: &Path,
+    expected: &str,
+    dest: &Path,
+) -> std::result::Result<(), String> {
     let file = std::fs::File::open(path).map_err(|err| format!("cannot open: {err}"))?;
     store_verified(file, expected, dest)
         .map_err(|(Failure::Transient(why) | Failure::Final(why))| why)

@@ -10,7 +10,7 @@ use crate::util::probe::{self, cmd};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 
-pub fn has_commit(repo: &Path, commit: &str) -> bool {
+pub(crate) fn has_commit(repo: &Path, commit: &str) -> bool {
     let object = format!("{commit}^{{commit}}");
     repo.join("HEAD").exists()
         && probe::shell()
@@ -25,7 +25,7 @@ fn git(repo: &Path) -> Cmd {
 /// Brings `commit` into the bare repository `repo` from the first location
 /// that has it: by commit id (shallow) where the server allows, else through
 /// the pinned tag, which must point at the pinned commit.
-pub fn fetch(
+pub(crate) fn fetch(
     repo: &Path,
     locations: &[String],
     tag: &str,
@@ -89,7 +89,7 @@ pub fn fetch(
 }
 
 /// Replaces `dest` with the tree of `commit`.
-pub fn export(repo: &Path, commit: &str, dest: &Path, verbose: bool) -> Result<()> {
+pub(crate) fn export(repo: &Path, commit: &str, dest: &Path, verbose: bool) -> Result<()> {
     crate::util::fs::install_tree(dest, false, |tmp| {
         let archive = git(repo)
             .args(["archive", "--format=tar", commit])

@@ -13,12 +13,12 @@ mod git;
 pub mod pins;
 
 pub use fetch::Fetcher;
-pub use pins::{Origin, Source};
+pub(crate) use pins::{Origin, Source};
 
 use crate::cli::SourceOpts;
 use crate::context::Context;
 use crate::util::cmd::Cmd;
-pub use crate::util::lock::lock_dir;
+use crate::util::lock::lock_dir;
 use crate::util::progress;
 use crate::util::step::{run_step, Stamp, StepResult};
 use anyhow::{bail, Context as _, Result};
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// `cargo xtask downloads`.
-pub fn downloads(ctx: &Context, opts: &SourceOpts) -> Result<()> {
+pub(crate) fn downloads(ctx: &Context, opts: &SourceOpts) -> Result<()> {
     let start = Instant::now();
     let sources = selected(ctx, opts)?;
     let _build_lock = lock_dir(&ctx.build_dir, "build tree")?;
@@ -45,7 +45,7 @@ pub fn downloads(ctx: &Context, opts: &SourceOpts) -> Result<()> {
 
 /// `cargo xtask downloads --list`: the pins, one line per source, for
 /// scripts that must not repeat them (CI filling a mirror, say).
-pub fn list(ctx: &Context, opts: &SourceOpts) -> Result<()> {
+pub(crate) fn list(ctx: &Context, opts: &SourceOpts) -> Result<()> {
     for source in selected(ctx, opts)? {
         println!("{}", source.list_line());
     }
@@ -217,7 +217,7 @@ fn extract_key(ctx: &Context, source: &Source) -> Result<String> {
 /// What later stages key their stamps on: the extracted tree's key, or for
 /// a local tree its path and the newest modification time in it (so edits
 /// there rebuild what depends on it).
-pub fn tree_key(ctx: &Context, opts: &SourceOpts, source: &Source) -> Result<String> {
+pub(crate) fn tree_key(ctx: &Context, opts: &SourceOpts, source: &Source) -> Result<String> {
     match opts.local_override(&source.name) {
         Some(path) => Ok(format!(
             "{} local {} newest:{}",
@@ -264,7 +264,7 @@ fn apply_patch(ctx: &Context, source: &Source, patch: &Path, tree: &Path) -> Res
 
 /// Where a source's tree is: the user's local tree if they gave one, else
 /// the extracted pinned tree.
-pub fn source_dir(ctx: &Context, opts: &SourceOpts, source: &Source) -> PathBuf {
+pub(crate) fn source_dir(ctx: &Context, opts: &SourceOpts, source: &Source) -> PathBuf {
     opts.local_override(&source.name)
         .cloned()
         .unwrap_or_else(|| source_dir_of(ctx, source))
@@ -277,7 +277,7 @@ fn source_dir_of(ctx: &Context, source: &Source) -> PathBuf {
 }
 
 /// The verified tarball in the cache (for tarballs consumed whole).
-pub fn cached_tarball(ctx: &Context, source: &Source) -> PathBuf {
+pub(crate) fn cached_tarball(ctx: &Context, source: &Source) -> PathBuf {
     ctx.cache_dir.join("tarballs").join(source.file_name())
 }
 

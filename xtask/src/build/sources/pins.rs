@@ -7,16 +7,16 @@ use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
-    pub name: String,
-    pub version: String,
-    pub origin: Origin,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) origin: Origin,
     /// Directory (relative to the repository) of patches applied, in file
     /// name order, after extraction.
-    pub patches: Option<String>,
+    pub(crate) patches: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     Tarball {
         urls: Vec<String>,
         sha256: String,
@@ -32,13 +32,13 @@ pub enum Origin {
 
 impl Source {
     /// `ocaml 5.4.1`: how the tool names a source in its output.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{} {}", self.name, self.version)
     }
 
     /// The file name mirrors and the cache use: the last component of the
     /// first upstream URL (`ocaml-5.4.1.tar.xz`, `unikraft.git`).
-    pub fn file_name(&self) -> &str {
+    pub(crate) fn file_name(&self) -> &str {
         let url = match &self.origin {
             Origin::Tarball { urls, .. } => &urls[0],
             Origin::Git { url, .. } => url,
@@ -48,7 +48,7 @@ impl Source {
 
     /// `ocaml 5.4.1 tarball ocaml-5.4.1.tar.xz`: what `downloads --list`
     /// prints. [`parse`] makes sure no field holds a space.
-    pub fn list_line(&self) -> String {
+    pub(crate) fn list_line(&self) -> String {
         let kind = match self.origin {
             Origin::Tarball { .. } => "tarball",
             Origin::Git { .. } => "git",
@@ -57,7 +57,7 @@ impl Source {
     }
 
     /// The identity a stamp records: the extracted tree is trusted only for it.
-    pub fn identity(&self) -> String {
+    pub(crate) fn identity(&self) -> String {
         match &self.origin {
             Origin::Tarball { sha256, .. } => format!("sha256:{sha256}"),
             Origin::Git { commit, .. } => format!("git:{commit}"),
@@ -85,13 +85,13 @@ struct RawPin {
     patches: Option<String>,
 }
 
-pub fn load(path: &Path) -> Result<Vec<Source>> {
+pub(crate) fn load(path: &Path) -> Result<Vec<Source>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&text).with_context(|| format!("in pin file {}", path.display()))
 }
 
-pub fn parse(text: &str) -> Result<Vec<Source>> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Source>> {
     let file: PinFile = toml::from_str(text)?;
     file.sources
         .into_iter()

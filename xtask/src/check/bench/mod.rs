@@ -31,7 +31,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
+pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
     if opts.driver_runs == 0 || opts.boot_runs == 0 {
         bail!("bench: --driver-runs and --boot-runs must be at least 1");
     }

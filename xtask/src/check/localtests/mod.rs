@@ -66,7 +66,7 @@ struct Row {
 /// The name of the native context and of its rows.
 const LINUX: &str = "linux";
 
-pub fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
+pub(crate) fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
     let installed = crate::build::install::installed_bundles(&prefix);
     if installed.is_empty() {

@@ -11,21 +11,21 @@ use anyhow::{Context as _, Result};
 use std::collections::BTreeMap;
 
 /// What was measured, where and when.
-pub struct Setting {
+pub(crate) struct Setting {
     /// `git rev-parse HEAD`, with `-dirty` when the tree has changes.
-    pub commit: String,
-    pub measured_unix: u64,
-    pub cpu: String,
-    pub kernel: String,
-    pub cores: usize,
+    pub(crate) commit: String,
+    pub(crate) measured_unix: u64,
+    pub(crate) cpu: String,
+    pub(crate) kernel: String,
+    pub(crate) cores: usize,
 }
 
 /// Median milliseconds of one compile-only call through the driver and of
 /// the compiler command it runs, called directly.
-pub struct Driver {
-    pub runs: usize,
-    pub through_ms: f64,
-    pub direct_ms: f64,
+pub(crate) struct Driver {
+    pub(crate) runs: usize,
+    pub(crate) through_ms: f64,
+    pub(crate) direct_ms: f64,
 }
 
 impl Driver {
@@ -35,13 +35,13 @@ impl Driver {
 }
 
 /// The C and OCaml hellos linked for one bundle.
-pub struct Image {
-    pub bundle: String,
-    pub c_bytes: u64,
-    pub ocaml_bytes: u64,
+pub(crate) struct Image {
+    pub(crate) bundle: String,
+    pub(crate) c_bytes: u64,
+    pub(crate) ocaml_bytes: u64,
     /// Median boots of both through the bundle's own VMM, or why that VMM
     /// cannot boot here.
-    pub boots: Result<Boots, String>,
+    pub(crate) boots: Result<Boots, String>,
 }
 
 impl Image {
@@ -51,9 +51,9 @@ impl Image {
 }
 
 /// Median milliseconds from starting the VMM to the first console byte.
-pub struct Boots {
-    pub c_ms: f64,
-    pub ocaml_ms: f64,
+pub(crate) struct Boots {
+    pub(crate) c_ms: f64,
+    pub(crate) ocaml_ms: f64,
 }
 
 impl Boots {
@@ -63,18 +63,18 @@ impl Boots {
 }
 
 /// Everything a bench found: both reports are rendered from it.
-pub struct Report {
-    pub setting: Setting,
+pub(crate) struct Report {
+    pub(crate) setting: Setting,
     /// The last record of each step, by name (see [`last_of_each_step`]).
-    pub steps: BTreeMap<String, Timing>,
-    pub noop_seconds: f64,
-    pub driver: Driver,
-    pub boot_runs: usize,
-    pub images: Vec<Image>,
+    pub(crate) steps: BTreeMap<String, Timing>,
+    pub(crate) noop_seconds: f64,
+    pub(crate) driver: Driver,
+    pub(crate) boot_runs: usize,
+    pub(crate) images: Vec<Image>,
 }
 
 /// The records of a `timings.jsonl`, in the order they were written.
-pub fn parse_timings(text: &str) -> Result<Vec<Timing>> {
+pub(crate) fn parse_timings(text: &str) -> Result<Vec<Timing>> {
     text.lines()
         .enumerate()
         .map(|(index, line)| {
@@ -85,7 +85,9 @@ pub fn parse_timings(text: &str) -> Result<Vec<Timing>> {
 
 /// The last record of each step: the figures of the build that last did
 /// its work (a cold build, when nothing has changed since).
-pub fn last_of_each_step(records: impl IntoIterator<Item = Timing>) -> BTreeMap<String, Timing> {
+pub(crate) fn last_of_each_step(
+    records: impl IntoIterator<Item = Timing>,
+) -> BTreeMap<String, Timing> {
     records
         .into_iter()
         .map(|record| (record.step.clone(), record))
@@ -93,7 +95,7 @@ pub fn last_of_each_step(records: impl IntoIterator<Item = Timing>) -> BTreeMap<
 }
 
 /// The middle value (the upper one of an even count); `values` is not empty.
-pub fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }

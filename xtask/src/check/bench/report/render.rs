@@ -40,7 +40,7 @@ impl Report {
         self.steps.values().filter_map(|t| t.run).collect()
     }
 
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut out = String::from("# ocaml-unikraft benchmark\n\n");
         out.push_str(&self.setting_markdown());
         out.push_str(&self.build_markdown());
@@ -140,7 +140,7 @@ impl Report {
         out
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let s = &self.setting;
         json!({
             "commit": s.commit,
