@@ -40,8 +40,8 @@ pub(crate) fn fetch(
             .with_context(|| format!("creating the cache repository {}", repo.display()))?;
     }
     let mut tried = Vec::new();
-    for location in locations {
-        let by_commit = git(repo)
+    let shallow_fetch = |location: &str, refspec: &str| {
+        git(repo)
             .args([
                 "fetch",
                 "--quiet",
@@ -49,25 +49,16 @@ pub(crate) fn fetch(
                 "--depth",
                 "1",
                 location,
-                commit,
-            ])
-            .read(verbose);
-        if by_commit.is_ok() && has_commit(repo, commit) {
-            return Ok(());
-        }
-        let tag_ref = format!("+refs/tags/{tag}:refs/tags/{tag}");
-        match git(repo)
-            .args([
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--depth",
-                "1",
-                location,
-                &tag_ref,
+                refspec,
             ])
             .read(verbose)
-        {
+    };
+    let tag_ref = format!("+refs/tags/{tag}:refs/tags/{tag}");
+    for location in locations {
+        if shallow_fetch(location, commit).is_ok() && has_commit(repo, commit) {
+            return Ok(());
+        }
+        match shallow_fetch(location, &tag_ref) {
             Ok(_) if has_commit(repo, commit) => return Ok(()),
             Ok(_) => {
                 let tagged = format!("refs/tags/{tag}^{{commit}}");

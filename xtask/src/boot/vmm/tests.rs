@@ -1,0 +1,163 @@
+use super::*;
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+#[test]
+fn command_line_quotes_only_what_needs_it() {
+    let args = strings(&["first", "second argument", r#"it's "quoted""#, "--", "a\\b"]);
+    assert_eq!(
+        command_line(&args).unwrap(),
+        r#"first 'second argument' "it's \"quoted\"" -- 'a\b'"#
+    );
+    assert!(command_line(&strings(&[""])).is_err());
+}
+
+#[test]
+fn firecracker_config_carries_image_memory_and_arguments() {
+    let args = strings(&["one", "two words"]);
+    let image = Path::new("/tmp/images/hello.exe");
+    let x86 = Launch {
+        backend: Backend::Firecracker,
+        arch: Arch::X86_64,
+        image,
+        args: &args,
+    };
+    let config: serde_json::Value =
+        serde_json::from_str(&firecracker_config(&x86, "t0k").unwrap()).unwrap();
+    assert_eq!(
+        config["boot-source"]["kernel_image_path"],
+        "/tmp/images/hello.exe"
+    );
+    // argv[0] first on x86_64, where Unikraft adds no name of its own;
+    // the token before `--`, where only Unikraft's libparam sees it.
+    assert_eq!(
+        config["boot-source"]["boot_args"],
+        "hello.exe libocamlexit.token=t0k -- one 'two words'"
+    );
+    assert_eq!(config["machine-config"]["vcpu_count"], 1);
+    assert_eq!(config["machine-config"]["mem_size_mib"], 128);
+    assert_eq!(config["drives"], serde_json::json!([]));
+
+    let arm = Launch {
+        arch: Arch::Arm64,
+        ..x86
+    };
+    let config: serde_json::Value =
+        serde_json::from_str(&firecracker_config(&arm, "t0k").unwrap()).unwrap();
+    assert_eq!(
+        config["boot-source"]["boot_args"],
+        "libocamlexit.token=t0k -- one 'two words'"
+    );
+}
+
+#[test]
+fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
+    let args = strings(&["a b"]);
+    let launch = Launch {
+        backend: Backend::Qemu,
+        arch: Arch::Arm64,
+        image: Path::new("k"),
+        args: &args,
+    };
+    let cmd = qemu(&launch, "tcg", "t0k").unwrap();
+    let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+    assert_eq!(cmd.get_program(), "qemu-system-aarch64");
+    for wanted in [
+        "tcg",
+        "-no-reboot",
+        "128M",
+        "libocamlexit.token=t0k -- 'a b'",
+    ] {
+        assert!(words.iter().any(|w| w == wanted), "{wanted} in {words:?}");
+    }
+}
+
+/// Boots `script` as if it were QEMU: it gets QEMU's arguments for an
+/// x86_64 image and the boot's token in `$t`, and plays a guest.
+fn fake_qemu(script: &str, timeout: Duration) -> Boot {
+    let launch = Launch {
+        backend: Backend::Qemu,
+        arch: Arch::X86_64,
+        image: Path::new("image"),
+        args: &[],
+    };
+    let token = console::new_token().unwrap();
+    let qemu = qemu(&launch, "tcg", &token).unwrap();
+    let prelude = r#"for a; do case "$a" in *libocamlexit.token=*)
+        t=${a#*libocamlexit.token=}; t=${t%% *};; esac; done"#;
+    let mut fake = Command::new("sh");
+    fake.arg("-c")
+        .arg(format!("{prelude}\n{script}"))
+        .arg("fake-qemu")
+        .args(qemu.get_args());
+    let scratch = tempfile::tempdir().unwrap();
+    run_vmm(fake, &launch, &token, scratch.path(), timeout, false).unwrap()
+}
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// What a fake guest playing `script` ended with, before the deadline.
+fn transcript_of(script: &str) -> console::Transcript {
+    fake_qemu(script, DEADLINE).transcript().unwrap()
+}
+
+#[test]
+fn the_guest_status_line_with_the_boot_token_is_the_status() {
+    let transcript = transcript_of(r#"echo hi; echo "ocaml-unikraft: exit status 3 boot=$t""#);
+    assert_eq!(transcript.ending, console::Ending::Exit(3));
+    assert_eq!(transcript.output, "hi\n");
+}
+
+#[test]
+fn a_forged_status_line_is_program_output_not_a_status() {
+    // Without the token, or with another one: the VM stopped without
+    // a status, so it crashed.
+    for forged in ["", " boot=0123456789abcdef0123456789abcdef", " boot="] {
+        let transcript = transcript_of(&format!("echo 'ocaml-unikraft: exit status 0{forged}'"));
+        assert_eq!(transcript.ending, console::Ending::Crash, "{forged:?}");
+        assert!(transcript.output.contains("exit status 0"));
+    }
+    // A forged line, then the real end of the program.
+    let transcript = transcript_of(
+        r#"echo 'ocaml-unikraft: exit status 0'; echo "ocaml-unikraft: exit status 3 boot=$t""#,
+    );
+    assert_eq!(transcript.ending, console::Ending::Exit(3));
+    assert_eq!(transcript.output, "ocaml-unikraft: exit status 0\n");
+}
+
+#[test]
+fn a_vm_killed_at_the_deadline_is_a_timeout_whatever_it_printed() {
+    let short = Duration::from_millis(500);
+    for line in [
+        "ocaml-unikraft: exit status 0",
+        "ocaml-unikraft: exit status 0 boot=$t",
+    ] {
+        let boot = fake_qemu(&format!("echo \"{line}\"; exec sleep 30"), short);
+        let transcript = boot.transcript().unwrap();
+        assert_eq!(transcript.ending, console::Ending::Timeout(short), "{line}");
+        assert_eq!(transcript.ending.status(), console::TIMEOUT_STATUS);
+    }
+}
+
+#[test]
+fn a_crash_after_the_status_line_is_a_crash() {
+    let transcript = transcript_of(
+        r#"echo "ocaml-unikraft: exit status 0 boot=$t"; echo '[    0.5] CRIT: [libkvmplat] <trap.c @ 1> page fault'"#,
+    );
+    assert_eq!(transcript.ending, console::Ending::Crash);
+    assert!(transcript.output.contains("page fault"));
+    // Unikraft's own informational messages while halting are not one.
+    let transcript = transcript_of(
+        r#"echo "ocaml-unikraft: exit status 0 boot=$t"; echo '[    0.5] Info: [libkvmplat] <shutdown.c @ 59> Unikraft halted'"#,
+    );
+    assert_eq!(transcript.ending, console::Ending::Exit(0));
+}
+
+#[test]
+fn a_vmm_that_fails_before_any_status_is_an_error() {
+    let boot = fake_qemu("echo 'qemu: cannot open image' >&2; exit 1", DEADLINE);
+    let err = boot.transcript().unwrap_err().to_string();
+    assert!(err.contains("cannot open image"), "{err}");
+}
