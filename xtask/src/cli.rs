@@ -100,6 +100,25 @@ pub(crate) struct RunOpts {
     /// Seconds the guest may run before it is stopped
     #[arg(long, default_value_t = 60.0)]
     pub(crate) timeout: f64,
+    /// Guest memory in MiB [default: 512]
+    #[arg(long, value_name = "MIB")]
+    pub(crate) memory: Option<u32>,
+    /// A network device: `user` (QEMU's NAT, see --forward),
+    /// `udp:LISTEN:SEND` (QEMU: raw Ethernet frames as UDP datagrams on
+    /// 127.0.0.1, to the guest through port LISTEN, from it to port SEND)
+    /// or `tap:NAME` (Firecracker: a host tap device)
+    #[arg(long, value_name = "NET")]
+    pub(crate) net: Option<crate::boot::devices::Net>,
+    /// With --net user: TCP port HOSTPORT of 127.0.0.1 reaches GUESTPORT
+    /// of the guest (repeatable)
+    #[arg(long, value_name = "HOSTPORT:GUESTPORT")]
+    pub(crate) forward: Vec<crate::boot::devices::Forward>,
+    /// A raw disk image, the guest's first block device (virtio-blk)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) disk: Option<PathBuf>,
+    /// The guest may read the disk image but not write it
+    #[arg(long, requires = "disk")]
+    pub(crate) disk_readonly: bool,
     /// The program's arguments (its Sys.argv from index 1)
     #[arg(last = true)]
     pub(crate) args: Vec<String>,

@@ -2,8 +2,10 @@
 //!
 //! - [`vmm`]: the QEMU and Firecracker command lines, and a run with a deadline;
 //! - [`console`]: what a guest's console tells: its output and exit status;
+//! - [`devices`]: memory, network and disk, for each VMM;
 //! - [`run`]: booting one image, its program's status as ours.
 
 pub(crate) mod console;
+pub(crate) mod devices;
 pub(crate) mod run;
 pub(crate) mod vmm;

@@ -2,6 +2,7 @@
 //! and exits with what the program in it did (see [`crate::boot::console`]).
 
 use crate::boot::console::Ending;
+use crate::boot::devices::{self, Devices, Disk, Net};
 use crate::boot::vmm;
 use crate::cli::RunOpts;
 use crate::target::{Arch, Backend};
@@ -29,11 +30,14 @@ pub(crate) fn run(opts: &RunOpts) -> Result<u8> {
             arch.unikraft()
         );
     }
+    let devices = devices(opts)?;
+    devices::check(&devices, backend, arch)?;
     let launch = vmm::Launch {
         backend,
         arch,
         image: &opts.image,
         args: &opts.args,
+        devices: &devices,
     };
     let boot = vmm::boot(&launch, Duration::from_secs_f64(opts.timeout), true)?;
     eprint!("{}", boot.vmm_stderr);
@@ -45,6 +49,25 @@ pub(crate) fn run(opts: &RunOpts) -> Result<u8> {
         eprintln!("run: the VM stopped without the guest reporting an exit status");
     }
     Ok(ending.status())
+}
+
+/// The memory, network and disk the options ask for.
+fn devices(opts: &RunOpts) -> Result<Devices> {
+    let net = match (opts.net.clone(), opts.forward.is_empty()) {
+        (Some(Net::User { .. }), false) => Some(Net::User {
+            forwards: opts.forward.clone(),
+        }),
+        (_, false) => bail!("--forward needs --net user\nhelp: add --net user"),
+        (net, true) => net,
+    };
+    Ok(Devices {
+        memory_mib: opts.memory,
+        net,
+        disk: opts.disk.as_ref().map(|path| Disk {
+            path: path.clone(),
+            read_only: opts.disk_readonly,
+        }),
+    })
 }
 
 /// What an image says about itself.

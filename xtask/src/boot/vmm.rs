@@ -2,6 +2,7 @@
 //! run with a timeout that records the console, and when it began.
 
 use crate::boot::console::{self, ConsoleFilter, Transcript};
+use crate::boot::devices::Devices;
 use crate::target::{Arch, Backend};
 use crate::util::which;
 use anyhow::{bail, Context as _, Result};
@@ -18,6 +19,8 @@ pub(crate) struct Launch<'a> {
     pub(crate) image: &'a Path,
     /// The program's arguments (`Sys.argv` from index 1).
     pub(crate) args: &'a [String],
+    /// Memory, network and disk.
+    pub(crate) devices: &'a Devices,
 }
 
 /// What a boot produced.
@@ -60,15 +63,6 @@ impl Boot {
 
 const SERCON_FW_CFG: &str = "etc/sercon-port";
 
-/// Guest memory. x86_64 QEMU images run in 64 MiB; the arm64 `virt`
-/// machine puts the kernel image inside RAM and needs more.
-fn memory_mib(backend: Backend, arch: Arch) -> u32 {
-    match (backend, arch) {
-        (Backend::Qemu, Arch::X86_64) => 64,
-        _ => 128,
-    }
-}
-
 /// The QEMU command line that boots `launch` with accelerator `accel`: the
 /// software CPU (`tcg`) works everywhere, KVM is not required. `token` goes
 /// to the guest's status line (see [`console`]).
@@ -88,10 +82,8 @@ fn qemu(launch: &Launch, accel: &str, token: &str) -> Result<Command> {
             cmd
         }
     };
-    cmd.args([
-        "-m",
-        &format!("{}M", memory_mib(Backend::Qemu, launch.arch)),
-    ]);
+    cmd.args(["-m", &format!("{}M", launch.devices.memory_mib())]);
+    cmd.args(launch.devices.qemu_args(launch.arch)?);
     // A guest that resets (a triple fault, a crash on some platforms) ends
     // QEMU instead of booting again.
     cmd.args(["-accel", accel, "-no-reboot", "-nographic", "-nodefaults"]);
@@ -117,15 +109,17 @@ pub(crate) fn firecracker_config(launch: &Launch, token: &str) -> Result<String>
             .map_or("unikernel".into(), |n| n.to_string_lossy());
         program_name.push(name.into_owned());
     }
+    let (drives, interfaces) = launch.devices.firecracker_entries()?;
     let config = serde_json::json!({
         "boot-source": {
             "kernel_image_path": launch.image,
             "boot_args": kernel_arguments(&program_name, launch.args, token)?,
         },
-        "drives": [],
+        "drives": drives,
+        "network-interfaces": interfaces,
         "machine-config": {
             "vcpu_count": 1,
-            "mem_size_mib": memory_mib(Backend::Firecracker, launch.arch),
+            "mem_size_mib": launch.devices.memory_mib(),
         },
     });
     Ok(serde_json::to_string_pretty(&config)?)
@@ -234,6 +228,7 @@ pub(crate) fn kvm_problem(probe: &Path) -> Option<String> {
         arch: Arch::X86_64,
         image: probe,
         args: &[],
+        devices: &Devices::default(),
     };
     let scratch = tempfile::tempdir().ok()?;
     let result = console::new_token()

@@ -23,6 +23,7 @@ fn firecracker_config_carries_image_memory_and_arguments() {
         arch: Arch::X86_64,
         image,
         args: &args,
+        devices: &Devices::default(),
     };
     let config: serde_json::Value =
         serde_json::from_str(&firecracker_config(&x86, "t0k").unwrap()).unwrap();
@@ -37,7 +38,7 @@ fn firecracker_config_carries_image_memory_and_arguments() {
         "hello.exe libocamlexit.token=t0k -- one 'two words'"
     );
     assert_eq!(config["machine-config"]["vcpu_count"], 1);
-    assert_eq!(config["machine-config"]["mem_size_mib"], 128);
+    assert_eq!(config["machine-config"]["mem_size_mib"], 512);
     assert_eq!(config["drives"], serde_json::json!([]));
 
     let arm = Launch {
@@ -60,6 +61,14 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
         arch: Arch::Arm64,
         image: Path::new("k"),
         args: &args,
+        devices: &Devices {
+            memory_mib: Some(300),
+            disk: Some(crate::boot::devices::Disk {
+                path: "d.img".into(),
+                read_only: false,
+            }),
+            net: None,
+        },
     };
     let cmd = qemu(&launch, "tcg", "t0k").unwrap();
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
@@ -67,7 +76,8 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
     for wanted in [
         "tcg",
         "-no-reboot",
-        "128M",
+        "300M",
+        "virtio-blk-device,drive=disk0",
         "libocamlexit.token=t0k -- 'a b'",
     ] {
         assert!(words.iter().any(|w| w == wanted), "{wanted} in {words:?}");
@@ -82,6 +92,7 @@ fn fake_qemu(script: &str, timeout: Duration) -> Boot {
         arch: Arch::X86_64,
         image: Path::new("image"),
         args: &[],
+        devices: &Devices::default(),
     };
     let token = console::new_token().unwrap();
     let qemu = qemu(&launch, "tcg", &token).unwrap();

@@ -282,6 +282,7 @@ fn boot_median(bundle: &Bundle, image: &Path, runs: usize) -> Result<f64> {
         arch: bundle.arch,
         image,
         args: &[],
+        devices: &Default::default(),
     };
     let mut times = Vec::new();
     for _ in 0..runs {

@@ -6,6 +6,7 @@ use super::compare::compare;
 use super::expected::Expected;
 use super::{Run, Verdict};
 use crate::boot::console::Transcript;
+use crate::boot::devices::Devices;
 use crate::boot::vmm;
 use crate::target::{Arch, Backend, Bundle};
 use crate::util::cmd::Cmd;
@@ -50,8 +51,26 @@ pub(crate) fn boot_and_check(
             None,
         ));
     }
-    let (boot, transcript) = boot_bundle(bundle, image, &expected.args, boots.timeout(expected))?;
+    let timeout = boots.timeout(expected);
+    let (boot, transcript, device_problem) = match expected.device_test {
+        None => {
+            let devices = Devices {
+                memory_mib: expected.memory_mib,
+                ..Devices::default()
+            };
+            let (boot, transcript) = boot_bundle(bundle, image, &expected.args, &devices, timeout)?;
+            (boot, transcript, None)
+        }
+        Some(test) => {
+            let no_devices = Devices::default();
+            let launch = launch(bundle, image, &expected.args, &no_devices);
+            super::device_tests::boot(test, &launch, expected, timeout)?
+        }
+    };
     let mut verdict = compare(&transcript, expected);
+    if let (Verdict::Pass, Some(problem)) = (&verdict, device_problem) {
+        verdict = Verdict::Fail(problem);
+    }
     if let (Verdict::Pass, stderr) = (&verdict, boot.vmm_stderr.trim()) {
         if !stderr.is_empty() {
             verdict = Verdict::Fail(format!("the VMM reported: {stderr}"));
@@ -60,21 +79,32 @@ pub(crate) fn boot_and_check(
     Ok((verdict, Some(Run::of(&boot, &transcript))))
 }
 
-/// Boots `image` for `bundle` with `args`: the boot, and what the guest
-/// reported.
-pub(crate) fn boot_bundle(
+/// What booting `image` for `bundle` takes.
+fn launch<'a>(
     bundle: &Bundle,
-    image: &Path,
-    args: &[String],
-    timeout: Duration,
-) -> Result<(vmm::Boot, Transcript)> {
-    let launch = vmm::Launch {
+    image: &'a Path,
+    args: &'a [String],
+    devices: &'a Devices,
+) -> vmm::Launch<'a> {
+    vmm::Launch {
         backend: bundle.backend,
         arch: bundle.arch,
         image,
         args,
-    };
-    let boot = vmm::boot(&launch, timeout, false)?;
+        devices,
+    }
+}
+
+/// Boots `image` for `bundle` with `args` and `devices`: the boot, and what
+/// the guest reported.
+pub(crate) fn boot_bundle(
+    bundle: &Bundle,
+    image: &Path,
+    args: &[String],
+    devices: &Devices,
+    timeout: Duration,
+) -> Result<(vmm::Boot, Transcript)> {
+    let boot = vmm::boot(&launch(bundle, image, args, devices), timeout, false)?;
     let transcript = boot.transcript()?;
     Ok((boot, transcript))
 }

@@ -71,8 +71,7 @@ mod tests {
         let expected = Expected {
             output: "about to raise\n".into(),
             status: 2,
-            args: Vec::new(),
-            timeout: None,
+            ..Expected::default()
         };
         let transcript = |output: &str, ending| Transcript {
             output: output.into(),

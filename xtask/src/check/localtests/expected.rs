@@ -1,14 +1,17 @@
 //! What a program must do, as the files beside an example say:
 //! `<example>.expected` (its console, less Unikraft's banner and our status
 //! line), `<example>.status`, and optionally `<example>.args` (one
-//! argument a line) and `<example>.timeout` (seconds, for an example that
-//! must time out).
+//! argument a line), `<example>.timeout` (seconds, for an example that
+//! must time out), `<example>.memory` (MiB of guest memory) and
+//! `<example>.devices` (`net` or `disk`: the device test it needs, see
+//! [`super::device_tests`]; such an example exists on Unikraft only).
 
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::time::Duration;
 
 /// What a program must do.
+#[derive(Default)]
 pub(crate) struct Expected {
     pub(crate) output: String,
     pub(crate) status: u8,
@@ -16,6 +19,19 @@ pub(crate) struct Expected {
     /// How long it may run, when not `--timeout` (`<example>.timeout`, for
     /// an example that must time out).
     pub(crate) timeout: Option<Duration>,
+    /// Guest memory in MiB, when not the default (`<example>.memory`).
+    pub(crate) memory_mib: Option<u32>,
+    /// The device test it needs (`<example>.devices`).
+    pub(crate) device_test: Option<DeviceTest>,
+}
+
+/// A device an example needs, and the host side of its test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeviceTest {
+    /// A network device whose frames the test exchanges.
+    Net,
+    /// A disk the test writes before the boot and reads after it.
+    Disk,
 }
 
 impl Expected {
@@ -27,6 +43,8 @@ impl Expected {
             status: 0,
             args: Vec::new(),
             timeout: None,
+            memory_mib: None,
+            device_test: None,
         })
     }
 }
@@ -72,11 +90,39 @@ fn example(dir: &Path, name: &str) -> Result<Expected> {
         Some(text) => Some(seconds(&timeout_file, &text)?),
         None => None,
     };
+    let memory_file = file("memory");
+    let memory_mib = match read_if_present(&memory_file)? {
+        Some(text) => Some(
+            text.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|m| *m > 0)
+                .with_context(|| {
+                    format!(
+                        "{} must hold MiB of memory, not {text:?}",
+                        memory_file.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let devices_file = file("devices");
+    let device_test = match read_if_present(&devices_file)?.as_deref().map(str::trim) {
+        None => None,
+        Some("net") => Some(DeviceTest::Net),
+        Some("disk") => Some(DeviceTest::Disk),
+        Some(other) => bail!(
+            "{} must say net or disk, not {other:?}",
+            devices_file.display()
+        ),
+    };
     Ok(Expected {
         output: read_text(&file("expected"))?,
         status,
         args,
         timeout,
+        memory_mib,
+        device_test,
     })
 }
 

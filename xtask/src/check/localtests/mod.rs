@@ -25,12 +25,15 @@
 //! - [`expected`]: what each program must print and exit with;
 //! - [`boot_check`]: booting an image, or checking its format where it
 //!   cannot boot here;
+//! - [`device_tests`]: the host side of the examples that need a network
+//!   device or a disk;
 //! - [`native`]: the `linux` rows, run on this machine;
 //! - [`compare`]: a run against what was expected, and a line diff.
 
 mod boot_check;
 mod c_smoke;
 mod compare;
+mod device_tests;
 mod dune;
 mod expected;
 mod native;
