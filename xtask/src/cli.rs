@@ -61,7 +61,7 @@ pub(crate) enum Command {
     /// a clean end, n for `exit n`, 2 for an uncaught exception (as OCaml
     /// on Linux); 134 if the guest crashed (stopped without reporting a
     /// status), 124 if it ran past --timeout, 125 if the VMM could not run.
-    Run(RunOpts),
+    Run(ocaml_unikraft_toolchain::boot::run::RunOpts),
     /// Build examples/all and boot every example on every installed backend
     Localtests(LocaltestsOpts),
     /// Measure build, driver, image and boot figures into bench/report.md
@@ -84,44 +84,6 @@ pub(crate) struct BenchOpts {
     /// Boots timed per image
     #[arg(long, default_value_t = 10)]
     pub(crate) boot_runs: usize,
-}
-
-#[derive(Args, Debug, Clone)]
-pub(crate) struct RunOpts {
-    /// The unikernel image (what `dune build` or the cc driver produced)
-    pub(crate) image: PathBuf,
-    /// The VMM the image was linked for [default: read from an x86_64
-    /// image (QEMU's are 32-bit ELF, Firecracker's 64-bit), else qemu]
-    #[arg(long, value_enum)]
-    pub(crate) backend: Option<Backend>,
-    /// The image's architecture [default: read from the image]
-    #[arg(long, value_enum)]
-    pub(crate) arch: Option<Arch>,
-    /// Seconds the guest may run before it is stopped
-    #[arg(long, default_value_t = 60.0)]
-    pub(crate) timeout: f64,
-    /// Guest memory in MiB [default: 512]
-    #[arg(long, value_name = "MIB")]
-    pub(crate) memory: Option<u32>,
-    /// A network device: `user` (QEMU's NAT, see --forward),
-    /// `udp:LISTEN:SEND` (QEMU: raw Ethernet frames as UDP datagrams on
-    /// 127.0.0.1, to the guest through port LISTEN, from it to port SEND)
-    /// or `tap:NAME` (Firecracker: a host tap device)
-    #[arg(long, value_name = "NET")]
-    pub(crate) net: Option<crate::boot::devices::Net>,
-    /// With --net user: TCP port HOSTPORT of 127.0.0.1 reaches GUESTPORT
-    /// of the guest (repeatable)
-    #[arg(long, value_name = "HOSTPORT:GUESTPORT")]
-    pub(crate) forward: Vec<crate::boot::devices::Forward>,
-    /// A raw disk image, the guest's first block device (virtio-blk)
-    #[arg(long, value_name = "FILE")]
-    pub(crate) disk: Option<PathBuf>,
-    /// The guest may read the disk image but not write it
-    #[arg(long, requires = "disk")]
-    pub(crate) disk_readonly: bool,
-    /// The program's arguments (its Sys.argv from index 1)
-    #[arg(last = true)]
-    pub(crate) args: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

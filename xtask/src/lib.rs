@@ -9,12 +9,13 @@
 //! - [`build`]: the pipeline of `cargo xtask localbuild`, one module per
 //!   stage in the order they run: sources, backends, host tools, the cross
 //!   compilers, the ocamlfind toolchains, the install into a prefix;
-//! - [`boot`]: booting an image and reading its console and exit status
-//!   (`cargo xtask run`);
 //! - [`check`]: what tells whether the result works and how well: the
 //!   host's prerequisites, the end-to-end tests, the bench.
+//!
+//! Booting an image (`cargo xtask run`) lives in the toolchain library
+//! (`ocaml_unikraft_toolchain::boot`): the installed `ocaml-unikraft-run`
+//! is the same code.
 
-pub(crate) mod boot;
 pub mod build;
 pub(crate) mod check;
 pub mod cli;
@@ -57,9 +58,9 @@ pub fn run() -> Result<ExitCode> {
         // `run` exits with the guest program's status, so its own errors
         // get a status of their own.
         cli::Command::Run(opts) => {
-            return Ok(ExitCode::from(boot::run::run(&opts).unwrap_or_else(|err| {
+            return Ok(ExitCode::from(ocaml_unikraft_toolchain::boot::run::run(&opts).unwrap_or_else(|err| {
                 report_error(&err);
-                boot::console::RUN_ERROR_STATUS
+                ocaml_unikraft_toolchain::boot::console::RUN_ERROR_STATUS
             })))
         }
         cli::Command::Doctor => check::doctor::doctor(),

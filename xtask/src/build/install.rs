@@ -5,6 +5,7 @@
 //!
 //! Layout (mirroring the original project's package names):
 //! - `bin/<gnu-arch>-unikraft-ocaml-<tool>`: the driver under every name;
+//! - `bin/ocaml-unikraft-run`: the runner (`cargo xtask run`'s code);
 //! - `lib/ocaml-unikraft-backend-<backend>-<arch>/`: bundle files;
 //! - `share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`;
 //! - `share/ocaml-unikraft-toolchain-<arch>/default-backend`.
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) struct Installation<'a> {
     pub(crate) prefix: &'a Path,
-    pub(crate) driver: &'a Path,
+    pub(crate) programs: &'a Programs,
     pub(crate) bundles: &'a [Bundle],
     /// Stage directories, in the order of `bundles`.
     pub(crate) bundle_stages: &'a [PathBuf],
@@ -47,8 +48,20 @@ pub(crate) fn installed_bundles(prefix: &Path) -> Vec<Bundle> {
     found
 }
 
-/// Builds the C driver (release: it runs thousands of times per OCaml build).
-pub(crate) fn build_driver(ctx: &Context) -> Result<PathBuf> {
+/// The programs installed with the toolchain.
+pub(crate) struct Programs {
+    /// The C driver, installed under every tool name.
+    pub(crate) driver: PathBuf,
+    /// `ocaml-unikraft-run`.
+    pub(crate) runner: PathBuf,
+}
+
+/// The runner's installed name.
+const RUNNER: &str = "ocaml-unikraft-run";
+
+/// Builds the C driver and the runner (release: the driver runs thousands
+/// of times per OCaml build).
+pub(crate) fn build_programs(ctx: &Context) -> Result<Programs> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = ctx.build_dir.join("cargo");
     Cmd::new(cargo)
@@ -58,21 +71,28 @@ pub(crate) fn build_driver(ctx: &Context) -> Result<PathBuf> {
             "--release",
             "--package",
             "ocaml-unikraft-toolchain",
+            "--features",
+            "boot",
+            "--bins",
         ])
         .arg("--target-dir")
         .arg(&target_dir)
         .dir(&ctx.root)
         .read(ctx.verbose)
-        .context("building the C driver (toolchain/)")?;
-    Ok(target_dir.join("release/ocaml-unikraft-cc"))
+        .context("building the C driver and the runner (toolchain/)")?;
+    Ok(Programs {
+        driver: target_dir.join("release/ocaml-unikraft-cc"),
+        runner: target_dir.join("release").join(RUNNER),
+    })
 }
 
 pub(crate) fn install(ctx: &Context, what: &Installation) -> Result<()> {
     let prefix = what.prefix;
     let mut key = format!(
-        "prefix {}\ndriver {}\n",
+        "prefix {}\ndriver {}\nrunner {}\n",
         prefix.display(),
-        fs::sha256_file(what.driver)?
+        fs::sha256_file(&what.programs.driver)?,
+        fs::sha256_file(&what.programs.runner)?
     );
     for bundle in what.bundles {
         let stamp = backends::stamp_path(ctx, bundle);
@@ -114,10 +134,14 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
     arches.sort();
     arches.dedup();
     std::fs::create_dir_all(stage.join("bin"))?;
+    let runner = Path::new("bin").join(RUNNER);
+    std::fs::copy(&what.programs.runner, stage.join(&runner))
+        .with_context(|| format!("copying {}", what.programs.runner.display()))?;
+    paths.push(runner);
     for arch in &arches {
         let first = installed::c_compiler(stage, *arch);
-        std::fs::copy(what.driver, &first)
-            .with_context(|| format!("copying {}", what.driver.display()))?;
+        std::fs::copy(&what.programs.driver, &first)
+            .with_context(|| format!("copying {}", what.programs.driver.display()))?;
         for tool in installed::tools() {
             let name = installed::tool_file_name(*arch, tool);
             let path = stage.join("bin").join(&name);
@@ -181,9 +205,9 @@ mod tests {
     use crate::target::BuildOption;
     use crate::util::place::testing::{snapshot, Node, Renames};
 
-    /// A driver and bundle stages whose every file holds `version`.
+    /// A driver, a runner and bundle stages whose every file holds `version`.
     struct Release {
-        driver: PathBuf,
+        programs: Programs,
         bundles: Vec<Bundle>,
         stages: Vec<PathBuf>,
     }
@@ -192,8 +216,12 @@ mod tests {
         fn new(dir: &Path, version: &str, bundles: &[(Backend, Arch)]) -> Release {
             let root = dir.join(version);
             std::fs::create_dir_all(&root).unwrap();
-            let driver = root.join("driver");
-            std::fs::write(&driver, version).unwrap();
+            let programs = Programs {
+                driver: root.join("driver"),
+                runner: root.join("runner"),
+            };
+            std::fs::write(&programs.driver, version).unwrap();
+            std::fs::write(&programs.runner, version).unwrap();
             let bundles: Vec<Bundle> = bundles
                 .iter()
                 .map(|&(backend, arch)| Bundle::new(backend, arch, &[] as &[BuildOption]))
@@ -213,7 +241,7 @@ mod tests {
                 })
                 .collect();
             Release {
-                driver,
+                programs,
                 bundles,
                 stages,
             }
@@ -222,7 +250,7 @@ mod tests {
         fn install(&self, prefix: &Path, renames: &mut Renames) -> Result<()> {
             let what = Installation {
                 prefix,
-                driver: &self.driver,
+                programs: &self.programs,
                 bundles: &self.bundles,
                 bundle_stages: &self.stages,
             };
@@ -277,11 +305,11 @@ mod tests {
                 Node::Dir => {}
             }
         }
-        // Per arch the driver under each name and the default backend; per
-        // bundle a header and a descriptor; and `not-ours`.
+        // The runner; per arch the driver under each name and the default
+        // backend; per bundle a header and a descriptor; and `not-ours`.
         assert_eq!(
             files,
-            2 * (installed::tools().count() + 1) + 2 * V2.len() + 1
+            1 + 2 * (installed::tools().count() + 1) + 2 * V2.len() + 1
         );
         let mut top: Vec<_> = std::fs::read_dir(&prefix)
             .unwrap()

@@ -70,12 +70,12 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     );
     let (stages, host_tools) = (stages?, host_tools?);
 
-    let driver = install::build_driver(ctx)?;
+    let programs = install::build_programs(ctx)?;
     install::install(
         ctx,
         &Installation {
             prefix: &prefix,
-            driver: &driver,
+            programs: &programs,
             bundles: &bundles,
             bundle_stages: &stages,
         },

@@ -3,10 +3,10 @@
 //! Firecracker) KVM is unusable. Localtests skips those boots with the
 //! reason, and the bench reports them as not measured.
 
-use crate::boot::vmm;
 use crate::check::smoke;
 use crate::context::Context;
 use crate::target::{Arch, Backend, Bundle};
+use ocaml_unikraft_toolchain::boot::vmm;
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::Path;

@@ -1,8 +1,8 @@
 //! `cargo xtask doctor`: what this machine lacks, and which package has it.
 
-use crate::boot::vmm;
-use crate::util::which;
 use anyhow::{bail, Result};
+use ocaml_unikraft_toolchain::boot::vmm;
+use ocaml_unikraft_toolchain::which;
 use std::path::PathBuf;
 
 struct Tool {

@@ -6,16 +6,12 @@
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`place`]: moving staged pieces into a prefix, all or none;
 //! - [`lock`]: serialising concurrent runs on one cache or build directory;
-//! - [`progress`]: what the user sees while work runs;
-//! - [`which`]: whether a program is installed, before running it;
-//! - [`elf`]: what an ELF image's header says it is.
+//! - [`progress`]: what the user sees while work runs.
 
 pub(crate) mod cmd;
-pub(crate) mod elf;
 pub(crate) mod fs;
 pub mod lock;
 pub(crate) mod place;
 pub(crate) mod probe;
 pub(crate) mod progress;
 pub(crate) mod step;
-pub(crate) mod which;

@@ -9,8 +9,8 @@
 //! lib-musl tree become `${bundle}/<root>/...`, so an installed bundle can
 //! move.
 
-use crate::util::elf;
 use anyhow::{bail, Context as _, Result};
+use ocaml_unikraft_toolchain::elf;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -14,7 +14,6 @@
 
 mod report;
 
-use crate::boot::vmm;
 use crate::build::{findlib, host, ocaml};
 use crate::check::{boots, smoke};
 use crate::cli::BenchOpts;
@@ -25,6 +24,7 @@ use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::step::Timing;
 use anyhow::{bail, Context as _, Result};
+use ocaml_unikraft_toolchain::boot::vmm;
 use report::{median, Boots, Driver, Image, Report, Setting};
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -5,13 +5,13 @@
 use super::compare::compare;
 use super::expected::Expected;
 use super::{Run, Verdict};
-use crate::boot::console::Transcript;
-use crate::boot::devices::Devices;
-use crate::boot::vmm;
 use crate::target::{Arch, Backend, Bundle};
 use crate::util::cmd::Cmd;
-use crate::util::elf;
 use anyhow::{Context as _, Result};
+use ocaml_unikraft_toolchain::boot::console::Transcript;
+use ocaml_unikraft_toolchain::boot::devices::Devices;
+use ocaml_unikraft_toolchain::boot::vmm;
+use ocaml_unikraft_toolchain::elf;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

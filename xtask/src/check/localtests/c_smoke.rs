@@ -6,11 +6,11 @@
 use super::boot_check::{boot_and_check, boot_bundle, Boots};
 use super::expected::Expected;
 use super::{Run, Verdict};
-use crate::boot::console;
 use crate::check::smoke;
 use crate::context::Context;
 use crate::target::Bundle;
 use anyhow::Result;
+use ocaml_unikraft_toolchain::boot::console;
 use std::path::{Path, PathBuf};
 
 /// Links `backends/smoke/<name>.c` for `bundle` into the build tree.

@@ -3,7 +3,7 @@
 
 use super::expected::Expected;
 use super::Verdict;
-use crate::boot::console::Transcript;
+use ocaml_unikraft_toolchain::boot::console::Transcript;
 
 /// A pass when `transcript` has the status and the output `expected`;
 /// otherwise a failure that says what differs.
@@ -55,7 +55,7 @@ fn diff(expected: &str, actual: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::boot::console::Ending;
+    use ocaml_unikraft_toolchain::boot::console::Ending;
 
     #[test]
     fn diff_marks_changed_and_missing_lines() {

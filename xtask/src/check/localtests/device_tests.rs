@@ -12,10 +12,10 @@
 //!   hold the guest's line repeated and every other byte must be unchanged.
 
 use super::expected::{DeviceTest, Expected};
-use crate::boot::console::Transcript;
-use crate::boot::devices::{Devices, Disk, Net, GUEST_MAC};
-use crate::boot::vmm;
 use anyhow::{Context as _, Result};
+use ocaml_unikraft_toolchain::boot::console::Transcript;
+use ocaml_unikraft_toolchain::boot::devices::{Devices, Disk, Net, GUEST_MAC};
+use ocaml_unikraft_toolchain::boot::vmm;
 use std::net::UdpSocket;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};

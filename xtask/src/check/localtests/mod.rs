@@ -38,14 +38,14 @@ mod dune;
 mod expected;
 mod native;
 
-use crate::boot::console::Transcript;
-use crate::boot::vmm;
 use crate::check::boots;
 use crate::cli::LocaltestsOpts;
 use crate::context::Context;
 use crate::target::{Arch, Backend, Bundle};
 use anyhow::{bail, Result};
 use boot_check::Boots;
+use ocaml_unikraft_toolchain::boot::console::Transcript;
+use ocaml_unikraft_toolchain::boot::vmm;
 use ocaml_unikraft_toolchain::installed;
 use std::time::{Duration, Instant};
 

@@ -4,8 +4,8 @@
 use super::compare::compare;
 use super::expected::Expected;
 use super::{Run, Verdict};
-use crate::boot::console::{self, Transcript};
 use anyhow::{bail, Context as _, Result};
+use ocaml_unikraft_toolchain::boot::console::{self, Transcript};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

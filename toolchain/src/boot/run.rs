@@ -1,18 +1,57 @@
 //! `cargo xtask run IMAGE`: boots one unikernel with the right VMM options
 //! and exits with what the program in it did (see [`crate::boot::console`]).
 
+use crate::arch::Arch;
+use crate::backend::Backend;
 use crate::boot::console::Ending;
 use crate::boot::devices::{self, Devices, Disk, Net};
 use crate::boot::vmm;
-use crate::cli::RunOpts;
-use crate::target::{Arch, Backend};
-use crate::util::elf;
+use crate::elf;
 use anyhow::{bail, Context as _, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The options of `ocaml-unikraft-run` and `cargo xtask run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunOpts {
+    /// The unikernel image (what `dune build` or the cc driver produced)
+    pub image: PathBuf,
+    /// The VMM the image was linked for [default: read from an x86_64
+    /// image (QEMU's are 32-bit ELF, Firecracker's 64-bit), else qemu]
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
+    /// The image's architecture [default: read from the image]
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+    /// Seconds the guest may run before it is stopped
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Guest memory in MiB [default: 512]
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<u32>,
+    /// A network device: `user` (QEMU's NAT, see --forward),
+    /// `udp:LISTEN:SEND` (QEMU: raw Ethernet frames as UDP datagrams on
+    /// 127.0.0.1, to the guest through port LISTEN, from it to port SEND)
+    /// or `tap:NAME` (Firecracker: a host tap device)
+    #[arg(long, value_name = "NET")]
+    pub net: Option<crate::boot::devices::Net>,
+    /// With --net user: TCP port HOSTPORT of 127.0.0.1 reaches GUESTPORT
+    /// of the guest (repeatable)
+    #[arg(long, value_name = "HOSTPORT:GUESTPORT")]
+    pub forward: Vec<crate::boot::devices::Forward>,
+    /// A raw disk image, the guest's first block device (virtio-blk)
+    #[arg(long, value_name = "FILE")]
+    pub disk: Option<PathBuf>,
+    /// The guest may read the disk image but not write it
+    #[arg(long, requires = "disk")]
+    pub disk_readonly: bool,
+    /// The program's arguments (its Sys.argv from index 1)
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
 /// Boots the image; returns the status `cargo xtask run` exits with.
-pub(crate) fn run(opts: &RunOpts) -> Result<u8> {
+pub fn run(opts: &RunOpts) -> Result<u8> {
     let (arch, backend) = match (opts.arch, opts.backend) {
         (Some(arch), Some(backend)) => (arch, backend),
         (arch, backend) => {

@@ -4,13 +4,13 @@
 //! (the byte order of every target here); anything else is `None`.
 
 /// `e_machine` of 32-bit x86.
-pub(crate) const MACHINE_I386: u16 = 0x03;
+pub const MACHINE_I386: u16 = 0x03;
 /// `e_machine` of x86_64.
-pub(crate) const MACHINE_X86_64: u16 = 0x3e;
+pub const MACHINE_X86_64: u16 = 0x3e;
 
 /// Whether an ELF file is 32- or 64-bit (`EI_CLASS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Class {
+pub enum Class {
     Elf32,
     Elf64,
 }
@@ -21,7 +21,7 @@ fn is_elf(bytes: &[u8]) -> bool {
 
 /// The class of an ELF file, or `None` when `bytes` do not begin one of a
 /// known class.
-pub(crate) fn class(bytes: &[u8]) -> Option<Class> {
+pub fn class(bytes: &[u8]) -> Option<Class> {
     if !is_elf(bytes) {
         return None;
     }
@@ -34,12 +34,12 @@ pub(crate) fn class(bytes: &[u8]) -> Option<Class> {
 
 /// The machine an ELF file is for (`e_machine`, at the same place in both
 /// classes).
-pub(crate) fn machine(bytes: &[u8]) -> Option<u16> {
+pub fn machine(bytes: &[u8]) -> Option<u16> {
     is_elf(bytes).then(|| u16_at(bytes, 0x12))?
 }
 
 /// The entry point of an ELF64 file.
-pub(crate) fn entry(bytes: &[u8]) -> Option<u64> {
+pub fn entry(bytes: &[u8]) -> Option<u64> {
     match class(bytes)? {
         Class::Elf64 => u64_at(bytes, 0x18),
         Class::Elf32 => None,
@@ -48,7 +48,7 @@ pub(crate) fn entry(bytes: &[u8]) -> Option<u64> {
 
 /// Whether `address` lies in a loadable, executable segment of an ELF64
 /// file.
-pub(crate) fn in_executable_segment(bytes: &[u8], address: u64) -> bool {
+pub fn in_executable_segment(bytes: &[u8], address: u64) -> bool {
     let Some((offset, size, count)) = program_headers(bytes) else {
         return false;
     };

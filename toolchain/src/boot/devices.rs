@@ -7,7 +7,8 @@
 //! virtio-blk, see `arch-arm64.config`) and on Firecracker, which has no
 //! other.
 
-use crate::target::{Arch, Backend};
+use crate::arch::Arch;
+use crate::backend::Backend;
 use anyhow::{bail, Context as _, Result};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -15,22 +16,22 @@ use std::str::FromStr;
 /// Guest memory when none is asked for. QEMU backs only the pages the guest
 /// touches, so a generous size costs little: OCaml programs of a few tens
 /// of MB run without thinking about it.
-pub(crate) const DEFAULT_MEMORY_MIB: u32 = 512;
+pub const DEFAULT_MEMORY_MIB: u32 = 512;
 
 /// The MAC address of the guest's network device (QEMU's usual first one).
-pub(crate) const GUEST_MAC: &str = "52:54:00:12:34:56";
+pub const GUEST_MAC: &str = "52:54:00:12:34:56";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Devices {
+pub struct Devices {
     /// Guest memory in MiB; [`DEFAULT_MEMORY_MIB`] when not given.
-    pub(crate) memory_mib: Option<u32>,
-    pub(crate) net: Option<Net>,
-    pub(crate) disk: Option<Disk>,
+    pub memory_mib: Option<u32>,
+    pub net: Option<Net>,
+    pub disk: Option<Disk>,
 }
 
 /// The guest's network device, and what is at the other end of its cable.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Net {
+pub enum Net {
     /// QEMU's user-mode network (NAT, no privileges), with TCP ports of
     /// 127.0.0.1 forwarded to the guest.
     User { forwards: Vec<Forward> },
@@ -44,16 +45,16 @@ pub(crate) enum Net {
 
 /// A TCP port of 127.0.0.1 forwarded to a port of the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Forward {
-    pub(crate) host: u16,
-    pub(crate) guest: u16,
+pub struct Forward {
+    pub host: u16,
+    pub guest: u16,
 }
 
 /// A raw disk image the guest sees as its first block device.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Disk {
-    pub(crate) path: PathBuf,
-    pub(crate) read_only: bool,
+pub struct Disk {
+    pub path: PathBuf,
+    pub read_only: bool,
 }
 
 impl FromStr for Net {
@@ -99,12 +100,12 @@ impl FromStr for Forward {
 }
 
 impl Devices {
-    pub(crate) fn memory_mib(&self) -> u32 {
+    pub fn memory_mib(&self) -> u32 {
         self.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB)
     }
 
     /// QEMU's options for these devices on `arch`.
-    pub(crate) fn qemu_args(&self, arch: Arch) -> Result<Vec<String>> {
+    pub fn qemu_args(&self, arch: Arch) -> Result<Vec<String>> {
         let transport = match arch {
             Arch::X86_64 => "pci",
             Arch::Arm64 => "device",
@@ -164,7 +165,7 @@ impl Devices {
     }
 
     /// Firecracker's `drives` and `network-interfaces` entries.
-    pub(crate) fn firecracker_entries(&self) -> Result<(serde_json::Value, serde_json::Value)> {
+    pub fn firecracker_entries(&self) -> Result<(serde_json::Value, serde_json::Value)> {
         let drives: Vec<_> = self
             .disk
             .iter()
@@ -193,7 +194,7 @@ impl Devices {
 }
 
 /// Fails at once on options the backend cannot serve, before any VMM runs.
-pub(crate) fn check(devices: &Devices, backend: Backend, arch: Arch) -> Result<()> {
+pub fn check(devices: &Devices, backend: Backend, arch: Arch) -> Result<()> {
     match backend {
         Backend::Qemu => devices.qemu_args(arch).map(drop),
         Backend::Firecracker => devices.firecracker_entries().map(drop),

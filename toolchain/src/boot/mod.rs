@@ -5,7 +5,7 @@
 //! - [`devices`]: memory, network and disk, for each VMM;
 //! - [`run`]: booting one image, its program's status as ours.
 
-pub(crate) mod console;
-pub(crate) mod devices;
-pub(crate) mod run;
-pub(crate) mod vmm;
+pub mod console;
+pub mod devices;
+pub mod run;
+pub mod vmm;

@@ -15,23 +15,23 @@
 use std::time::Duration;
 
 /// The beginning of the line the guest prints last (see exit.c).
-pub(crate) const STATUS_LINE: &str = "ocaml-unikraft: exit status ";
+pub const STATUS_LINE: &str = "ocaml-unikraft: exit status ";
 /// The kernel command line parameter that carries the token (exit.c's
 /// `token` in library `libocamlexit`).
-pub(crate) const TOKEN_PARAMETER: &str = "libocamlexit.token";
+pub const TOKEN_PARAMETER: &str = "libocamlexit.token";
 
 /// `cargo xtask run`'s status when the guest crashed (as a shell reports an
 /// aborted process: 128 + SIGABRT).
-pub(crate) const CRASH_STATUS: u8 = 134;
+pub const CRASH_STATUS: u8 = 134;
 /// `cargo xtask run`'s status when the guest did not stop in time (as
 /// coreutils' `timeout`).
-pub(crate) const TIMEOUT_STATUS: u8 = 124;
+pub const TIMEOUT_STATUS: u8 = 124;
 /// `cargo xtask run`'s status when the VMM could not be run at all.
-pub(crate) const RUN_ERROR_STATUS: u8 = 125;
+pub const RUN_ERROR_STATUS: u8 = 125;
 
 /// A fresh token for one boot: 32 hex digits from the kernel's random
 /// source.
-pub(crate) fn new_token() -> std::io::Result<String> {
+pub fn new_token() -> std::io::Result<String> {
     use std::io::Read as _;
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
@@ -40,7 +40,7 @@ pub(crate) fn new_token() -> std::io::Result<String> {
 
 /// How the program in the guest ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ending {
+pub enum Ending {
     /// `exit n`, or the end of the program (0).
     Exit(u8),
     /// The OCaml runtime's report of an uncaught exception, then status 2.
@@ -53,7 +53,7 @@ pub(crate) enum Ending {
 
 impl Ending {
     /// The status `cargo xtask run` exits with.
-    pub(crate) fn status(&self) -> u8 {
+    pub fn status(&self) -> u8 {
         match self {
             Ending::Exit(code) => *code,
             Ending::UncaughtException => 2,
@@ -62,7 +62,7 @@ impl Ending {
         }
     }
 
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Ending::Exit(code) => format!("exit status {code}"),
             Ending::UncaughtException => "uncaught exception (status 2)".into(),
@@ -77,16 +77,16 @@ impl Ending {
 
 /// A console read back: what the program printed, and how it ended.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Transcript {
+pub struct Transcript {
     /// The console with LF for the serial line's CRLF, without Unikraft's
     /// banner, the status line and anything the platform printed after it.
-    pub(crate) output: String,
-    pub(crate) ending: Ending,
+    pub output: String,
+    pub ending: Ending,
 }
 
 /// Reads a whole console. `token` is the boot's token; `killed_after` is the
 /// deadline if the VMM had to be killed.
-pub(crate) fn read(console: &str, token: &str, killed_after: Option<Duration>) -> Transcript {
+pub fn read(console: &str, token: &str, killed_after: Option<Duration>) -> Transcript {
     let console = strip_banner(&console.replace("\r\n", "\n"));
     let Some(line) = genuine_status_line(&console, token) else {
         return Transcript {
@@ -162,7 +162,7 @@ fn is_kernel_info(line: &str) -> bool {
 }
 
 /// How a program that exited with `code` ended, given what it printed.
-pub(crate) fn ending_of_exit(code: u8, output: &str) -> Ending {
+pub fn ending_of_exit(code: u8, output: &str) -> Ending {
     let uncaught = output
         .lines()
         .any(|line| line.starts_with("Fatal error: exception "));
@@ -175,7 +175,7 @@ pub(crate) fn ending_of_exit(code: u8, output: &str) -> Ending {
 
 /// Removes the banner Unikraft prints before anything else, in each of its
 /// styles (our bundles turn it off; a user's configuration may not).
-pub(crate) fn strip_banner(console: &str) -> String {
+pub fn strip_banner(console: &str) -> String {
     let plain = strip_ansi(console);
     let banner_lines = if plain.starts_with("Powered by Unikraft ") {
         1 // the minimal style
@@ -212,7 +212,7 @@ fn strip_ansi(text: &str) -> String {
 /// would look: the serial line's CRLF becomes LF, and the guest's own
 /// status line (the one carrying the boot's token) is dropped. Holds back
 /// only what may be the beginning of either.
-pub(crate) struct ConsoleFilter {
+pub struct ConsoleFilter {
     token: String,
     pending: Vec<u8>,
     /// A carriage return that may be the first half of CRLF.
@@ -220,7 +220,7 @@ pub(crate) struct ConsoleFilter {
 }
 
 impl ConsoleFilter {
-    pub(crate) fn new(token: &str) -> ConsoleFilter {
+    pub fn new(token: &str) -> ConsoleFilter {
         ConsoleFilter {
             token: token.to_string(),
             pending: Vec::new(),
@@ -229,7 +229,7 @@ impl ConsoleFilter {
     }
 
     /// Takes the next bytes from the console, returns what can be shown now.
-    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
         for &byte in bytes {
             if std::mem::take(&mut self.carriage_return) && byte != b'\n' {
                 self.pending.push(b'\r');
@@ -282,7 +282,7 @@ impl ConsoleFilter {
     }
 
     /// What was held back when the console closed.
-    pub(crate) fn finish(mut self) -> Vec<u8> {
+    pub fn finish(mut self) -> Vec<u8> {
         if self.carriage_return {
             self.pending.push(b'\r');
         }

@@ -1,10 +1,11 @@
 //! Booting unikernels: the VMM command line for each backend and arch, and a
 //! run with a timeout that records the console, and when it began.
 
+use crate::arch::Arch;
+use crate::backend::Backend;
 use crate::boot::console::{self, ConsoleFilter, Transcript};
 use crate::boot::devices::Devices;
-use crate::target::{Arch, Backend};
-use crate::util::which;
+use crate::which;
 use anyhow::{bail, Context as _, Result};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -13,38 +14,38 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One unikernel to boot.
-pub(crate) struct Launch<'a> {
-    pub(crate) backend: Backend,
-    pub(crate) arch: Arch,
-    pub(crate) image: &'a Path,
+pub struct Launch<'a> {
+    pub backend: Backend,
+    pub arch: Arch,
+    pub image: &'a Path,
     /// The program's arguments (`Sys.argv` from index 1).
-    pub(crate) args: &'a [String],
+    pub args: &'a [String],
     /// Memory, network and disk.
-    pub(crate) devices: &'a Devices,
+    pub devices: &'a Devices,
 }
 
 /// What a boot produced.
 #[derive(Debug)]
-pub(crate) struct Boot {
+pub struct Boot {
     /// Everything the guest wrote on its serial console.
-    pub(crate) console: String,
+    pub console: String,
     /// The token the guest's status line must carry (see [`console`]).
-    pub(crate) token: String,
+    pub token: String,
     /// What the VMM itself reported (warnings, errors).
-    pub(crate) vmm_stderr: String,
+    pub vmm_stderr: String,
     /// The VMM's exit status; `None` when it was killed at the deadline.
-    pub(crate) vmm_status: Option<i32>,
+    pub vmm_status: Option<i32>,
     /// The deadline, when the VMM had to be killed.
-    pub(crate) killed_after: Option<Duration>,
+    pub killed_after: Option<Duration>,
     /// From VMM start to the first console byte.
-    pub(crate) first_output: Option<Duration>,
-    pub(crate) program: String,
+    pub first_output: Option<Duration>,
+    pub program: String,
 }
 
 impl Boot {
     /// The program's output and how it ended; an error when the VMM itself
     /// failed (it could not start, or the host cannot run the guest).
-    pub(crate) fn transcript(&self) -> Result<Transcript> {
+    pub fn transcript(&self) -> Result<Transcript> {
         let transcript = console::read(&self.console, &self.token, self.killed_after);
         if transcript.ending == console::Ending::Crash && self.vmm_status != Some(0) {
             bail!(
@@ -100,7 +101,7 @@ fn qemu(launch: &Launch, accel: &str, token: &str) -> Result<Command> {
 /// On x86_64 Unikraft takes the boot arguments as they are for argv, so
 /// they start with a program name (the image's file name, as QEMU gives);
 /// on arm64 Unikraft puts its own name in front.
-pub(crate) fn firecracker_config(launch: &Launch, token: &str) -> Result<String> {
+pub fn firecracker_config(launch: &Launch, token: &str) -> Result<String> {
     let mut program_name = Vec::new();
     if launch.arch == Arch::X86_64 {
         let name = launch
@@ -159,7 +160,7 @@ fn kernel_arguments(program_name: &[String], args: &[String], token: &str) -> Re
 /// into the same words: plain words as they are, others single-quoted
 /// (nothing is special inside), or double-quoted with `\"` and `\\` when
 /// they contain a single quote.
-pub(crate) fn command_line(args: &[String]) -> Result<String> {
+pub fn command_line(args: &[String]) -> Result<String> {
     let mut words = Vec::new();
     for arg in args {
         if arg.is_empty() {
@@ -180,7 +181,7 @@ pub(crate) fn command_line(args: &[String]) -> Result<String> {
 }
 
 /// Why a backend cannot boot here, if it cannot.
-pub(crate) fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
+pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
     match backend {
         Backend::Qemu => {
             let program = match arch {
@@ -211,7 +212,7 @@ pub(crate) fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
 /// Opens `/dev/kvm` as a VMM does, for reading and writing: an error says
 /// why no VMM can use KVM here (`NotFound`: the host has no `/dev/kvm`).
 /// Whether KVM really runs a guest is [`kvm_problem`]'s question.
-pub(crate) fn open_kvm() -> std::io::Result<()> {
+pub fn open_kvm() -> std::io::Result<()> {
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -222,7 +223,7 @@ pub(crate) fn open_kvm() -> std::io::Result<()> {
 /// Why KVM cannot run unikernels here although `/dev/kvm` opens, if it
 /// cannot (some hosts offer a KVM that fails on real guests): boots
 /// `probe`, a QEMU x86_64 image of a program that exits 0, with QEMU on KVM.
-pub(crate) fn kvm_problem(probe: &Path) -> Option<String> {
+pub fn kvm_problem(probe: &Path) -> Option<String> {
     let launch = Launch {
         backend: Backend::Qemu,
         arch: Arch::X86_64,
@@ -265,7 +266,7 @@ pub(crate) fn kvm_problem(probe: &Path) -> Option<String> {
 
 /// Boots `launch`, killing the VMM after `timeout`. With `echo`, the
 /// console goes to stdout as it comes (see [`ConsoleFilter`]).
-pub(crate) fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
+pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
     let token = console::new_token().context("drawing the boot's token from /dev/urandom")?;
     let cmd = match launch.backend {
