@@ -3,6 +3,7 @@
 //!
 //! - `<prefix>/bin/<gnu-arch>-unikraft-ocaml-<tool>`: the driver, under the
 //!   name of every tool it stands in for;
+//! - `<prefix>/bin/ocaml-unikraft-run`: the runner;
 //! - `<prefix>/lib/ocaml-unikraft-backend-<backend>-<arch>/`: a bundle;
 //! - `<prefix>/share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`:
 //!   its descriptor;
@@ -33,6 +34,14 @@ pub fn tools() -> impl Iterator<Item = &'static str> {
 /// `x86_64-unikraft-ocaml-cc`.
 pub fn tool_file_name(arch: Arch, tool: &str) -> String {
     format!("{}{TOOL_INFIX}{tool}", arch.gnu())
+}
+
+/// The runner's file name in `<prefix>/bin`.
+pub const RUNNER: &str = "ocaml-unikraft-run";
+
+/// The prefix's runner.
+pub fn runner(prefix: &Path) -> PathBuf {
+    prefix.join("bin").join(RUNNER)
 }
 
 /// The prefix's C compiler for `arch`.

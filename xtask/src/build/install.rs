@@ -56,9 +56,6 @@ pub(crate) struct Programs {
     pub(crate) runner: PathBuf,
 }
 
-/// The runner's installed name.
-const RUNNER: &str = "ocaml-unikraft-run";
-
 /// Builds the C driver and the runner (release: the driver runs thousands
 /// of times per OCaml build).
 pub(crate) fn build_programs(ctx: &Context) -> Result<Programs> {
@@ -82,7 +79,7 @@ pub(crate) fn build_programs(ctx: &Context) -> Result<Programs> {
         .context("building the C driver and the runner (toolchain/)")?;
     Ok(Programs {
         driver: target_dir.join("release/ocaml-unikraft-cc"),
-        runner: target_dir.join("release").join(RUNNER),
+        runner: target_dir.join("release").join(installed::RUNNER),
     })
 }
 
@@ -134,7 +131,7 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
     arches.sort();
     arches.dedup();
     std::fs::create_dir_all(stage.join("bin"))?;
-    let runner = Path::new("bin").join(RUNNER);
+    let runner = Path::new("bin").join(installed::RUNNER);
     std::fs::copy(&what.programs.runner, stage.join(&runner))
         .with_context(|| format!("copying {}", what.programs.runner.display()))?;
     paths.push(runner);

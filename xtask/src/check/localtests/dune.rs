@@ -74,7 +74,7 @@ pub(crate) fn all_examples(
             start.elapsed().as_secs_f64()
         ),
     );
-    let mut rows = Vec::new();
+    let mut rows = runner_rows(prefix, &build, &examples, bundles, boots);
     for (name, expected) in &examples {
         // Device examples exist on Unikraft only (dune's `enabled_if`).
         if expected.device_test.is_none() {
@@ -94,6 +94,36 @@ pub(crate) fn all_examples(
         }
     }
     Ok(rows)
+}
+
+/// The installed `ocaml-unikraft-run`, called as a user outside this
+/// repository would, on the `args` example with its arguments, on every
+/// QEMU bundle: its output and status must be the example's.
+fn runner_rows(
+    prefix: &Path,
+    build: &Path,
+    examples: &[(String, Expected)],
+    bundles: &[&Bundle],
+    boots: &Boots,
+) -> Vec<Row> {
+    let Some((_, expected)) = examples.iter().find(|(name, _)| name == "args") else {
+        return Vec::new();
+    };
+    let runner = ocaml_unikraft_toolchain::installed::runner(prefix);
+    let qemu_bundles = bundles.iter().filter(|b| b.backend == Backend::Qemu);
+    qemu_bundles
+        .map(|bundle| {
+            run_row("runner", &bundle.name(), || {
+                if let Some(reason) = boots.blocker(bundle) {
+                    return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
+                }
+                let image = build.join(bundle.name()).join("args.exe");
+                let mut words = vec![image.into_os_string(), "--".into()];
+                words.extend(expected.args.iter().map(Into::into));
+                native::run_program(&runner, &words, expected, boots.timeout(expected))
+            })
+        })
+        .collect()
 }
 
 /// A dune workspace with the native `linux` context and one cross context

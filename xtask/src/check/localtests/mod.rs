@@ -10,6 +10,11 @@
 //!   bundle (toolchain `unikraft_<arch>`, link flags naming the backend) and
 //!   one native `linux` context; every example runs on each. The Linux run
 //!   shows that the expected files are what the program does on Linux.
+//!   Examples with a `<example>.devices` file (`netdev`, `blkdev`) boot
+//!   with a network device or a disk and the host side of their test, and
+//!   have no Linux run.
+//! - `runner`: the installed `ocaml-unikraft-run` boots the `args` example
+//!   on every QEMU bundle, as a user outside this repository would.
 //!
 //! Each run's console, less Unikraft's banner and our status line, must
 //! equal `<example>.expected`, and its exit status `<example>.status`
@@ -27,7 +32,7 @@
 //!   cannot boot here;
 //! - [`device_tests`]: the host side of the examples that need a network
 //!   device or a disk;
-//! - [`native`]: the `linux` rows, run on this machine;
+//! - [`native`]: the `linux` and `runner` rows, programs run on this machine;
 //! - [`compare`]: a run against what was expected, and a line diff.
 
 mod boot_check;

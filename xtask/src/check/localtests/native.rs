@@ -16,8 +16,19 @@ pub(crate) fn run(
     expected: &Expected,
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>)> {
+    run_program(exe, &expected.args, expected, timeout)
+}
+
+/// Runs `program` with `args` on this machine and judges its output and
+/// status against `expected`.
+pub(crate) fn run_program<S: AsRef<std::ffi::OsStr>>(
+    exe: &Path,
+    args: &[S],
+    expected: &Expected,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>)> {
     let start = Instant::now();
-    let handle = duct::cmd(exe, &expected.args)
+    let handle = duct::cmd(exe, args)
         .stdin_null()
         .stderr_to_stdout()
         .stdout_capture()
