@@ -1,8 +1,8 @@
 (* An ordinary program's memory: lists of 200,000 tuples built 20 times,
    the previous one kept alive while the next is built, a full major
    collection every 5 rounds. Its peak RSS as a Linux program is 28 MB
-   (/usr/bin/time -v); it must run in a unikernel at the runner's default guest memory,
-   with no option. *)
+   (/usr/bin/time -v); it must run in a unikernel at the runner's default
+   guest memory, with no option. *)
 let () =
   let kept = ref [] in
   let total = ref 0 in
