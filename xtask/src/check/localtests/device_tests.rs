@@ -36,6 +36,12 @@ pub(crate) fn boot(
     }
 }
 
+/// Boots `launch` with `devices` instead of its own.
+fn boot_with(launch: &vmm::Launch, devices: &Devices, timeout: Duration) -> Result<vmm::Boot> {
+    let launch = vmm::Launch { devices, ..*launch };
+    vmm::boot(&launch, timeout, false)
+}
+
 fn boot_with_net(
     launch: &vmm::Launch,
     expected: &Expected,
@@ -57,14 +63,7 @@ fn boot_with_net(
         let vm_ended = Arc::clone(&vm_ended);
         std::thread::spawn(move || exchange_frames(&host, guest_port, &vm_ended))
     };
-    let boot = vmm::boot(
-        &vmm::Launch {
-            devices: &devices,
-            ..*launch
-        },
-        timeout,
-        false,
-    );
+    let boot = boot_with(launch, &devices, timeout);
     vm_ended.store(true, Ordering::Relaxed);
     let problem = exchange
         .join()
@@ -169,14 +168,7 @@ fn boot_with_disk(
             read_only: false,
         }),
     };
-    let boot = vmm::boot(
-        &vmm::Launch {
-            devices: &devices,
-            ..*launch
-        },
-        timeout,
-        false,
-    )?;
+    let boot = boot_with(launch, &devices, timeout)?;
     let transcript = boot.transcript()?;
     let problem = check_disk(&disk, &pattern)?;
     Ok((boot, transcript, problem))
