@@ -34,11 +34,11 @@ pub struct RunOpts {
     /// 127.0.0.1, to the guest through port LISTEN, from it to port SEND)
     /// or `tap:NAME` (Firecracker: a host tap device)
     #[arg(long, value_name = "NET")]
-    pub net: Option<crate::boot::devices::Net>,
+    pub net: Option<Net>,
     /// With --net user: TCP port HOSTPORT of 127.0.0.1 reaches GUESTPORT
     /// of the guest (repeatable)
     #[arg(long, value_name = "HOSTPORT:GUESTPORT")]
-    pub forward: Vec<crate::boot::devices::Forward>,
+    pub forward: Vec<devices::Forward>,
     /// A raw disk image, the guest's first block device (virtio-blk)
     #[arg(long, value_name = "FILE")]
     pub disk: Option<PathBuf>,
@@ -64,9 +64,10 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
     };
     if let Some(reason) = vmm::unavailable(backend, arch) {
         bail!(
-            "cannot boot a {} {} image here: {reason}\nhelp: `cargo xtask doctor` lists what to install",
+            "cannot boot a {} {} image here: {reason}\n{}",
             backend.name(),
-            arch.unikraft()
+            arch.unikraft(),
+            vmm::INSTALL_HELP
         );
     }
     let devices = devices(opts)?;

@@ -62,6 +62,10 @@ impl Boot {
     }
 }
 
+/// What to do when a VMM is missing. The runner is also used outside the
+/// ocaml-unikraft repository, where `cargo xtask doctor` cannot be run.
+pub const INSTALL_HELP: &str = "help: install the VMM (QEMU: Debian/Ubuntu packages qemu-system-x86 and qemu-system-arm); in the ocaml-unikraft repository, `cargo xtask doctor` checks every prerequisite";
+
 const SERCON_FW_CFG: &str = "etc/sercon-port";
 
 /// The QEMU command line that boots `launch` with accelerator `accel`: the
@@ -292,9 +296,7 @@ fn run_vmm(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .with_context(|| {
-            format!("cannot run '{program}'\nhelp: `cargo xtask doctor` lists what to install")
-        })?;
+        .with_context(|| format!("cannot run '{program}'\n{INSTALL_HELP}"))?;
     let first = Arc::new(Mutex::new(None));
     let mut stdout = child.stdout.take().context("no stdout")?;
     let mut stderr = child.stderr.take().context("no stderr")?;
