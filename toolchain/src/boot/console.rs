@@ -75,6 +75,15 @@ impl Ending {
     }
 }
 
+/// Whether the console shows the guest out of memory: with demand paging
+/// (ukvmem) Unikraft cannot back a touched page and crashes with
+/// `Cannot handle write page fault at ADDR (ec: ...): Out of memory (12).`
+pub fn out_of_memory(output: &str) -> bool {
+    output
+        .lines()
+        .any(|line| line.contains("page fault at") && line.contains("Out of memory"))
+}
+
 /// A console read back: what the program printed, and how it ended.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Transcript {
