@@ -8,7 +8,9 @@
 //!   default arch; `cargo xtask default-arch` rewrites only this file;
 //! - `<sysroot>/lib/is_unikraft/META`: an empty package that only the cross
 //!   toolchains see (libraries test for it), `<sysroot>` being a cross
-//!   compiler's own prefix, `<prefix>/lib/ocaml-unikraft-<arch>`.
+//!   compiler's own prefix, `<prefix>/lib/ocaml-unikraft-<arch>`; a new
+//!   cross compiler replaces its whole sysroot, and every install writes
+//!   the marker again.
 //!
 //! ocamlfind reads `findlib.conf.d/` beside whichever main configuration it
 //! uses (`$OCAMLFIND_CONF`, else the one it was built with), so the
