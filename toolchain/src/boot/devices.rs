@@ -104,6 +104,17 @@ impl Devices {
         self.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB)
     }
 
+    /// Whether the guest gets no device besides its memory (on QEMU x86_64
+    /// each device is a PCI device).
+    pub fn memory_only(&self) -> bool {
+        let Devices {
+            memory_mib: _,
+            net,
+            disk,
+        } = self;
+        net.is_none() && disk.is_none()
+    }
+
     /// QEMU's options for these devices on `arch`.
     pub fn qemu_args(&self, arch: Arch) -> Result<Vec<String>> {
         let transport = match arch {

@@ -71,17 +71,50 @@ const SERCON_FW_CFG: &str = "etc/sercon-port";
 /// QEMU's default x86_64 CPU model plus 1 GiB pages.
 const X86_64_CPU: &str = "qemu64,+pdpe1gb";
 
+/// QEMU's qboot firmware, as QEMU installs it in its data directory.
+const QBOOT_ROM: &str = "share/qemu/qboot.rom";
+
+/// The qboot firmware of the `qemu-system-x86_64` on `PATH`, if it has one.
+fn qboot_rom() -> Option<PathBuf> {
+    qboot_rom_of(&which::on_path("qemu-system-x86_64")?)
+}
+
+/// The qboot firmware of QEMU executable `qemu`: QEMU looks for firmware
+/// in the data directory of its installation, `<prefix>/share/qemu` for
+/// `<prefix>/bin/qemu-system-x86_64` (a symlink, as Homebrew's, resolved).
+fn qboot_rom_of(qemu: &Path) -> Option<PathBuf> {
+    let prefix = qemu.canonicalize().ok()?.parent()?.parent()?.to_path_buf();
+    let rom = prefix.join(QBOOT_ROM);
+    rom.is_file().then_some(rom)
+}
+
 /// The QEMU command line that boots `launch` with accelerator `accel`: the
 /// software CPU (`tcg`) works everywhere, KVM is not required. `token` goes
-/// to the guest's status line (see [`console`]).
-fn qemu(launch: &Launch, accel: &str, token: &str) -> Result<Command> {
+/// to the guest's status line (see [`console`]). `qboot` is QEMU's qboot
+/// firmware where it has one ([`qboot_rom`]).
+fn qemu(launch: &Launch, accel: &str, token: &str, qboot: Option<&Path>) -> Result<Command> {
     let mut cmd = match launch.arch {
         Arch::X86_64 => {
             let mut cmd = Command::new("qemu-system-x86_64");
-            // Without a display SeaBIOS writes its banner to the serial
-            // console; this fw_cfg entry (SeaBIOS's own name for it, hence
-            // QEMU's warning, filtered out below) turns that off.
-            cmd.args(["-fw_cfg", &format!("name={SERCON_FW_CFG},string=0")]);
+            match qboot.filter(|_| launch.devices.memory_only()) {
+                // qboot hands over to the image within milliseconds, where
+                // QEMU's default firmware, SeaBIOS, takes 50-70 ms on
+                // the software CPU, and prints nothing. But it leaves PCI
+                // devices without resources (BARs), which Unikraft 0.17
+                // expects from the firmware: the boot hangs in the virtio
+                // drivers. Unikraft patches 0003 (its memory map) and
+                // 0005 (its untouched local APIC) make the rest work.
+                Some(rom) => {
+                    cmd.arg("-bios").arg(rom);
+                }
+                // Without a display SeaBIOS writes its banner to the
+                // serial console; this fw_cfg entry (SeaBIOS's own name
+                // for it, hence QEMU's warning, filtered out below) turns
+                // that off.
+                None => {
+                    cmd.args(["-fw_cfg", &format!("name={SERCON_FW_CFG},string=0")]);
+                }
+            }
             // The bundles page on demand (ukvmem), and Unikraft's x86_64
             // paging needs 1 GiB pages, which QEMU's default CPU model
             // lacks (every x86_64 CPU of the last fifteen years has them).
@@ -246,7 +279,7 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
     let result = console::new_token()
         .map_err(anyhow::Error::from)
         .and_then(|token| {
-            let cmd = qemu(&launch, "kvm", &token)?;
+            let cmd = qemu(&launch, "kvm", &token, qboot_rom().as_deref())?;
             run_vmm(
                 cmd,
                 &launch,
@@ -281,7 +314,7 @@ pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
     let token = console::new_token().context("drawing the boot's token from /dev/urandom")?;
     let cmd = match launch.backend {
-        Backend::Qemu => qemu(launch, "tcg", &token)?,
+        Backend::Qemu => qemu(launch, "tcg", &token, qboot_rom().as_deref())?,
         Backend::Firecracker => firecracker(launch, scratch.path(), &token)?,
     };
     run_vmm(cmd, launch, &token, scratch.path(), timeout, echo)

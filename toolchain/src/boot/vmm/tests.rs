@@ -70,7 +70,8 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
             net: None,
         },
     };
-    let cmd = qemu(&launch, "tcg", "t0k").unwrap();
+    // No firmware choice on arm64: qboot is x86 firmware.
+    let cmd = qemu(&launch, "tcg", "t0k", Some(Path::new("qboot.rom"))).unwrap();
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(cmd.get_program(), "qemu-system-aarch64");
     for wanted in [
@@ -82,6 +83,92 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
     ] {
         assert!(words.iter().any(|w| w == wanted), "{wanted} in {words:?}");
     }
+    assert!(!words.iter().any(|w| w == "-bios"), "{words:?}");
+}
+
+/// QEMU's arguments for an x86_64 boot with `devices`, given qboot or not.
+fn x86_64_qemu_args(devices: &Devices, qboot: Option<&Path>) -> Vec<String> {
+    let launch = Launch {
+        backend: Backend::Qemu,
+        arch: Arch::X86_64,
+        image: Path::new("k"),
+        args: &[],
+        devices,
+    };
+    let cmd = qemu(&launch, "tcg", "t0k", qboot).unwrap();
+    cmd.get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn x86_64_boots_with_qboot_when_qemu_has_it_and_the_guest_no_pci_device() {
+    let rom = Path::new("/usr/share/qemu/qboot.rom");
+    let seabios = |words: &[String]| {
+        !words.iter().any(|w| w == "-bios")
+            && words
+                .windows(2)
+                .any(|w| w == ["-fw_cfg", "name=etc/sercon-port,string=0"])
+    };
+    let memory_only = Devices {
+        memory_mib: Some(64),
+        ..Devices::default()
+    };
+    let words = x86_64_qemu_args(&memory_only, Some(rom));
+    assert!(
+        words
+            .windows(2)
+            .any(|w| w == ["-bios", "/usr/share/qemu/qboot.rom"]),
+        "{words:?}"
+    );
+    // qboot prints no banner: SeaBIOS's switch for it is not needed.
+    assert!(!words.iter().any(|w| w == "-fw_cfg"), "{words:?}");
+    assert!(words.iter().any(|w| w == "qemu64,+pdpe1gb"), "{words:?}");
+
+    // Without qboot, and with PCI devices, which qboot leaves without
+    // resources: SeaBIOS, QEMU's default.
+    let words = x86_64_qemu_args(&memory_only, None);
+    assert!(seabios(&words), "{words:?}");
+    let net = Devices {
+        net: Some(crate::boot::devices::Net::User {
+            forwards: Vec::new(),
+        }),
+        ..Devices::default()
+    };
+    let disk = Devices {
+        disk: Some(crate::boot::devices::Disk {
+            path: "d.img".into(),
+            read_only: true,
+        }),
+        ..Devices::default()
+    };
+    for devices in [net, disk] {
+        let words = x86_64_qemu_args(&devices, Some(rom));
+        assert!(seabios(&words), "{words:?}");
+    }
+}
+
+#[test]
+fn qboot_is_looked_for_in_the_data_directory_of_the_qemu_installation() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let bin = root.join("prefix/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let qemu = bin.join("qemu-system-x86_64");
+    std::fs::write(&qemu, "").unwrap();
+    assert_eq!(qboot_rom_of(&qemu), None);
+
+    let rom = root.join("prefix/share/qemu/qboot.rom");
+    std::fs::create_dir_all(rom.parent().unwrap()).unwrap();
+    std::fs::write(&rom, "").unwrap();
+    assert_eq!(qboot_rom_of(&qemu).as_deref(), Some(rom.as_path()));
+    // A QEMU on PATH through a symlink (Homebrew's bin) is followed.
+    std::fs::create_dir(root.join("links")).unwrap();
+    let link = root.join("links/qemu-system-x86_64");
+    symlink(&qemu, &link).unwrap();
+    assert_eq!(qboot_rom_of(&link).as_deref(), Some(rom.as_path()));
+    assert_eq!(qboot_rom_of(&root.join("missing")), None);
 }
 
 /// Boots `script` as if it were QEMU: it gets QEMU's arguments for an
@@ -95,7 +182,7 @@ fn fake_qemu(script: &str, timeout: Duration) -> Boot {
         devices: &Devices::default(),
     };
     let token = console::new_token().unwrap();
-    let qemu = qemu(&launch, "tcg", &token).unwrap();
+    let qemu = qemu(&launch, "tcg", &token, None).unwrap();
     let prelude = r#"for a; do case "$a" in *libocamlexit.token=*)
         t=${a#*libocamlexit.token=}; t=${t%% *};; esac; done"#;
     let mut fake = Command::new("sh");
