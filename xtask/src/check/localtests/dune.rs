@@ -135,7 +135,7 @@ fn all_workspace(bundles: &[&Bundle]) -> String {
             "(context (default (name {}) (toolchain {})\n  (env (_ (link_flags (:standard -cclib \"-z unikraft-backend={}\"))))))\n",
             bundle.name(),
             crate::build::ocaml::toolchain_name(bundle.arch),
-            bundle.backend.name()
+            bundle.backend_name()
         ));
     }
     text
