@@ -68,6 +68,7 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
                 read_only: false,
             }),
             net: None,
+            share: None,
         },
     };
     let cmd = qemu(&launch, "tcg", "t0k").unwrap();
@@ -82,6 +83,45 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
     ] {
         assert!(words.iter().any(|w| w == wanted), "{wanted} in {words:?}");
     }
+}
+
+#[test]
+fn a_shared_directory_reaches_qemu_and_not_firecracker() {
+    let share = Devices {
+        share: Some("/srv/share".into()),
+        ..Devices::default()
+    };
+    let launch = Launch {
+        backend: Backend::Qemu,
+        arch: Arch::X86_64,
+        image: Path::new("share_read.exe"),
+        args: &[],
+        devices: &share,
+    };
+    let cmd = qemu(&launch, "tcg", "t0k").unwrap();
+    let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+    assert_eq!(
+        words.join(" "),
+        "-fw_cfg name=etc/sercon-port,string=0 -m 512M \
+         -fsdev local,id=fs0,path=/srv/share,security_model=none \
+         -device virtio-9p-pci,fsdev=fs0,mount_tag=fs0 \
+         -accel tcg -no-reboot -nographic -nodefaults -serial stdio \
+         -kernel share_read.exe -append libocamlexit.token=t0k --"
+    );
+    let arm = Launch {
+        arch: Arch::Arm64,
+        ..launch
+    };
+    let cmd = qemu(&arm, "tcg", "t0k").unwrap();
+    assert!(cmd
+        .get_args()
+        .any(|a| a == "virtio-9p-device,fsdev=fs0,mount_tag=fs0"));
+    let firecracker = Launch {
+        backend: Backend::Firecracker,
+        ..launch
+    };
+    let err = firecracker_config(&firecracker, "t0k").unwrap_err();
+    assert!(err.to_string().contains("no virtio-9p device"), "{err}");
 }
 
 /// Boots `script` as if it were QEMU: it gets QEMU's arguments for an

@@ -57,6 +57,7 @@ fn boot_with_net(
             send: host.local_addr()?.port(),
         }),
         disk: None,
+        share: None,
     };
     let vm_ended = Arc::new(AtomicBool::new(false));
     let exchange = {
@@ -169,6 +170,7 @@ fn boot_with_disk(
             path: disk.clone(),
             read_only: false,
         }),
+        share: None,
     };
     let boot = boot_with(launch, &devices, timeout)?;
     let transcript = boot.transcript()?;
