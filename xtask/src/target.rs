@@ -42,6 +42,10 @@ impl Bundle {
         Variant::new(self.backend, &self.options)
     }
 
+    pub(crate) fn has(&self, option: BuildOption) -> bool {
+        self.options.contains(&option)
+    }
+
     /// `qemu`, `qemu-9pfs`: the backend name it is installed and selected
     /// under.
     pub(crate) fn backend_name(&self) -> String {

@@ -202,3 +202,27 @@ fn the_filter_turns_crlf_into_lf_but_keeps_a_lone_carriage_return() {
     }
     assert_eq!(read_boot("x\ry\r\n", None).output, "x\ry\n");
 }
+
+#[test]
+fn debug_kernel_messages_are_cut_out_and_nothing_else() {
+    let console = "[    0.104217] Info: [libkvmplat] <setup.c @  421> Memory 00000000-0009fc00\n\
+                   Hello\n\
+                   half a li[    0.200000] Warn: [libuksched] <sched.c @   7> slow\n\
+                   ne\n\
+                   [    1.000000] ERR:  [libukboot] <boot.c @ 12> kept\n\
+                   [   12.123456] Info: no library, no source\n\
+                   [not a stamp] Info: [lib] kept\n\
+                   [    0.1] Info: [lib] <a.c @ 1> kept: six digits of microseconds\n\
+                   Info: [lib] kept: no time stamp\n\
+                   [    3.000000] Info: [libvfscore] <automount.c @ 290> last, no newline";
+    assert_eq!(
+        strip_kernel_messages(console),
+        "Hello\n\
+         half a line\n\
+         [    1.000000] ERR:  [libukboot] <boot.c @ 12> kept\n\
+         [not a stamp] Info: [lib] kept\n\
+         [    0.1] Info: [lib] <a.c @ 1> kept: six digits of microseconds\n\
+         Info: [lib] kept: no time stamp\n"
+    );
+    assert_eq!(strip_kernel_messages("a [b] [c\n"), "a [b] [c\n");
+}
