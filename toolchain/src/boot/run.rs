@@ -73,6 +73,10 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
             )
         }
     };
+    // What the options ask first: no installing a VMM that cannot serve them.
+    let devices = devices(opts)?;
+    devices::check(&devices, backend, arch)?;
+    check_share(&opts.image, &image, &devices)?;
     if let Some(reason) = vmm::unavailable(backend, arch) {
         bail!(
             "cannot boot a {} {} image here: {reason}\n{}",
@@ -81,9 +85,6 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
             vmm::INSTALL_HELP
         );
     }
-    let devices = devices(opts)?;
-    devices::check(&devices, backend, arch)?;
-    check_share(&opts.image, &image, &devices)?;
     let launch = vmm::Launch {
         backend,
         arch,

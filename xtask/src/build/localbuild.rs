@@ -114,11 +114,14 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     )
     .context("asking the host ocamlfind for its package path")?;
     let host_path = host_path.lines().collect::<Vec<_>>().join(":");
-    let default = if arches.contains(&Arch::X86_64) {
+    // The default arch stays as it was (`cargo xtask default-arch` sets
+    // it): a build of one arch or one variant leaves it alone. A first
+    // build picks x86_64 when it has it.
+    let default = findlib::current_default(&prefix).unwrap_or(if arches.contains(&Arch::X86_64) {
         Arch::X86_64
     } else {
         arches[0]
-    };
+    });
     findlib::write(&prefix, &arches, default, &host_path)?;
 
     progress::say(
