@@ -121,7 +121,8 @@ pub(crate) struct LocalbuildOpts {
     #[arg(long = "option", value_enum)]
     pub(crate) options: Vec<BuildOption>,
     /// Only the plain bundles: leave out the variants built by default
-    /// (qemu-9pfs and qemu-debug for x86_64, which localtests boots)
+    /// (qemu-9pfs for both arches and qemu-debug for x86_64, which
+    /// localtests boots)
     #[arg(long, conflicts_with = "options")]
     pub(crate) no_variants: bool,
     /// Stop the other bundles as soon as one fails

@@ -8,12 +8,14 @@ pub(crate) use ocaml_unikraft_toolchain::backend::{Backend, BuildOption, Variant
 use anyhow::{bail, Result};
 
 /// The variants localbuild builds besides the plain bundles when no
-/// `--option` is given: those localtests boots (`share_read` on 9pfs,
-/// `hello` on debug; see examples/all/README.md). Each is one more
-/// Unikraft build, about 2.5 min of CPU.
+/// `--option` is given, for localtests to boot: `share_read` on 9pfs
+/// (x86_64 over PCI, arm64 over MMIO), every other example on debug. Each
+/// is one more Unikraft build, about 2 min of CPU (a cold build of
+/// everything else takes about 26).
 pub(crate) const DEFAULT_VARIANTS: &[(Backend, Arch, &[BuildOption])] = &[
     (Backend::Qemu, Arch::X86_64, &[BuildOption::NinePfs]),
     (Backend::Qemu, Arch::X86_64, &[BuildOption::Debug]),
+    (Backend::Qemu, Arch::Arm64, &[BuildOption::NinePfs]),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -178,6 +180,7 @@ mod tests {
                 "firecracker-arm64",
                 "qemu-9pfs-x86_64",
                 "qemu-debug-x86_64",
+                "qemu-9pfs-arm64",
             ]
         );
         assert_eq!(
@@ -195,10 +198,17 @@ mod tests {
         // The default variants of what is selected only.
         assert_eq!(
             names(Selection {
+                backends: &[Backend::Firecracker],
+                ..Selection::default()
+            }),
+            ["firecracker-x86_64", "firecracker-arm64"]
+        );
+        assert_eq!(
+            names(Selection {
                 arches: &[Arch::Arm64],
                 ..Selection::default()
             }),
-            ["qemu-arm64", "firecracker-arm64"]
+            ["qemu-arm64", "firecracker-arm64", "qemu-9pfs-arm64"]
         );
     }
 

@@ -14,7 +14,7 @@
 //!   `share_read`) boot with a network device, a disk or a shared
 //!   directory and the host side of their test; the first two have no
 //!   Linux run. Bundles built with options (variants, installed by
-//!   default: `qemu-9pfs` and `qemu-debug` for x86_64) are targets too: a
+//!   default, see `target::DEFAULT_VARIANTS`) are targets too: a
 //!   9pfs bundle boots the examples that use a shared directory and no
 //!   other, and those boot on 9pfs bundles only (not-applicable rows, `n/a`,
 //!   are listed together under the table); on a debug bundle Unikraft's
