@@ -75,6 +75,21 @@ impl Ending {
     }
 }
 
+/// What a guest prints when it runs out of memory: Unikraft's page-fault
+/// handler finding no free page (demand paging, ukvmem), and the OCaml
+/// runtime's fatal errors when `malloc` or a heap reservation fails.
+const OUT_OF_MEMORY_MARKS: [&str; 4] = [
+    "Out of memory (12)",
+    "Fatal error: not enough memory",
+    "Fatal error: allocation failure during minor GC",
+    "Not enough heap memory to reserve minor heaps",
+];
+
+/// Whether the console shows the guest out of memory.
+pub fn out_of_memory(output: &str) -> bool {
+    OUT_OF_MEMORY_MARKS.iter().any(|mark| output.contains(mark))
+}
+
 /// A console read back: what the program printed, and how it ended.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Transcript {

@@ -3,7 +3,7 @@
 
 use crate::arch::Arch;
 use crate::backend::Backend;
-use crate::boot::console::Ending;
+use crate::boot::console::{self, Ending};
 use crate::boot::devices::{self, Devices, Disk, Net};
 use crate::boot::image::{self, Image};
 use crate::boot::vmm;
@@ -94,12 +94,19 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
     };
     let boot = vmm::boot(&launch, Duration::from_secs_f64(opts.timeout), true)?;
     eprint!("{}", boot.vmm_stderr);
-    let ending = boot.transcript()?.ending;
+    let transcript = boot.transcript()?;
+    let ending = transcript.ending;
     if ending.status() != 0 {
         eprintln!("run: {}: {}", opts.image.display(), ending.describe());
     }
     if ending == Ending::Crash {
         eprintln!("run: the VM stopped without the guest reporting an exit status");
+        if console::out_of_memory(&transcript.output) {
+            eprintln!(
+                "run: the guest ran out of memory ({} MiB)\nhelp: give it more with --memory MIB",
+                devices.memory_mib()
+            );
+        }
     }
     Ok(ending.status())
 }

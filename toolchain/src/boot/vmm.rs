@@ -68,6 +68,9 @@ pub const INSTALL_HELP: &str = "help: install the VMM (QEMU: Debian/Ubuntu packa
 
 const SERCON_FW_CFG: &str = "etc/sercon-port";
 
+/// QEMU's default x86_64 CPU model plus 1 GiB pages.
+const X86_64_CPU: &str = "qemu64,+pdpe1gb";
+
 /// The QEMU command line that boots `launch` with accelerator `accel`: the
 /// software CPU (`tcg`) works everywhere, KVM is not required. `token` goes
 /// to the guest's status line (see [`console`]).
@@ -79,6 +82,10 @@ fn qemu(launch: &Launch, accel: &str, token: &str) -> Result<Command> {
             // console; this fw_cfg entry (SeaBIOS's own name for it, hence
             // QEMU's warning, filtered out below) turns that off.
             cmd.args(["-fw_cfg", &format!("name={SERCON_FW_CFG},string=0")]);
+            // The bundles page on demand (ukvmem), and Unikraft's x86_64
+            // paging needs 1 GiB pages, which QEMU's default CPU model
+            // lacks (every x86_64 CPU of the last fifteen years has them).
+            cmd.args(["-cpu", X86_64_CPU]);
             cmd
         }
         Arch::Arm64 => {

@@ -122,7 +122,7 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     } else {
         arches[0]
     });
-    findlib::write(&prefix, &arches, default, &host_path)?;
+    let owner = findlib::write(&prefix, &arches, default, &host_path)?;
 
     progress::say(
         "localbuild",
@@ -131,13 +131,8 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
             start.elapsed().as_secs_f64()
         ),
     );
-    let mut bin_dirs = vec![prefix.join("bin")];
-    bin_dirs.extend(host_tools.bin_dir);
-    let bin_dirs: Vec<String> = bin_dirs.iter().map(|d| d.display().to_string()).collect();
-    println!("export PATH=\"{}:$PATH\"", bin_dirs.join(":"));
-    println!(
-        "export OCAMLFIND_CONF=\"{}\"",
-        findlib::main_conf(&prefix).display()
-    );
+    for line in findlib::usage(&prefix, owner, host_tools.bin_dir.as_deref()) {
+        println!("{line}");
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! OCaml cross compilers, one per architecture, and the ocamlfind
-//! toolchains that name them.
+//! OCaml cross compilers, one per architecture (the ocamlfind toolchains
+//! that name them are [`super::findlib`]'s).
 //!
 //! Each is configured with `--target=<gnu-arch>-unikraft-ocaml` (accepted
 //! thanks to `ocaml-patches/`), with the installed C driver and the host
@@ -126,45 +126,7 @@ fn recipe(arch: Arch, install_dir: &Path) -> [Cmd; 3] {
     ]
 }
 
-/// The compiler tools a findlib toolchain names.
-pub(crate) const FINDLIB_TOOLS: [&str; 5] =
-    ["ocamlc", "ocamlopt", "ocamldep", "ocamlmklib", "ocamlcp"];
-
-/// The ocamlfind configuration of `arch`'s cross compiler, as toolchain
-/// `toolchain`.
-pub(crate) fn findlib_toolchain(prefix: &Path, arch: Arch, toolchain: &str) -> String {
-    let root = compiler_prefix(prefix, arch);
-    let lib = root.join("lib/ocaml");
-    let bin = root.join("bin");
-    let mut conf = format!(
-        "# OCaml cross compiler for {}-unikraft-ocaml (written by cargo xtask localbuild)\n",
-        arch.gnu()
-    );
-    let mut line = |key: &str, value: &Path| {
-        conf.push_str(&format!("{key}({toolchain}) = \"{}\"\n", value.display()));
-    };
-    line("path", &lib);
-    line("destdir", &lib);
-    line("stdlib", &lib);
-    for tool in FINDLIB_TOOLS {
-        line(tool, &bin.join(tool));
-    }
-    conf
-}
-
 /// The toolchain names of an arch: `unikraft_x86_64`, `unikraft_arm64`.
 pub(crate) fn toolchain_name(arch: Arch) -> String {
     format!("unikraft_{}", arch.unikraft())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn findlib_toolchain_matches_the_golden_file() {
-        let conf = findlib_toolchain(Path::new("/opt/uk"), Arch::Arm64, "unikraft");
-        let golden = include_str!("../../tests/golden/findlib-arm64-unikraft.conf");
-        assert_eq!(conf, golden);
-    }
 }

@@ -226,3 +226,14 @@ fn debug_kernel_messages_are_cut_out_and_nothing_else() {
     );
     assert_eq!(strip_kernel_messages("a [b] [c\n"), "a [b] [c\n");
 }
+
+#[test]
+fn out_of_memory_is_a_failed_page_fault_or_an_ocaml_fatal_error() {
+    let console = "[    0.404737] CRIT: [libukvmem] <pagefault.c @   43> Cannot handle write page fault at 0x10016e3000 (ec: 0x2): Out of memory (12).\n[    0.414017] CRIT: [libkvmplat] <traps.c @  113> Crashing\n";
+    assert!(out_of_memory(console));
+    assert!(out_of_memory("Fatal error: not enough memory\n"));
+    assert!(!out_of_memory("Out of memory\n"));
+    assert!(!out_of_memory(
+        "[ 0.1] CRIT: [libkvmplat] <traps.c @  113> Crashing\n"
+    ));
+}

@@ -102,7 +102,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(
         words.join(" "),
-        "-fw_cfg name=etc/sercon-port,string=0 -m 512M \
+        "-fw_cfg name=etc/sercon-port,string=0 -cpu qemu64,+pdpe1gb -m 512M \
          -fsdev local,id=fs0,path=/srv/share,security_model=none \
          -device virtio-9p-pci,fsdev=fs0,mount_tag=fs0 \
          -accel tcg -no-reboot -nographic -nodefaults -serial stdio \

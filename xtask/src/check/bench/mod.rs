@@ -12,6 +12,7 @@
 //! its own bundle's VMM; where that cannot run here, its boot is reported
 //! as not measured. The arithmetic is in [`report`].
 
+mod memory;
 mod report;
 
 use crate::build::{findlib, host, ocaml};
@@ -25,7 +26,7 @@ use crate::util::progress;
 use crate::util::step::Timing;
 use anyhow::{bail, Context as _, Result};
 use ocaml_unikraft_toolchain::boot::vmm;
-use report::{median, Boots, Driver, Image, Report, Setting};
+use report::{median, Boots, Driver, Image, Memory, Report, Setting};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -58,6 +59,11 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
     let driver = driver_overhead(&driver, work.path(), opts.driver_runs)?;
     progress::say("bench", "image sizes and boot times");
     let images = images_and_boots(ctx, &prefix, work.path(), opts.boot_runs)?;
+    progress::say("bench", "guest memory (bisection)");
+    let memory = Memory {
+        native_rss_mib: memory::native_peak_rss_mib(ctx, &prefix, work.path())?,
+        guests: guest_memory(ctx, &prefix, work.path())?,
+    };
 
     let report = Report {
         setting,
@@ -66,6 +72,7 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
         driver,
         boot_runs: opts.boot_runs,
         images,
+        memory,
     };
     write_report(ctx, &report)
 }
@@ -222,7 +229,7 @@ fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> R
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (c_image, ml_image) = (dir.join("c-hello"), dir.join("ocaml-hello"));
         smoke::link_hello(ctx, prefix, bundle, &c_image)?;
-        link_ocaml_hello(ctx, prefix, bundle, &ml_image)?;
+        link_ocaml(ctx, prefix, bundle, "examples/simple/hello.ml", &ml_image)?;
         let boots = match blockers.get(&bundle.name()) {
             Some(why) => Err(why.clone()),
             None => Ok(Boots {
@@ -240,31 +247,70 @@ fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> R
     Ok(images)
 }
 
-/// Links `examples/simple/hello.ml` for `bundle` into `image`, as a user
-/// would with ocamlfind.
-fn link_ocaml_hello(ctx: &Context, prefix: &Path, bundle: &Bundle, image: &Path) -> Result<()> {
+/// For every installed bundle with a cross compiler whose VMM can boot
+/// here: the smallest guests that run the OCaml hello and
+/// [`memory::PROGRAM`]; why not, for the others.
+fn guest_memory(
+    ctx: &Context,
+    prefix: &Path,
+    work: &Path,
+) -> Result<Vec<(String, Result<report::GuestMemory, String>)>> {
+    let bundles: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
+        .into_iter()
+        .filter(|b| b.options.is_empty())
+        .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
+        .collect();
+    let blockers = boots::blockers(ctx, prefix, &bundles);
+    let mut guests = Vec::new();
+    for bundle in &bundles {
+        let measured = match blockers.get(&bundle.name()) {
+            Some(why) => Err(why.clone()),
+            None => {
+                let dir = work.join("memory").join(bundle.name());
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let (hello, program) = (dir.join("hello.exe"), dir.join("memory.exe"));
+                link_ocaml(ctx, prefix, bundle, "examples/simple/hello.ml", &hello)?;
+                link_ocaml(ctx, prefix, bundle, memory::PROGRAM, &program)?;
+                Ok(memory::measure(bundle, &hello, &program)?)
+            }
+        };
+        guests.push((bundle.name(), measured));
+    }
+    Ok(guests)
+}
+
+/// Links the OCaml program `source` (relative to the repository) for
+/// `bundle` into `image`, as a user would with ocamlfind.
+fn link_ocaml(
+    ctx: &Context,
+    prefix: &Path,
+    bundle: &Bundle,
+    source: &str,
+    image: &Path,
+) -> Result<()> {
     let dir = image.parent().context("an image path has a directory")?;
-    std::fs::copy(
-        ctx.root.join("examples/simple/hello.ml"),
-        dir.join("hello.ml"),
-    )
-    .context("copying examples/simple/hello.ml")?;
+    let name = Path::new(source)
+        .file_name()
+        .context("a source path names a file")?;
+    std::fs::copy(ctx.root.join(source), dir.join(name))
+        .with_context(|| format!("copying {source}"))?;
     let select = format!("unikraft-backend={}", bundle.backend_name());
     Cmd::new("ocamlfind")
         .args([
             "-toolchain",
             &ocaml::toolchain_name(bundle.arch),
             "ocamlopt",
-            "hello.ml",
-            "-o",
         ])
+        .arg(name)
+        .arg("-o")
         .arg(image)
         .args(["-cclib", &format!("-z {select}")])
         .dir(dir)
         .env("PATH", host::user_path(ctx, prefix))
         .env("OCAMLFIND_CONF", findlib::main_conf(prefix))
         .read(false)
-        .with_context(|| format!("linking the OCaml hello for {}", bundle.name()))?;
+        .with_context(|| format!("linking {source} for {}", bundle.name()))?;
     Ok(())
 }
 

@@ -62,6 +62,28 @@ impl Boots {
     }
 }
 
+/// The smallest guests, in MiB, that run the OCaml hello and the memory
+/// program on one bundle.
+pub(crate) struct GuestMemory {
+    pub(crate) hello_mib: u32,
+    pub(crate) program_mib: u32,
+}
+
+/// Guest memory against the memory program's own needs.
+pub(crate) struct Memory {
+    /// The program's peak RSS as a Linux program.
+    pub(crate) native_rss_mib: f64,
+    /// By bundle name: its smallest guests, or why they were not measured.
+    pub(crate) guests: Vec<(String, Result<GuestMemory, String>)>,
+}
+
+impl Memory {
+    /// What a bundle's guest needs beyond the program's native peak RSS.
+    fn overhead_mib(&self, guest: &GuestMemory) -> f64 {
+        f64::from(guest.program_mib) - self.native_rss_mib
+    }
+}
+
 /// Everything a bench found: both reports are rendered from it.
 pub(crate) struct Report {
     pub(crate) setting: Setting,
@@ -71,6 +93,7 @@ pub(crate) struct Report {
     pub(crate) driver: Driver,
     pub(crate) boot_runs: usize,
     pub(crate) images: Vec<Image>,
+    pub(crate) memory: Memory,
 }
 
 /// The records of a `timings.jsonl`, in the order they were written.
@@ -138,6 +161,22 @@ mod fixtures {
             },
             boot_runs: 10,
             images,
+            memory: Memory {
+                native_rss_mib: 26.5,
+                guests: vec![
+                    (
+                        "qemu-x86_64".into(),
+                        Ok(GuestMemory {
+                            hello_mib: 6,
+                            program_mib: 29,
+                        }),
+                    ),
+                    (
+                        "firecracker-x86_64".into(),
+                        Err("firecracker is not installed".into()),
+                    ),
+                ],
+            },
         }
     }
 

@@ -46,6 +46,7 @@ impl Report {
         out.push_str(&self.build_markdown());
         out.push_str(&self.driver_markdown());
         out.push_str(&self.images_markdown());
+        out.push_str(&self.memory_markdown());
         out.push_str(&goals_markdown(&self.goals()));
         out
     }
@@ -140,6 +141,28 @@ impl Report {
         out
     }
 
+    fn memory_markdown(&self) -> String {
+        let memory = &self.memory;
+        let mut out = format!(
+            "\n## Guest memory\n\nThe smallest `--memory` (MiB, by bisection) at which a guest runs to exit status 0. `{}` has a peak RSS of {:.1} MiB as a Linux program; the overhead is the guest it needs beyond that.\n\n| bundle | hello | memory program | overhead MiB |\n|---|---|---|---|\n",
+            super::super::memory::PROGRAM,
+            memory.native_rss_mib
+        );
+        for (bundle, guest) in &memory.guests {
+            let figures = match guest {
+                Ok(g) => format!(
+                    "{} | {} | {:.1}",
+                    g.hello_mib,
+                    g.program_mib,
+                    memory.overhead_mib(g)
+                ),
+                Err(why) => format!("- | - | not measured: {why}"),
+            };
+            out.push_str(&format!("| {bundle} | {figures} |\n"));
+        }
+        out
+    }
+
     pub(crate) fn json(&self) -> Value {
         let s = &self.setting;
         json!({
@@ -165,6 +188,19 @@ impl Report {
             },
             "boot_runs": self.boot_runs,
             "images": self.images.iter().map(image_json).collect::<Vec<_>>(),
+            "memory": {
+                "program": super::super::memory::PROGRAM,
+                "native_peak_rss_mib": self.memory.native_rss_mib,
+                "guests": self.memory.guests.iter().map(|(bundle, guest)| match guest {
+                    Ok(g) => json!({
+                        "bundle": bundle,
+                        "hello_mib": g.hello_mib,
+                        "program_mib": g.program_mib,
+                        "overhead_mib": self.memory.overhead_mib(g),
+                    }),
+                    Err(why) => json!({ "bundle": bundle, "not_measured": why }),
+                }).collect::<Vec<_>>(),
+            },
             "goals": self.goals().iter().map(goal_json).collect::<Vec<_>>(),
         })
     }
@@ -275,7 +311,7 @@ mod tests {
         assert_eq!(json["build"]["runs"][0]["jobs"], 2);
         assert_eq!(json["build"]["steps"].as_array().unwrap().len(), 15);
         assert_eq!(json["build"]["bundle_stage"]["slots"], 2);
-        let goal = &json["goals"][4];
+        let goal = &json["goals"][5];
         assert_eq!(goal["goal"], "> 0.85");
         assert_eq!(goal["met"], false);
         assert!((goal["value"].as_f64().unwrap() - 0.4777).abs() < 0.0001);
@@ -284,6 +320,15 @@ mod tests {
             "firecracker is not installed"
         );
         assert_eq!(json["goals"][3]["met"], Value::Null);
+        assert!(markdown.contains("| qemu-x86_64 | 6 | 29 | 2.5 |"));
+        assert!(markdown.contains(
+            "| firecracker-x86_64 | - | - | not measured: firecracker is not installed |"
+        ));
+        assert!(markdown.contains(
+            "| guest memory beyond the program's native peak RSS (largest) | 2.50 MiB | < 16 MiB | yes |"
+        ));
+        assert_eq!(json["memory"]["guests"][0]["overhead_mib"], 2.5);
+        assert_eq!(json["goals"][4]["met"], true);
     }
 
     #[test]
