@@ -29,10 +29,19 @@
  * (-Wl,--wrap=main), and its result goes to exit() as in a hosted C
  * program. OCaml's main never returns; it calls exit() itself.
  *
+ * The bundle's features are written into every image as a string that
+ * stays in the stripped image, for ocaml-unikraft-run to read (see
+ * toolchain/src/boot/image.rs): `ocaml-unikraft-features:` then, for each
+ * feature, a space and its name, then `;`. The one feature so far is
+ * `9pfs`: the guest mounts the host directory shared with virtio-9p tag
+ * fs0 at / during boot, so it needs `run --share DIR` (without the device
+ * the boot stops before main), and only such an image can use one.
+ *
  * This lives in a library of its own, not in the placeholder application:
  * the application object is replaced by the user's objects at link time,
  * every library object stays. */
 #include <stdlib.h>
+#include <uk/config.h>
 #include <uk/libparam.h>
 #include <uk/plat/bootstrap.h>
 #include <uk/plat/console.h>
@@ -41,6 +50,13 @@
 #define TOKEN_FIELD " boot="
 /* Tokens longer than this are cut (run's are 32 hex digits). */
 #define TOKEN_MAX 64
+
+__attribute__((used)) static const char features[] =
+	"ocaml-unikraft-features:"
+#if CONFIG_LIBVFSCORE_AUTOMOUNT_CI_9PFS && CONFIG_LIBVIRTIO_9P
+	" 9pfs"
+#endif
+	";";
 
 static char *token;
 UK_LIBPARAM_PARAM(token, charp, "per-boot token that marks the genuine status line");

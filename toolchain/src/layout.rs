@@ -5,7 +5,7 @@
 use crate::descriptor::Loaded;
 use crate::error::Error;
 use crate::name::Arch;
-use ocaml_unikraft_toolchain::backend::Backend;
+use ocaml_unikraft_toolchain::backend::{Backend, BuildOption, Variant};
 use ocaml_unikraft_toolchain::installed;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -37,9 +37,25 @@ fn list(names: &[String]) -> String {
     }
 }
 
-/// `qemu, firecracker`: the backends localbuild builds.
+/// The backends localbuild builds, and how their variants are named.
 fn known_backends() -> String {
-    Backend::ALL.map(Backend::name).join(", ")
+    format!(
+        "{}, and their variants named <backend>-<option>... with options {} in that order (e.g. qemu-9pfs)",
+        Backend::ALL.map(Backend::name).join(", "),
+        BuildOption::ALL.map(BuildOption::name).join(", ")
+    )
+}
+
+/// The localbuild options that build `variant` for `arch`.
+fn build_command(variant: &Variant, arch: &str) -> String {
+    let mut command = format!(
+        "cargo xtask localbuild --backend {} --arch {arch}",
+        variant.backend.name()
+    );
+    for option in &variant.options {
+        command.push_str(&format!(" --option {}", option.name()));
+    }
+    command
 }
 
 impl Layout {
@@ -115,14 +131,15 @@ impl Layout {
     }
 
     /// What to do about a missing `backend`: build it, when localbuild
-    /// knows it (suggesting `--backend` with any other name would only fail
-    /// again); else pick a backend that exists.
+    /// knows it (a backend or one of its variants: suggesting `--backend`
+    /// with any other name would only fail again); else pick a backend
+    /// that exists.
     fn install_help(&self, backend: &str, installed: &[String]) -> String {
         let arch = self.arch.unikraft();
-        if Backend::from_name(backend).is_some() {
+        if let Some(variant) = Variant::from_name(backend) {
             format!(
-                "select an installed one with -z unikraft-backend=NAME, or build it with \
-                 `cargo xtask localbuild --backend {backend} --arch {arch}`"
+                "select an installed one with -z unikraft-backend=NAME, or build it with `{}`",
+                build_command(&variant, arch)
             )
         } else if installed.is_empty() {
             format!(
@@ -138,7 +155,7 @@ impl Layout {
     }
 
     pub fn not_installed(&self, backend: &str, installed: &[String]) -> Error {
-        let message = if Backend::from_name(backend).is_some() {
+        let message = if Variant::from_name(backend).is_some() {
             format!(
                 "backend '{backend}' is not installed for {}; installed: {}",
                 self.arch.gnu(),

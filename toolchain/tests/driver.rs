@@ -463,7 +463,8 @@ fn unknown_backend_lists_the_backends_and_suggests_no_build() {
             stderr(&out),
             "x86_64-unikraft-ocaml-cc: unknown backend 'xyz'; \
              installed for x86_64: firecracker, qemu\n\
-             help: the backends are qemu, firecracker; \
+             help: the backends are qemu, firecracker, and their variants named \
+             <backend>-<option>... with options debug, 9pfs in that order (e.g. qemu-9pfs); \
              select an installed one with -z unikraft-backend=NAME\n"
         );
     }
@@ -479,7 +480,8 @@ fn unknown_backend_lists_the_backends_and_suggests_no_build() {
     assert_eq!(
         stderr(&out),
         "aarch64-unikraft-ocaml-cc: unknown backend 'nope'; installed for aarch64: none\n\
-         help: the backends are qemu, firecracker; \
+         help: the backends are qemu, firecracker, and their variants named \
+         <backend>-<option>... with options debug, 9pfs in that order (e.g. qemu-9pfs); \
          build them with `cargo xtask localbuild --arch arm64`\n"
     );
     assert_eq!(f.log(), Vec::<Vec<String>>::new());
@@ -504,6 +506,52 @@ fn known_backend_not_installed_suggests_building_it() {
          `cargo xtask localbuild --backend firecracker --arch x86_64`\n"
     );
     assert_eq!(f.log(), Vec::<Vec<String>>::new());
+}
+
+#[test]
+fn a_variant_is_a_backend_of_its_own_beside_the_plain_one() {
+    let f = Fixture::new();
+    f.add_backend("qemu")
+        .add_backend("qemu-9pfs")
+        .set_default("qemu");
+    let cc = |args: &[&str]| run(f.cmd("x86_64-unikraft-ocaml-cc").args(args));
+    assert_eq!(
+        stdout(&cc(&["--unikraft-backends"])),
+        "qemu (default)\nqemu-9pfs\n"
+    );
+    // Each link takes the bundle it names.
+    for (backend, flags) in [
+        ("qemu", compile_flags("qemu")),
+        ("qemu-9pfs", compile_flags("qemu-9pfs")),
+    ] {
+        f.clear_log();
+        let select = format!("unikraft-backend={backend}");
+        let out = cc(&["-z", &select, "-c", "x.c"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let b = f.bundle(backend, "x86_64");
+        assert_eq!(
+            f.log(),
+            vec![with_bundle(&format!("gcc {flags} -c x.c"), &b)]
+        );
+    }
+    // A variant that is not installed: how to build it.
+    let out = cc(&["-z", "unikraft-backend=qemu-debug", "-c", "x.c"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "x86_64-unikraft-ocaml-cc: backend 'qemu-debug' is not installed for x86_64; \
+         installed: qemu, qemu-9pfs\n\
+         help: select an installed one with -z unikraft-backend=NAME, or build it with \
+         `cargo xtask localbuild --backend qemu --arch x86_64 --option debug`\n"
+    );
+    // Options out of order name no variant.
+    let out = cc(&["-z", "unikraft-backend=qemu-9pfs-debug", "-c", "x.c"]);
+    assert!(
+        stderr(&out)
+            .contains("unknown backend 'qemu-9pfs-debug'; installed for x86_64: qemu, qemu-9pfs"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -114,14 +114,22 @@ pub(crate) struct LocalbuildOpts {
     /// Architectures to build (repeatable) [default: all]
     #[arg(long = "arch", value_enum)]
     pub(crate) arches: Vec<Arch>,
-    /// Options for every bundle (repeatable)
+    /// Build the variant with these options (repeatable) instead of the
+    /// plain bundles; it installs beside them as backend
+    /// <backend>-<options>, e.g. qemu-9pfs. Without --backend, backends
+    /// that cannot have an option are left out (9pfs is QEMU only)
     #[arg(long = "option", value_enum)]
     pub(crate) options: Vec<BuildOption>,
+    /// Only the plain bundles: leave out the variants built by default
+    /// (qemu-9pfs for both arches and qemu-debug for x86_64, which
+    /// localtests boots)
+    #[arg(long, conflicts_with = "options")]
+    pub(crate) no_variants: bool,
     /// Stop the other bundles as soon as one fails
     #[arg(long)]
     pub(crate) fail_fast: bool,
-    /// Directory of <backend>-<arch>[-<options>].config files replacing the
-    /// composed configuration of those bundles
+    /// Directory of <backend>[-<options>]-<arch>.config files replacing
+    /// the composed configuration of those bundles
     #[arg(long, value_name = "DIR")]
     pub(crate) config_dir: Option<PathBuf>,
     #[command(flatten)]

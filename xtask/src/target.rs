@@ -1,30 +1,24 @@
 //! The vocabulary of targets, shared by every stage: architectures,
-//! backends (VMMs), build options, and bundles (one of each).
-
-use clap::ValueEnum;
+//! backends (VMMs), build options, and bundles (one of each), with the
+//! variants localbuild builds by default.
 
 pub(crate) use ocaml_unikraft_toolchain::arch::Arch;
-pub(crate) use ocaml_unikraft_toolchain::backend::Backend;
+pub(crate) use ocaml_unikraft_toolchain::backend::{Backend, BuildOption, Variant};
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum BuildOption {
-    /// Debug symbols, no optimisation, Unikraft's debug messages.
-    Debug,
-    /// A virtio-9p root filesystem shared with the host (QEMU).
-    #[value(name = "9pfs")]
-    NinePfs,
-}
+use anyhow::{bail, Result};
 
-impl BuildOption {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            BuildOption::Debug => "debug",
-            BuildOption::NinePfs => "9pfs",
-        }
-    }
-}
+/// The variants localbuild builds besides the plain bundles when no
+/// `--option` is given, for localtests to boot: `share_read` on 9pfs
+/// (x86_64 over PCI, arm64 over MMIO), every other example on debug. Each
+/// is one more Unikraft build, about 2 min of CPU (a cold build of
+/// everything else takes about 26).
+pub(crate) const DEFAULT_VARIANTS: &[(Backend, Arch, &[BuildOption])] = &[
+    (Backend::Qemu, Arch::X86_64, &[BuildOption::NinePfs]),
+    (Backend::Qemu, Arch::X86_64, &[BuildOption::Debug]),
+    (Backend::Qemu, Arch::Arm64, &[BuildOption::NinePfs]),
+];
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Bundle {
     pub(crate) backend: Backend,
     pub(crate) arch: Arch,
@@ -34,73 +28,135 @@ pub(crate) struct Bundle {
 
 impl Bundle {
     pub(crate) fn new(backend: Backend, arch: Arch, options: &[BuildOption]) -> Bundle {
-        let mut options = options.to_vec();
-        options.sort();
-        options.dedup();
+        Bundle::of(&Variant::new(backend, options), arch)
+    }
+
+    pub(crate) fn of(variant: &Variant, arch: Arch) -> Bundle {
         Bundle {
-            backend,
+            backend: variant.backend,
             arch,
-            options,
+            options: variant.options.clone(),
         }
     }
 
-    /// `qemu-x86_64`: the name of the bundle in output and in install paths.
+    /// The backend and options: what `-z unikraft-backend=` names.
+    pub(crate) fn variant(&self) -> Variant {
+        Variant::new(self.backend, &self.options)
+    }
+
+    pub(crate) fn has(&self, option: BuildOption) -> bool {
+        self.options.contains(&option)
+    }
+
+    /// `qemu`, `qemu-9pfs`: the backend name it is installed and selected
+    /// under.
+    pub(crate) fn backend_name(&self) -> String {
+        self.variant().name()
+    }
+
+    /// `qemu-x86_64`, `qemu-9pfs-x86_64`: the name of the bundle in output,
+    /// logs, stamps, `--config-dir` files and localtests' targets.
     pub(crate) fn name(&self) -> String {
-        format!("{}-{}", self.backend.name(), self.arch.unikraft())
-    }
-
-    /// `qemu-x86_64-debug-9pfs`: the name of its configuration.
-    pub(crate) fn config_name(&self) -> String {
-        let mut name = self.name();
-        for option in &self.options {
-            name.push('-');
-            name.push_str(option.name());
-        }
-        name
+        format!("{}-{}", self.backend_name(), self.arch.unikraft())
     }
 
     /// Directory name under `<prefix>/lib` and `<prefix>/share`.
     pub(crate) fn install_name(&self) -> String {
-        ocaml_unikraft_toolchain::installed::bundle_dir_name(self.backend.name(), self.arch)
+        ocaml_unikraft_toolchain::installed::bundle_dir_name(&self.backend_name(), self.arch)
+    }
+
+    /// The bundle a [`Bundle::name`] names.
+    pub(crate) fn from_name(name: &str) -> Option<Bundle> {
+        let (variant, arch) = Arch::ALL.iter().find_map(|&arch| {
+            let variant = name.strip_suffix(arch.unikraft())?.strip_suffix('-')?;
+            Some((Variant::from_name(variant)?, arch))
+        })?;
+        Some(Bundle::of(&variant, arch))
     }
 }
 
-/// Every bundle for the chosen backends, arches and options.
-pub(crate) fn select(
-    backends: &[Backend],
-    arches: &[Arch],
-    options: &[BuildOption],
-) -> Vec<Bundle> {
-    let backends = if backends.is_empty() {
+/// What localbuild's `--backend`, `--arch`, `--option` and
+/// `--no-variants` ask for.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Selection<'a> {
+    /// Empty: every backend.
+    pub(crate) backends: &'a [Backend],
+    /// Empty: every arch.
+    pub(crate) arches: &'a [Arch],
+    /// Empty: the plain bundles (and the default variants); else the
+    /// variant with these options of each backend and arch.
+    pub(crate) options: &'a [BuildOption],
+    /// Leave out [`DEFAULT_VARIANTS`].
+    pub(crate) no_variants: bool,
+}
+
+/// The bundles a selection stands for. Options a backend cannot have are
+/// an error when that backend was named, and leave it out otherwise.
+pub(crate) fn select(selection: &Selection) -> Result<Vec<Bundle>> {
+    let backends = if selection.backends.is_empty() {
         &Backend::ALL[..]
     } else {
-        backends
+        selection.backends
     };
-    let arches = if arches.is_empty() {
+    let arches = if selection.arches.is_empty() {
         &Arch::ALL[..]
     } else {
-        arches
+        selection.arches
     };
     let mut bundles = Vec::new();
     for &backend in backends {
+        let variant = Variant::new(backend, selection.options);
+        if let Some(reason) = variant.unsupported() {
+            if selection.backends.is_empty() {
+                continue;
+            }
+            bail!(
+                "cannot build {}: {reason}\nhelp: build it for QEMU: `--backend qemu{}`",
+                variant.name(),
+                selection
+                    .options
+                    .iter()
+                    .map(|o| format!(" --option {}", o.name()))
+                    .collect::<String>()
+            );
+        }
         for &arch in arches {
-            let bundle = Bundle::new(backend, arch, options);
-            if !bundles.contains(&bundle) {
-                bundles.push(bundle);
+            bundles.push(Bundle::of(&variant, arch));
+        }
+    }
+    if selection.options.is_empty() && !selection.no_variants {
+        for &(backend, arch, options) in DEFAULT_VARIANTS {
+            if backends.contains(&backend) && arches.contains(&arch) {
+                bundles.push(Bundle::new(backend, arch, options));
             }
         }
     }
-    bundles
+    let mut unique = Vec::new();
+    for bundle in bundles {
+        if !unique.contains(&bundle) {
+            unique.push(bundle);
+        }
+    }
+    Ok(unique)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::ValueEnum;
+
+    fn names(selection: Selection) -> Vec<String> {
+        select(&selection)
+            .unwrap()
+            .iter()
+            .map(Bundle::name)
+            .collect()
+    }
 
     #[test]
     fn command_line_names_are_the_toolchains() {
-        // `--backend` and `--arch` take the names the driver and bundle
-        // directories use.
+        // `--backend`, `--arch` and `--option` take the names the driver
+        // and bundle directories use.
         for arch in Arch::ALL {
             assert_eq!(Arch::from_str(arch.unikraft(), false), Ok(arch));
             assert_eq!(Arch::from_str(arch.gnu(), false), Ok(arch));
@@ -108,16 +164,30 @@ mod tests {
         for backend in Backend::ALL {
             assert_eq!(Backend::from_str(backend.name(), false), Ok(backend));
         }
+        for option in BuildOption::ALL {
+            assert_eq!(BuildOption::from_str(option.name(), false), Ok(option));
+        }
     }
 
     #[test]
-    fn default_selection_is_every_backend_and_arch() {
-        let names: Vec<_> = select(&[], &[], &[])
-            .iter()
-            .map(Bundle::config_name)
-            .collect();
+    fn default_selection_is_every_backend_and_arch_and_the_default_variants() {
         assert_eq!(
-            names,
+            names(Selection::default()),
+            [
+                "qemu-x86_64",
+                "qemu-arm64",
+                "firecracker-x86_64",
+                "firecracker-arm64",
+                "qemu-9pfs-x86_64",
+                "qemu-debug-x86_64",
+                "qemu-9pfs-arm64",
+            ]
+        );
+        assert_eq!(
+            names(Selection {
+                no_variants: true,
+                ..Selection::default()
+            }),
             [
                 "qemu-x86_64",
                 "qemu-arm64",
@@ -125,14 +195,85 @@ mod tests {
                 "firecracker-arm64"
             ]
         );
-        let debug: Vec<_> = select(
-            &[Backend::Qemu],
-            &[Arch::Arm64],
-            &[BuildOption::NinePfs, BuildOption::Debug],
-        )
-        .iter()
-        .map(Bundle::config_name)
-        .collect();
-        assert_eq!(debug, ["qemu-arm64-debug-9pfs"]);
+        // The default variants of what is selected only.
+        assert_eq!(
+            names(Selection {
+                backends: &[Backend::Firecracker],
+                ..Selection::default()
+            }),
+            ["firecracker-x86_64", "firecracker-arm64"]
+        );
+        assert_eq!(
+            names(Selection {
+                arches: &[Arch::Arm64],
+                ..Selection::default()
+            }),
+            ["qemu-arm64", "firecracker-arm64", "qemu-9pfs-arm64"]
+        );
+    }
+
+    #[test]
+    fn options_select_the_variant_alone() {
+        assert_eq!(
+            names(Selection {
+                backends: &[Backend::Qemu],
+                arches: &[Arch::Arm64],
+                options: &[BuildOption::NinePfs, BuildOption::Debug],
+                ..Selection::default()
+            }),
+            ["qemu-debug-9pfs-arm64"]
+        );
+        // Without --backend, 9pfs leaves out Firecracker...
+        assert_eq!(
+            names(Selection {
+                arches: &[Arch::X86_64],
+                options: &[BuildOption::NinePfs],
+                ..Selection::default()
+            }),
+            ["qemu-9pfs-x86_64"]
+        );
+        // ...and naming it is an error that says why.
+        let err = select(&Selection {
+            backends: &[Backend::Firecracker],
+            options: &[BuildOption::NinePfs],
+            ..Selection::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("cannot build firecracker-9pfs: option 9pfs is not for firecracker: Firecracker has no virtio-9p device\nhelp: build it for QEMU: `--backend qemu --option 9pfs`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_default_variants_can_be_built() {
+        for (backend, arch, options) in DEFAULT_VARIANTS {
+            let bundle = Bundle::new(*backend, *arch, options);
+            assert!(!options.is_empty(), "{}", bundle.name());
+            assert_eq!(bundle.variant().unsupported(), None, "{}", bundle.name());
+        }
+    }
+
+    #[test]
+    fn bundle_names_read_back() {
+        for bundle in [
+            Bundle::new(Backend::Qemu, Arch::X86_64, &[]),
+            Bundle::new(Backend::Firecracker, Arch::Arm64, &[BuildOption::Debug]),
+            Bundle::new(
+                Backend::Qemu,
+                Arch::Arm64,
+                &[BuildOption::Debug, BuildOption::NinePfs],
+            ),
+        ] {
+            assert_eq!(Bundle::from_name(&bundle.name()), Some(bundle.clone()));
+        }
+        assert_eq!(
+            Bundle::new(Backend::Qemu, Arch::X86_64, &[BuildOption::NinePfs]).install_name(),
+            "ocaml-unikraft-backend-qemu-9pfs-x86_64"
+        );
+        for not_one in ["qemu-x86_64-9pfs", "qemu-9pfs", "qemu-riscv64"] {
+            assert_eq!(Bundle::from_name(not_one), None, "{not_one}");
+        }
     }
 }

@@ -176,6 +176,71 @@ fn is_kernel_info(line: &str) -> bool {
     message.starts_with("Info: [")
 }
 
+/// The levels of the kernel messages that bundles built with the debug
+/// option print and the others do not (theirs print `ERR:` and `CRIT:`
+/// only, and those stay: they tell of trouble).
+const DEBUG_LEVELS: &[&str] = &["Info: ", "Warn: "];
+
+/// Removes the `Info:` and `Warn:` kernel messages of Unikraft's ukdebug
+/// (lib/ukdebug/print.c) from a console: each from its header, `[` time
+/// stamp `] ` level, then optionally `[library] ` and `<file @ line> `, to
+/// the end of its line. Unikraft starts a message wherever the console
+/// is, even within a line of the program's, so only the message is cut
+/// there. Lines of the program's own never carry the header unless the
+/// program prints one itself.
+pub fn strip_kernel_messages(console: &str) -> String {
+    let mut out = String::with_capacity(console.len());
+    let mut rest = console;
+    while let Some(at) = rest.find('[') {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        match kernel_message_header(from) {
+            Some(_) => {
+                let end = from.find('\n').map_or(from.len(), |n| n + 1);
+                rest = &from[end..];
+            }
+            None => {
+                out.push('[');
+                rest = &from[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The length of the debug-level kernel message header `text` starts
+/// with, if it starts with one: `[%5u.%06u] `, a level of
+/// [`DEBUG_LEVELS`], then `[library] ` and `<file @ %4u> ` when present.
+fn kernel_message_header(text: &str) -> Option<usize> {
+    let stamp = text.strip_prefix('[')?;
+    let (seconds, stamp) = stamp.split_once('.')?;
+    let (micros, after) = stamp.split_once("] ")?;
+    let seconds = seconds.trim_start_matches(' ');
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(seconds) || micros.len() != 6 || !digits(micros) {
+        return None;
+    }
+    let level = DEBUG_LEVELS.iter().find(|l| after.starts_with(*l))?;
+    let mut header = &after[level.len()..];
+    if let Some(library) = header.strip_prefix('[') {
+        let (name, tail) = library.split_once("] ")?;
+        if name.contains(char::is_whitespace) {
+            return None;
+        }
+        header = tail;
+    }
+    if let Some(source) = header.strip_prefix('<') {
+        let (place, tail) = source.split_once("> ")?;
+        let (_, line) = place.split_once(" @ ")?;
+        if !digits(line.trim_start_matches(' ')) {
+            return None;
+        }
+        header = tail;
+    }
+    Some(text.len() - header.len())
+}
+
 /// How a program that exited with `code` ended, given what it printed.
 pub fn ending_of_exit(code: u8, output: &str) -> Ending {
     let uncaught = output

@@ -1,11 +1,12 @@
-//! What a guest gets besides its console: memory, a network device and a
-//! disk, and how each VMM is told.
+//! What a guest gets besides its console: memory, a network device, a
+//! disk and a shared host directory, and how each VMM is told.
 //!
 //! Every bundle has Unikraft's virtio-net and virtio-blk drivers
-//! (`backends/fragments/base.config`). The transport differs: PCI on QEMU
-//! x86_64, MMIO on QEMU arm64 (Unikraft 0.17's arm64 PCI cannot serve
-//! virtio-blk, see `arch-arm64.config`) and on Firecracker, which has no
-//! other.
+//! (`backends/fragments/base.config`), 9pfs bundles the virtio-9p one
+//! (`opt-9pfs.config`). The transport differs: PCI on QEMU x86_64, MMIO
+//! on QEMU arm64 (Unikraft 0.17's arm64 PCI cannot serve virtio-blk, see
+//! `arch-arm64.config`) and on Firecracker, which has no other (and no
+//! virtio-9p device at all).
 
 use crate::arch::Arch;
 use crate::backend::Backend;
@@ -27,7 +28,17 @@ pub struct Devices {
     pub memory_mib: Option<u32>,
     pub net: Option<Net>,
     pub disk: Option<Disk>,
+    /// A host directory shared over virtio-9p with tag [`SHARE_TAG`],
+    /// which 9pfs bundles mount at `/` during boot (QEMU only).
+    pub share: Option<PathBuf>,
 }
+
+/// The 9P mount tag of the shared directory
+/// (`CONFIG_LIBVFSCORE_AUTOMOUNT_CI_9PFS_TAG` in `opt-9pfs.config`).
+pub const SHARE_TAG: &str = "fs0";
+
+/// Why Firecracker cannot share a directory, and what to do instead.
+const NO_SHARE_ON_FIRECRACKER: &str = "Firecracker has no virtio-9p device, so --share is for QEMU only\nhelp: link the image with -z unikraft-backend=qemu-9pfs and boot it on QEMU";
 
 /// The guest's network device, and what is at the other end of its cable.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,11 +183,28 @@ impl Devices {
                 format!("virtio-blk-{transport},drive=disk0"),
             ]);
         }
+        if let Some(dir) = &self.share {
+            let path = dir
+                .to_str()
+                .context("the shared directory's path is not UTF-8")?;
+            args.extend([
+                "-fsdev".to_string(),
+                format!(
+                    "local,id=fs0,path={},security_model=none",
+                    path.replace(',', ",,")
+                ),
+                "-device".to_string(),
+                format!("virtio-9p-{transport},fsdev=fs0,mount_tag={SHARE_TAG}"),
+            ]);
+        }
         Ok(args)
     }
 
     /// Firecracker's `drives` and `network-interfaces` entries.
     pub fn firecracker_entries(&self) -> Result<(serde_json::Value, serde_json::Value)> {
+        if self.share.is_some() {
+            bail!(NO_SHARE_ON_FIRECRACKER);
+        }
         let drives: Vec<_> = self
             .disk
             .iter()
@@ -228,6 +256,14 @@ pub fn check(devices: &Devices, backend: Backend, arch: Arch) -> Result<()> {
             );
         }
     }
+    if let Some(dir) = &devices.share {
+        if !dir.is_dir() {
+            bail!(
+                "the shared directory {} is not a directory\nhelp: --share takes a directory, which the guest sees as /",
+                dir.display()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -272,7 +308,61 @@ mod tests {
                 path: "/images/a,b.img".into(),
                 read_only: true,
             }),
+            share: None,
         }
+    }
+
+    #[test]
+    fn a_shared_directory_is_a_virtio_9p_device_tagged_fs0() {
+        let devices = Devices {
+            share: Some("/srv/a,b".into()),
+            ..Devices::default()
+        };
+        assert_eq!(
+            devices.qemu_args(Arch::X86_64).unwrap(),
+            [
+                "-fsdev",
+                "local,id=fs0,path=/srv/a,,b,security_model=none",
+                "-device",
+                "virtio-9p-pci,fsdev=fs0,mount_tag=fs0",
+            ]
+        );
+        assert_eq!(
+            devices.qemu_args(Arch::Arm64).unwrap()[3],
+            "virtio-9p-device,fsdev=fs0,mount_tag=fs0"
+        );
+        // Beside the other devices, last.
+        let all = Devices {
+            share: Some("/srv".into()),
+            ..all_devices(Net::User {
+                forwards: Vec::new(),
+            })
+        };
+        let args = all.qemu_args(Arch::X86_64).unwrap();
+        assert_eq!(args.len(), 12);
+        assert_eq!(args[8], "-fsdev");
+        assert!(args[..8].contains(&"virtio-blk-pci,drive=disk0".to_string()));
+    }
+
+    #[test]
+    fn firecracker_has_no_shared_directory_and_the_directory_must_exist() {
+        let devices = Devices {
+            share: Some(std::env::temp_dir()),
+            ..Devices::default()
+        };
+        let err = check(&devices, Backend::Firecracker, Arch::X86_64).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("Firecracker has no virtio-9p device, so --share is for QEMU only"),
+            "{text}"
+        );
+        assert!(check(&devices, Backend::Qemu, Arch::X86_64).is_ok());
+        let missing = Devices {
+            share: Some("/no/such/dir".into()),
+            ..Devices::default()
+        };
+        let err = check(&missing, Backend::Qemu, Arch::X86_64).unwrap_err();
+        assert!(err.to_string().contains("is not a directory"), "{err}");
     }
 
     #[test]

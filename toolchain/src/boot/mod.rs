@@ -2,10 +2,13 @@
 //!
 //! - [`vmm`]: the QEMU and Firecracker command lines, and a run with a deadline;
 //! - [`console`]: what a guest's console tells: its output and exit status;
-//! - [`devices`]: memory, network and disk, for each VMM;
+//! - [`devices`]: memory, network, disk and a shared directory, for each VMM;
+//! - [`image`]: what an image says about itself (arch, VMM, the features
+//!   of its bundle);
 //! - [`run`]: booting one image, its program's status as ours.
 
 pub mod console;
 pub mod devices;
+pub mod image;
 pub mod run;
 pub mod vmm;

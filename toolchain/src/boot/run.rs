@@ -5,8 +5,8 @@ use crate::arch::Arch;
 use crate::backend::Backend;
 use crate::boot::console::{self, Ending};
 use crate::boot::devices::{self, Devices, Disk, Net};
+use crate::boot::image::{self, Image};
 use crate::boot::vmm;
-use crate::elf;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,6 +45,11 @@ pub struct RunOpts {
     /// The guest may read the disk image but not write it
     #[arg(long, requires = "disk")]
     pub disk_readonly: bool,
+    /// A host directory the guest mounts at / over virtio-9p (QEMU; the
+    /// image must be linked with a 9pfs bundle, -z
+    /// unikraft-backend=qemu-9pfs)
+    #[arg(long, value_name = "DIR")]
+    pub share: Option<PathBuf>,
     /// The program's arguments (its Sys.argv from index 1)
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -52,16 +57,26 @@ pub struct RunOpts {
 
 /// Boots the image; returns the status `cargo xtask run` exits with.
 pub fn run(opts: &RunOpts) -> Result<u8> {
+    let image = Image::read(&opts.image)?;
     let (arch, backend) = match (opts.arch, opts.backend) {
         (Some(arch), Some(backend)) => (arch, backend),
         (arch, backend) => {
-            let kind = image_kind(&opts.image)?;
+            let kind = image.kind.as_ref().with_context(|| {
+                format!(
+                    "{} is neither an x86_64 nor an arm64 unikernel image\nhelp: name the architecture with --arch",
+                    opts.image.display()
+                )
+            })?;
             (
                 arch.unwrap_or(kind.arch),
                 backend.or(kind.backend).unwrap_or(Backend::Qemu),
             )
         }
     };
+    // What the options ask first: no installing a VMM that cannot serve them.
+    let devices = devices(opts)?;
+    devices::check(&devices, backend, arch)?;
+    check_share(&opts.image, &image, &devices)?;
     if let Some(reason) = vmm::unavailable(backend, arch) {
         bail!(
             "cannot boot a {} {} image here: {reason}\n{}",
@@ -70,8 +85,6 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
             vmm::INSTALL_HELP
         );
     }
-    let devices = devices(opts)?;
-    devices::check(&devices, backend, arch)?;
     let launch = vmm::Launch {
         backend,
         arch,
@@ -114,52 +127,25 @@ fn devices(opts: &RunOpts) -> Result<Devices> {
             path: path.clone(),
             read_only: opts.disk_readonly,
         }),
+        share: opts.share.clone(),
     })
 }
 
-/// What an image says about itself.
-#[derive(Debug, PartialEq, Eq)]
-struct ImageKind {
-    arch: Arch,
-    /// Known for x86_64 only: arm64 images are alike for both VMMs.
-    backend: Option<Backend>,
-}
-
-/// Reads an image's header: x86_64 images are ELF files, 32-bit for QEMU
-/// (its multiboot loader wants that) and 64-bit for Firecracker; arm64
-/// images are Linux arm64 `Image` files for both VMMs.
-fn image_kind(image: &Path) -> Result<ImageKind> {
-    let mut header = [0u8; 64];
-    let read = {
-        use std::io::Read as _;
-        let mut file = std::fs::File::open(image)
-            .with_context(|| format!("cannot open the image {}", image.display()))?;
-        file.read(&mut header)?
-    };
-    kind_of_header(&header[..read]).with_context(|| {
-        format!(
-            "{} is neither an x86_64 nor an arm64 unikernel image\nhelp: name the architecture with --arch",
-            image.display()
-        )
-    })
-}
-
-fn kind_of_header(header: &[u8]) -> Option<ImageKind> {
-    if let Some(machine) = elf::machine(header) {
-        let backend = match elf::class(header) {
-            Some(elf::Class::Elf32) => Backend::Qemu,
-            _ => Backend::Firecracker,
-        };
-        return matches!(machine, elf::MACHINE_I386 | elf::MACHINE_X86_64).then_some(ImageKind {
-            arch: Arch::X86_64,
-            backend: Some(backend),
-        });
+/// A 9pfs image mounts the shared directory at boot and stops before its
+/// program without one; any other image cannot mount it. An image whose
+/// features are unknown (linked with an older bundle) is let through.
+fn check_share(path: &Path, image: &Image, devices: &Devices) -> Result<()> {
+    match (image.has(image::NINEPFS), &devices.share) {
+        (Some(false), Some(_)) => bail!(
+            "{} cannot mount --share: it was not linked with a 9pfs bundle\nhelp: link it with -z unikraft-backend=qemu-9pfs (built by `cargo xtask localbuild --backend qemu --option 9pfs`)",
+            path.display()
+        ),
+        (Some(true), None) => bail!(
+            "{} was linked with a 9pfs bundle: it mounts a shared host directory at / during boot and stops without one\nhelp: add --share DIR",
+            path.display()
+        ),
+        _ => Ok(()),
     }
-    // The arm64 Linux boot image header has its magic at 0x38.
-    (header.get(0x38..0x3c) == Some(b"ARM\x64")).then_some(ImageKind {
-        arch: Arch::Arm64,
-        backend: None,
-    })
 }
 
 #[cfg(test)]
@@ -167,27 +153,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arch_and_backend_come_from_the_header() {
-        let kind = |arch, backend| Some(ImageKind { arch, backend });
-        let mut elf = vec![0u8; 64];
-        elf[..5].copy_from_slice(b"\x7fELF\x01");
-        elf[0x12] = 0x03;
-        assert_eq!(
-            kind_of_header(&elf),
-            kind(Arch::X86_64, Some(Backend::Qemu))
+    fn share_needs_a_9pfs_image_and_a_9pfs_image_needs_share() {
+        let image = |features: Option<&[&str]>| Image {
+            kind: None,
+            features: features.map(|f| f.iter().map(|s| s.to_string()).collect()),
+        };
+        let path = Path::new("hello.exe");
+        let with_share = Devices {
+            share: Some("/srv".into()),
+            ..Devices::default()
+        };
+        let without = Devices::default();
+        let err = check_share(path, &image(Some(&[])), &with_share).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "hello.exe cannot mount --share: it was not linked with a 9pfs bundle\nhelp: link it with -z unikraft-backend=qemu-9pfs"
+            ),
+            "{err}"
         );
-        elf[4] = 2;
-        elf[0x12] = 0x3e;
-        assert_eq!(
-            kind_of_header(&elf),
-            kind(Arch::X86_64, Some(Backend::Firecracker))
-        );
-        elf[0x12] = 0xb7; // an aarch64 ELF: not what our arm64 bundles make
-        assert_eq!(kind_of_header(&elf), None);
-
-        let mut image = vec![0u8; 64];
-        image[0x38..0x3c].copy_from_slice(b"ARM\x64");
-        assert_eq!(kind_of_header(&image), kind(Arch::Arm64, None));
-        assert_eq!(kind_of_header(b"#!/bin/sh\n"), None);
+        let err = check_share(path, &image(Some(&["9pfs"])), &without).unwrap_err();
+        assert!(err.to_string().ends_with("help: add --share DIR"), "{err}");
+        assert!(check_share(path, &image(Some(&["9pfs"])), &with_share).is_ok());
+        assert!(check_share(path, &image(Some(&[])), &without).is_ok());
+        // Unknown features: nothing to go by.
+        assert!(check_share(path, &image(None), &with_share).is_ok());
+        assert!(check_share(path, &image(None), &without).is_ok());
     }
 }

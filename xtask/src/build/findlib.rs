@@ -200,6 +200,16 @@ fn is_unikraft_text(arch: Arch) -> String {
     )
 }
 
+/// The arch toolchain `unikraft` points at now, if the prefix has one
+/// written by us whose compiler is installed.
+pub(crate) fn current_default(prefix: &Path) -> Option<Arch> {
+    let text = std::fs::read_to_string(conf_dir(prefix).join("unikraft.conf")).ok()?;
+    Arch::ALL.into_iter().find(|&arch| {
+        text == toolchain_text(prefix, arch, "unikraft")
+            && ocaml_unikraft_toolchain::installed::has_compiler(prefix, arch)
+    })
+}
+
 /// Points toolchain `unikraft` at `arch`'s cross compiler.
 pub(crate) fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
     require_compiler(prefix, arch)?;
@@ -503,7 +513,9 @@ mod tests {
             .unwrap()
             .contains("path = \"/host/lib\""));
 
+        assert_eq!(current_default(prefix), Some(Arch::X86_64));
         set_default(prefix, Arch::Arm64).unwrap();
+        assert_eq!(current_default(prefix), Some(Arch::Arm64));
         let unikraft = read("unikraft.conf");
         assert!(
             unikraft.contains("ocamlopt(unikraft) = \"")

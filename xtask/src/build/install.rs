@@ -12,7 +12,7 @@
 
 use crate::build::backends;
 use crate::context::Context;
-use crate::target::{Arch, Backend, Bundle};
+use crate::target::{Arch, Backend, Bundle, Variant};
 use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
@@ -30,21 +30,31 @@ pub(crate) struct Installation<'a> {
     pub(crate) bundle_stages: &'a [PathBuf],
 }
 
-/// The bundles installed in `prefix` (those with a descriptor).
+/// The bundles installed in `prefix` (those with a descriptor), plain
+/// bundles and variants alike, in a stable order: by arch, backend, then
+/// options (the plain bundle first).
 pub(crate) fn installed_bundles(prefix: &Path) -> Vec<Bundle> {
-    let mut found = Vec::new();
-    for arch in Arch::ALL {
-        for backend in Backend::ALL {
-            let bundle = Bundle::new(backend, arch, &[]);
-            let descriptor = prefix
+    let entries = match std::fs::read_dir(prefix.join("share")) {
+        Ok(entries) => entries,
+        Err(_) => return Vec::new(),
+    };
+    let mut found: Vec<Bundle> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|dir| {
+            Arch::ALL.into_iter().find_map(|arch| {
+                let backend = installed::backend_of_bundle_dir(&dir, arch)?;
+                Some(Bundle::of(&Variant::from_name(backend)?, arch))
+            })
+        })
+        .filter(|bundle| {
+            prefix
                 .join("share")
                 .join(bundle.install_name())
-                .join("backend.json");
-            if descriptor.is_file() {
-                found.push(bundle);
-            }
-        }
-    }
+                .join(installed::DESCRIPTOR_FILE)
+                .is_file()
+        })
+        .collect();
+    found.sort_by_key(|b| (b.arch, b.backend, b.options.clone()));
     found
 }
 
@@ -147,13 +157,13 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
             }
             paths.push(Path::new("bin").join(name));
         }
-        let default_file = installed::default_backend_file(*arch);
-        crate::util::fs::create_parent(&stage.join(&default_file))?;
-        std::fs::write(
-            stage.join(&default_file),
-            default_backend(what.bundles, *arch),
-        )?;
-        paths.push(default_file.parent().unwrap_or(&default_file).to_path_buf());
+        // A variant installed alone leaves the default as it was.
+        if let Some(default) = default_backend(what.bundles, *arch) {
+            let default_file = installed::default_backend_file(*arch);
+            crate::util::fs::create_parent(&stage.join(&default_file))?;
+            std::fs::write(stage.join(&default_file), format!("{}\n", default.name()))?;
+            paths.push(default_file.parent().unwrap_or(&default_file).to_path_buf());
+        }
     }
     for (bundle, bundle_stage) in what.bundles.iter().zip(what.bundle_stages) {
         for part in ["lib", "share"] {
@@ -180,20 +190,20 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
     place::all_or_none(&pieces, prefix, rename)
 }
 
-/// QEMU when it was built for the arch (it is what tests boot), else the
-/// first backend built.
-fn default_backend(bundles: &[Bundle], arch: Arch) -> String {
-    let built: Vec<Backend> = bundles
+/// The default backend of `arch` among the plain bundles installed: QEMU
+/// when it is one (it is what tests boot), else the first; none when only
+/// variants are.
+fn default_backend(bundles: &[Bundle], arch: Arch) -> Option<Backend> {
+    let plain: Vec<Backend> = bundles
         .iter()
-        .filter(|b| b.arch == arch)
+        .filter(|b| b.arch == arch && b.options.is_empty())
         .map(|b| b.backend)
         .collect();
-    let chosen = if built.contains(&Backend::Qemu) {
-        Backend::Qemu
+    if plain.contains(&Backend::Qemu) {
+        Some(Backend::Qemu)
     } else {
-        built.first().copied().unwrap_or(Backend::Qemu)
-    };
-    format!("{}\n", chosen.name())
+        plain.first().copied()
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +221,14 @@ mod tests {
 
     impl Release {
         fn new(dir: &Path, version: &str, bundles: &[(Backend, Arch)]) -> Release {
+            let bundles = bundles
+                .iter()
+                .map(|&(backend, arch)| Bundle::new(backend, arch, &[]))
+                .collect();
+            Release::of(dir, version, bundles)
+        }
+
+        fn of(dir: &Path, version: &str, bundles: Vec<Bundle>) -> Release {
             let root = dir.join(version);
             std::fs::create_dir_all(&root).unwrap();
             let programs = Programs {
@@ -219,14 +237,10 @@ mod tests {
             };
             std::fs::write(&programs.driver, version).unwrap();
             std::fs::write(&programs.runner, version).unwrap();
-            let bundles: Vec<Bundle> = bundles
-                .iter()
-                .map(|&(backend, arch)| Bundle::new(backend, arch, &[] as &[BuildOption]))
-                .collect();
             let stages = bundles
                 .iter()
                 .map(|bundle| {
-                    let stage = root.join(bundle.config_name());
+                    let stage = root.join(bundle.name());
                     let lib = stage.join("lib").join(bundle.install_name());
                     let share = stage.join("share").join(bundle.install_name());
                     std::fs::create_dir_all(lib.join("include")).unwrap();
@@ -317,6 +331,39 @@ mod tests {
             top,
             ["bin", "lib", "share"],
             "staging or previous pieces left"
+        );
+    }
+
+    #[test]
+    fn a_variant_installs_beside_the_plain_bundles_and_keeps_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("prefix");
+        v1_prefix(dir.path(), &prefix);
+        let variant = Bundle::new(Backend::Qemu, Arch::X86_64, &[BuildOption::NinePfs]);
+        let before = snapshot(&prefix);
+        Release::of(dir.path(), "v2", vec![variant.clone()])
+            .install(&prefix, &mut Renames::failing_at(&[]))
+            .unwrap();
+        let after = snapshot(&prefix);
+        // Everything of v1 is still there, the default backend too; the
+        // variant's directories were added.
+        let default = installed::default_backend_file(Arch::X86_64);
+        for (path, node) in &before {
+            if path.starts_with("bin") {
+                continue; // the driver and the runner are v2's now
+            }
+            assert_eq!(after.get(path), Some(node), "{}", path.display());
+        }
+        assert_eq!(
+            std::fs::read_to_string(prefix.join(&default)).unwrap(),
+            "qemu\n"
+        );
+        assert!(prefix
+            .join("share/ocaml-unikraft-backend-qemu-9pfs-x86_64/backend.json")
+            .is_file());
+        assert_eq!(
+            installed_bundles(&prefix),
+            [Bundle::new(Backend::Qemu, Arch::X86_64, &[]), variant]
         );
     }
 

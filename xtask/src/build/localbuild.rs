@@ -10,7 +10,7 @@ use crate::build::sources::{self, Fetcher, Source};
 use crate::build::{findlib, ocaml};
 use crate::cli::LocalbuildOpts;
 use crate::context::Context;
-use crate::target::{Arch, Bundle};
+use crate::target::{Arch, Bundle, Selection};
 use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::step;
@@ -26,6 +26,13 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
         .max(1);
     let jobserver = jobserver::Client::new(jobs).context("creating the make jobserver")?;
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
+    // Before anything runs: a selection that cannot be built fails at once.
+    let bundles: Vec<Bundle> = crate::target::select(&Selection {
+        backends: &opts.backends,
+        arches: &opts.arches,
+        options: &opts.options,
+        no_variants: opts.no_variants,
+    })?;
 
     // Held to the end: two runs on one build tree would build the same
     // bundles into the same directories.
@@ -44,7 +51,6 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     let (unikraft, lib_musl, musl) = (find("unikraft")?, find("lib-musl")?, find("musl")?);
     let (ocaml_src, findlib_src, dune_src) = (find("ocaml")?, find("findlib")?, find("dune")?);
 
-    let bundles: Vec<Bundle> = crate::target::select(&opts.backends, &opts.arches, &opts.options);
     let inputs = backends::Inputs {
         unikraft: dir_of(unikraft),
         lib_musl: dir_of(lib_musl),
@@ -108,11 +114,14 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     )
     .context("asking the host ocamlfind for its package path")?;
     let host_path = host_path.lines().collect::<Vec<_>>().join(":");
-    let default = if arches.contains(&Arch::X86_64) {
+    // The default arch stays as it was (`cargo xtask default-arch` sets
+    // it): a build of one arch or one variant leaves it alone. A first
+    // build picks x86_64 when it has it.
+    let default = findlib::current_default(&prefix).unwrap_or(if arches.contains(&Arch::X86_64) {
         Arch::X86_64
     } else {
         arches[0]
-    };
+    });
     let owner = findlib::write(&prefix, &arches, default, &host_path)?;
 
     progress::say(

@@ -37,7 +37,7 @@ pub(crate) fn link(
     .args([
         "-O2",
         "-z",
-        &format!("unikraft-backend={}", bundle.backend.name()),
+        &format!("unikraft-backend={}", bundle.backend_name()),
         "-o",
     ])
     .arg(image)

@@ -204,6 +204,30 @@ fn the_filter_turns_crlf_into_lf_but_keeps_a_lone_carriage_return() {
 }
 
 #[test]
+fn debug_kernel_messages_are_cut_out_and_nothing_else() {
+    let console = "[    0.104217] Info: [libkvmplat] <setup.c @  421> Memory 00000000-0009fc00\n\
+                   Hello\n\
+                   half a li[    0.200000] Warn: [libuksched] <sched.c @   7> slow\n\
+                   ne\n\
+                   [    1.000000] ERR:  [libukboot] <boot.c @ 12> kept\n\
+                   [   12.123456] Info: no library, no source\n\
+                   [not a stamp] Info: [lib] kept\n\
+                   [    0.1] Info: [lib] <a.c @ 1> kept: six digits of microseconds\n\
+                   Info: [lib] kept: no time stamp\n\
+                   [    3.000000] Info: [libvfscore] <automount.c @ 290> last, no newline";
+    assert_eq!(
+        strip_kernel_messages(console),
+        "Hello\n\
+         half a line\n\
+         [    1.000000] ERR:  [libukboot] <boot.c @ 12> kept\n\
+         [not a stamp] Info: [lib] kept\n\
+         [    0.1] Info: [lib] <a.c @ 1> kept: six digits of microseconds\n\
+         Info: [lib] kept: no time stamp\n"
+    );
+    assert_eq!(strip_kernel_messages("a [b] [c\n"), "a [b] [c\n");
+}
+
+#[test]
 fn out_of_memory_is_a_failed_page_fault_or_an_ocaml_fatal_error() {
     let console = "[    0.404737] CRIT: [libukvmem] <pagefault.c @   43> Cannot handle write page fault at 0x10016e3000 (ec: 0x2): Out of memory (12).\n[    0.414017] CRIT: [libkvmplat] <traps.c @  113> Crashing\n";
     assert!(out_of_memory(console));

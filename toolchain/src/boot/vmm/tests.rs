@@ -68,6 +68,7 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
                 read_only: false,
             }),
             net: None,
+            share: None,
         },
     };
     // No firmware choice on arm64: qboot is x86 firmware.
@@ -169,6 +170,45 @@ fn qboot_is_looked_for_in_the_data_directory_of_the_qemu_installation() {
     symlink(&qemu, &link).unwrap();
     assert_eq!(qboot_rom_of(&link).as_deref(), Some(rom.as_path()));
     assert_eq!(qboot_rom_of(&root.join("missing")), None);
+}
+
+#[test]
+fn a_shared_directory_reaches_qemu_and_not_firecracker() {
+    let share = Devices {
+        share: Some("/srv/share".into()),
+        ..Devices::default()
+    };
+    let launch = Launch {
+        backend: Backend::Qemu,
+        arch: Arch::X86_64,
+        image: Path::new("share_read.exe"),
+        args: &[],
+        devices: &share,
+    };
+    let cmd = qemu(&launch, "tcg", "t0k").unwrap();
+    let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+    assert_eq!(
+        words.join(" "),
+        "-fw_cfg name=etc/sercon-port,string=0 -cpu qemu64,+pdpe1gb -m 512M \
+         -fsdev local,id=fs0,path=/srv/share,security_model=none \
+         -device virtio-9p-pci,fsdev=fs0,mount_tag=fs0 \
+         -accel tcg -no-reboot -nographic -nodefaults -serial stdio \
+         -kernel share_read.exe -append libocamlexit.token=t0k --"
+    );
+    let arm = Launch {
+        arch: Arch::Arm64,
+        ..launch
+    };
+    let cmd = qemu(&arm, "tcg", "t0k").unwrap();
+    assert!(cmd
+        .get_args()
+        .any(|a| a == "virtio-9p-device,fsdev=fs0,mount_tag=fs0"));
+    let firecracker = Launch {
+        backend: Backend::Firecracker,
+        ..launch
+    };
+    let err = firecracker_config(&firecracker, "t0k").unwrap_err();
+    assert!(err.to_string().contains("no virtio-9p device"), "{err}");
 }
 
 /// Boots `script` as if it were QEMU: it gets QEMU's arguments for an

@@ -1,9 +1,8 @@
 //! A bundle's Kconfig: the fragments of `backends/fragments/` composed in
 //! order, or the user's own file from `--config-dir`.
 
-use crate::target::{Arch, Backend, BuildOption, Bundle};
+use crate::target::Bundle;
 use anyhow::{bail, Context as _, Result};
-use clap::ValueEnum;
 use std::path::Path;
 
 /// Fragments in composition order: later ones override earlier ones.
@@ -26,7 +25,7 @@ pub(crate) fn compose(
     config_dir: Option<&Path>,
 ) -> Result<String> {
     if let Some(dir) = config_dir {
-        let custom = dir.join(format!("{}.config", bundle.config_name()));
+        let custom = dir.join(format!("{}.config", bundle.name()));
         if custom.exists() {
             return std::fs::read_to_string(&custom)
                 .with_context(|| format!("reading {}", custom.display()));
@@ -55,9 +54,13 @@ pub(crate) fn check_config_dir(dir: &Path) -> Result<()> {
         if name.starts_with('.') {
             continue;
         }
-        if parse_config_name(&name).is_none() {
+        if name
+            .strip_suffix(".config")
+            .and_then(Bundle::from_name)
+            .is_none()
+        {
             bail!(
-                "{}: not a bundle configuration name\nhelp: use <backend>-<arch>[-<option>...].config, e.g. qemu-x86_64.config or firecracker-arm64-debug.config (backends: qemu, firecracker; arches: x86_64, arm64; options: debug, 9pfs)",
+                "{}: not a bundle configuration name\nhelp: use <backend>[-<option>...]-<arch>.config, e.g. qemu-x86_64.config or firecracker-debug-arm64.config (backends: qemu, firecracker; options in this order: debug, 9pfs; arches: x86_64, arm64)",
                 dir.join(&name).display()
             );
         }
@@ -65,27 +68,10 @@ pub(crate) fn check_config_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn parse_config_name(file: &str) -> Option<Bundle> {
-    let stem = file.strip_suffix(".config")?;
-    let mut parts = stem.splitn(2, '-');
-    let backend = Backend::from_str(parts.next()?, false).ok()?;
-    let rest = parts.next()?;
-    let (arch, options) = Arch::ALL.iter().find_map(|&arch| {
-        let tail = rest.strip_prefix(arch.unikraft())?;
-        (tail.is_empty() || tail.starts_with('-')).then_some((arch, tail))
-    })?;
-    let options = options
-        .split('-')
-        .filter(|o| !o.is_empty())
-        .map(|o| BuildOption::from_str(o, false).ok())
-        .collect::<Option<Vec<_>>>()?;
-    let bundle = Bundle::new(backend, arch, &options);
-    (bundle.config_name() == stem).then_some(bundle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::{Arch, Backend, BuildOption};
 
     #[test]
     fn fragments_compose_in_order_and_config_dir_replaces_them() {
@@ -104,7 +90,7 @@ mod tests {
         );
         let custom = tempfile::tempdir().unwrap();
         std::fs::write(
-            custom.path().join("qemu-x86_64-debug.config"),
+            custom.path().join("qemu-debug-x86_64.config"),
             "CONFIG_X=y\n",
         )
         .unwrap();
@@ -121,7 +107,8 @@ mod tests {
             "qemu-x86.config",
             "qemu-x86_64-fast.config",
             "kvm-arm64.config",
-            "qemu-x86_64-9pfs-debug.config",
+            "qemu-x86_64-debug.config",
+            "qemu-9pfs-debug-x86_64.config",
             "notes.txt",
         ] {
             let dir = tempfile::tempdir().unwrap();
@@ -132,8 +119,10 @@ mod tests {
                 "{bad}: {err}"
             );
         }
-        for good in ["firecracker-arm64.config", "qemu-x86_64-debug-9pfs.config"] {
-            assert!(parse_config_name(good).is_some(), "{good}");
+        let dir = tempfile::tempdir().unwrap();
+        for good in ["firecracker-arm64.config", "qemu-debug-9pfs-x86_64.config"] {
+            std::fs::write(dir.path().join(good), "").unwrap();
         }
+        check_config_dir(dir.path()).unwrap();
     }
 }

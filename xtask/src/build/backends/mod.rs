@@ -88,7 +88,7 @@ pub(crate) fn build(
                 if result.is_err() && opts.fail_fast {
                     cancel.store(true, Ordering::Relaxed);
                 }
-                result.with_context(|| format!("building bundle {}", bundle.config_name()))
+                result.with_context(|| format!("building bundle {}", bundle.name()))
             })
             .collect()
     });
@@ -111,14 +111,14 @@ pub(crate) fn build(
 }
 
 fn bundle_dir(ctx: &Context, bundle: &Bundle) -> PathBuf {
-    ctx.build_dir.join("bundles").join(bundle.config_name())
+    ctx.build_dir.join("bundles").join(bundle.name())
 }
 
 /// The stamp of a bundle's stage; it records what the stage was built from.
 pub(crate) fn stamp_path(ctx: &Context, bundle: &Bundle) -> PathBuf {
     ctx.build_dir
         .join("stamps")
-        .join(format!("bundle-{}", bundle.config_name()))
+        .join(format!("bundle-{}", bundle.name()))
 }
 
 /// Unikraft's build of one bundle: its configuration, its commands, and the
@@ -137,7 +137,7 @@ fn build_one(
     opts: &Options,
     cancel: &AtomicBool,
 ) -> Result<PathBuf> {
-    let name = bundle.config_name();
+    let name = bundle.name();
     let dir = bundle_dir(ctx, bundle);
     let stage = dir.join("stage");
     let config = compose::compose(
@@ -185,7 +185,7 @@ fn input_key(
     config: &str,
     cc_version: &str,
 ) -> Result<String> {
-    let mut key = format!("bundle {}\n{}\n", bundle.config_name(), inputs.sources_key);
+    let mut key = format!("bundle {}\n{}\n", bundle.name(), inputs.sources_key);
     let mut app_files: Vec<_> = std::fs::read_dir(app)
         .with_context(|| format!("reading {}", app.display()))?
         .collect::<std::io::Result<Vec<_>>>()?;
@@ -313,7 +313,7 @@ fn stage_bundle(
     let (descriptor, referenced) = descriptor::extract(
         &outputs,
         &roots,
-        bundle.backend.name(),
+        &bundle.backend_name(),
         bundle.arch.unikraft(),
         cross,
         gcc_include.trim(),
@@ -393,6 +393,8 @@ mod tests {
             "plat-qemu",
             "plat-firecracker",
             "lib-musl",
+            "opt-debug",
+            "opt-9pfs",
         ] {
             std::fs::write(
                 fragments.join(format!("{name}.config")),
@@ -407,7 +409,8 @@ mod tests {
             sources_key: "sources".into(),
         };
         let keys = || -> Vec<String> {
-            crate::target::select(&[], &[], &[])
+            crate::target::select(&Default::default())
+                .unwrap()
                 .iter()
                 .map(|b| {
                     let config = compose::compose(b, &fragments, None).unwrap();
@@ -419,11 +422,12 @@ mod tests {
         assert_eq!(before, keys(), "keys are stable");
         std::fs::write(fragments.join("plat-firecracker.config"), "CONFIG_X=y\n").unwrap();
         let after = keys();
-        let changed: Vec<_> = crate::target::select(&[], &[], &[])
+        let changed: Vec<_> = crate::target::select(&Default::default())
+            .unwrap()
             .iter()
             .zip(before.iter().zip(&after))
             .filter(|(_, (b, a))| b != a)
-            .map(|(bundle, _)| bundle.config_name())
+            .map(|(bundle, _)| bundle.name())
             .collect();
         assert_eq!(changed, ["firecracker-x86_64", "firecracker-arm64"]);
         std::fs::write(app.join("main.c"), "int main(void) { return 1; }\n").unwrap();

@@ -213,12 +213,13 @@ fn driver_overhead(driver: &Path, work: &Path, runs: usize) -> Result<Driver> {
     })
 }
 
-/// For every installed bundle with a cross compiler: sizes of the OCaml
-/// and C hello images, and their median boot times through the bundle's
-/// own VMM, where it can boot here.
+/// For every installed plain bundle (not the variants) with a cross
+/// compiler: sizes of the OCaml and C hello images, and their median boot
+/// times through the bundle's own VMM, where it can boot here.
 fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> Result<Vec<Image>> {
     let bundles: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
         .into_iter()
+        .filter(|b| b.options.is_empty())
         .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
         .collect();
     let blockers = boots::blockers(ctx, prefix, &bundles);
@@ -256,6 +257,7 @@ fn guest_memory(
 ) -> Result<Vec<(String, Result<report::GuestMemory, String>)>> {
     let bundles: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
         .into_iter()
+        .filter(|b| b.options.is_empty())
         .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
         .collect();
     let blockers = boots::blockers(ctx, prefix, &bundles);
@@ -293,7 +295,7 @@ fn link_ocaml(
         .context("a source path names a file")?;
     std::fs::copy(ctx.root.join(source), dir.join(name))
         .with_context(|| format!("copying {source}"))?;
-    let select = format!("unikraft-backend={}", bundle.backend.name());
+    let select = format!("unikraft-backend={}", bundle.backend_name());
     Cmd::new("ocamlfind")
         .args([
             "-toolchain",

@@ -5,10 +5,10 @@
 use super::compare::compare;
 use super::expected::Expected;
 use super::{Run, Verdict};
-use crate::target::{Arch, Backend, Bundle};
+use crate::target::{Arch, Backend, BuildOption, Bundle};
 use crate::util::cmd::Cmd;
 use anyhow::{Context as _, Result};
-use ocaml_unikraft_toolchain::boot::console::Transcript;
+use ocaml_unikraft_toolchain::boot::console::{self, Transcript};
 use ocaml_unikraft_toolchain::boot::devices::Devices;
 use ocaml_unikraft_toolchain::boot::vmm;
 use ocaml_unikraft_toolchain::elf;
@@ -52,13 +52,10 @@ pub(crate) fn boot_and_check(
         ));
     }
     let timeout = boots.timeout(expected);
-    let (boot, transcript, device_problem) = match expected.device_test {
+    let (boot, mut transcript, device_problem) = match expected.device_test {
         None => {
-            let devices = Devices {
-                memory_mib: expected.memory_mib,
-                ..Devices::default()
-            };
-            let (boot, transcript) = boot_bundle(bundle, image, &expected.args, &devices, timeout)?;
+            let (boot, transcript) =
+                boot_bundle(bundle, image, &expected.args, expected.memory_mib, timeout)?;
             (boot, transcript, None)
         }
         Some(test) => {
@@ -67,6 +64,9 @@ pub(crate) fn boot_and_check(
             super::device_tests::boot(test, &launch, expected, timeout)?
         }
     };
+    if bundle.has(BuildOption::Debug) {
+        transcript.output = console::strip_kernel_messages(&transcript.output);
+    }
     let mut verdict = compare(&transcript, expected);
     if let (Verdict::Pass, Some(problem)) = (&verdict, device_problem) {
         verdict = Verdict::Fail(problem);
@@ -95,16 +95,27 @@ fn launch<'a>(
     }
 }
 
-/// Boots `image` for `bundle` with `args` and `devices`: the boot, and what
-/// the guest reported.
+/// Boots `image` for `bundle` with `args` and `memory_mib` (the default
+/// when `None`) and no device the program uses: the boot, and what the
+/// guest reported. A 9pfs bundle stops at boot without a shared
+/// directory: it gets an empty one.
 pub(crate) fn boot_bundle(
     bundle: &Bundle,
     image: &Path,
     args: &[String],
-    devices: &Devices,
+    memory_mib: Option<u32>,
     timeout: Duration,
 ) -> Result<(vmm::Boot, Transcript)> {
-    let boot = vmm::boot(&launch(bundle, image, args, devices), timeout, false)?;
+    let empty = match bundle.has(BuildOption::NinePfs) {
+        true => Some(tempfile::tempdir().context("creating an empty shared directory")?),
+        false => None,
+    };
+    let devices = Devices {
+        memory_mib,
+        share: empty.as_ref().map(|dir| dir.path().to_owned()),
+        ..Devices::default()
+    };
+    let boot = vmm::boot(&launch(bundle, image, args, &devices), timeout, false)?;
     let transcript = boot.transcript()?;
     Ok((boot, transcript))
 }

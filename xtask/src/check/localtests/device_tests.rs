@@ -10,14 +10,20 @@
 //! - `disk` (examples/all/blkdev): a 1 MiB raw disk whose byte at offset i
 //!   is `(7 i + i / 512) mod 256`; after the VM has ended, sector 8 must
 //!   hold the guest's line repeated and every other byte must be unchanged.
+//! - `share` (examples/all/share_read): a directory shared over virtio-9p
+//!   (`run --share DIR`; on Linux, the program's current directory) holding
+//!   `share_read.txt`, a line then 64 KiB whose byte i is
+//!   `(13 i + i / 256) mod 256`; after the run, `share_write.txt` must hold
+//!   the guest's line 1000 times.
 
 use super::expected::{DeviceTest, Expected};
+use super::{Run, Verdict};
 use anyhow::{Context as _, Result};
 use ocaml_unikraft_toolchain::boot::console::Transcript;
 use ocaml_unikraft_toolchain::boot::devices::{Devices, Disk, Net, GUEST_MAC};
 use ocaml_unikraft_toolchain::boot::vmm;
 use std::net::UdpSocket;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +39,7 @@ pub(crate) fn boot(
     match test {
         DeviceTest::Net => boot_with_net(launch, expected, timeout),
         DeviceTest::Disk => boot_with_disk(launch, expected, timeout),
+        DeviceTest::Share => boot_with_share(launch, expected, timeout),
     }
 }
 
@@ -57,6 +64,7 @@ fn boot_with_net(
             send: host.local_addr()?.port(),
         }),
         disk: None,
+        share: None,
     };
     let vm_ended = Arc::new(AtomicBool::new(false));
     let exchange = {
@@ -169,6 +177,7 @@ fn boot_with_disk(
             path: disk.clone(),
             read_only: false,
         }),
+        share: None,
     };
     let boot = boot_with(launch, &devices, timeout)?;
     let transcript = boot.transcript()?;
@@ -208,9 +217,98 @@ fn check_disk(disk: &Path, before: &[u8]) -> Result<Option<String>> {
         }))
 }
 
+/// The `share` test's directory, filled for the program.
+pub(crate) struct SharedDir {
+    dir: tempfile::TempDir,
+}
+
+const SHARED_FILE: &str = "share_read.txt";
+const SHARED_FIRST_LINE: &[u8] = b"ocaml-unikraft share test\n";
+const SHARED_PATTERN_BYTES: usize = 64 * 1024;
+const WRITTEN_FILE: &str = "share_write.txt";
+const WRITTEN_FILE_LINE: &str = "written by the guest\n";
+
+impl SharedDir {
+    pub(crate) fn prepare() -> Result<SharedDir> {
+        let dir = tempfile::tempdir().context("creating the shared directory")?;
+        let pattern = (0..SHARED_PATTERN_BYTES).map(|i| ((13 * i + i / 256) % 256) as u8);
+        let content: Vec<u8> = SHARED_FIRST_LINE.iter().copied().chain(pattern).collect();
+        let file = dir.path().join(SHARED_FILE);
+        std::fs::write(&file, content).with_context(|| format!("writing {}", file.display()))?;
+        Ok(SharedDir { dir })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What is wrong with what the program left, if anything.
+    pub(crate) fn check(&self) -> Result<Option<String>> {
+        let written: PathBuf = self.path().join(WRITTEN_FILE);
+        let Ok(text) = std::fs::read(&written) else {
+            return Ok(Some(format!(
+                "the program left no {WRITTEN_FILE} in the shared directory"
+            )));
+        };
+        let wanted = WRITTEN_FILE_LINE.repeat(1000);
+        Ok((text != wanted.as_bytes()).then(|| {
+            format!(
+                "{WRITTEN_FILE} holds {} bytes, not the {} of the guest's line repeated 1000 times",
+                text.len(),
+                wanted.len()
+            )
+        }))
+    }
+}
+
+/// Runs `body` in a prepared shared directory, then checks what the
+/// program left there: a pass becomes a failure if that is wrong.
+pub(crate) fn with_shared_dir(
+    body: impl FnOnce(&Path) -> Result<(Verdict, Option<Run>)>,
+) -> Result<(Verdict, Option<Run>)> {
+    let shared = SharedDir::prepare()?;
+    let (mut verdict, run) = body(shared.path())?;
+    if let (Verdict::Pass, Some(problem)) = (&verdict, shared.check()?) {
+        verdict = Verdict::Fail(problem);
+    }
+    Ok((verdict, run))
+}
+
+fn boot_with_share(
+    launch: &vmm::Launch,
+    expected: &Expected,
+    timeout: Duration,
+) -> Result<(vmm::Boot, Transcript, Option<String>)> {
+    let shared = SharedDir::prepare()?;
+    let devices = Devices {
+        memory_mib: expected.memory_mib,
+        share: Some(shared.path().to_owned()),
+        ..Devices::default()
+    };
+    let boot = boot_with(launch, &devices, timeout)?;
+    let transcript = boot.transcript()?;
+    let problem = shared.check()?;
+    Ok((boot, transcript, problem))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_directory_holds_the_file_and_wants_the_guests() {
+        let shared = SharedDir::prepare().unwrap();
+        let file = std::fs::read(shared.path().join(SHARED_FILE)).unwrap();
+        assert_eq!(file.len(), 26 + 65536);
+        assert!(file.starts_with(b"ocaml-unikraft share test\n"));
+        assert_eq!(&file[26..30], &[0, 13, 26, 39]);
+        assert!(shared.check().unwrap().unwrap().contains("left no"));
+        let written = shared.path().join(WRITTEN_FILE);
+        std::fs::write(&written, "written by the guest\n").unwrap();
+        assert!(shared.check().unwrap().unwrap().contains("holds 21 bytes"));
+        std::fs::write(&written, WRITTEN_FILE_LINE.repeat(1000)).unwrap();
+        assert_eq!(shared.check().unwrap(), None);
+    }
 
     #[test]
     fn the_test_frame_and_its_echo() {

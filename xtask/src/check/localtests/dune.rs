@@ -4,11 +4,12 @@
 //! and one for Linux, then run on each.
 
 use super::boot_check::{boot_and_check, Boots};
-use super::expected::{examples, Expected};
+use super::device_tests;
+use super::expected::{examples, DeviceTest, Expected};
 use super::native;
-use super::{run_row, Row, Run, Verdict, LINUX};
+use super::{not_applicable_row, run_row, Row, Run, Verdict, LINUX};
 use crate::context::Context;
-use crate::target::{Arch, Backend, Bundle};
+use crate::target::{Arch, Backend, BuildOption, Bundle};
 use crate::util::cmd::Cmd;
 use anyhow::{Context as _, Result};
 use std::path::Path;
@@ -76,17 +77,23 @@ pub(crate) fn all_examples(
     );
     let mut rows = runner_rows(prefix, &build, &examples, bundles, boots);
     for (name, expected) in &examples {
-        // Device examples exist on Unikraft only (dune's `enabled_if`).
-        if expected.device_test.is_none() {
-            rows.push(run_row(name, LINUX, || {
-                native::run(
-                    &build.join(LINUX).join(format!("{name}.exe")),
-                    expected,
-                    boots.timeout(expected),
-                )
+        // The netdev and blkdev examples exist on Unikraft only (dune's
+        // `enabled_if`); share_read runs in its shared directory.
+        if expected.device_test.is_none_or(DeviceTest::runs_on_linux) {
+            let exe = build.join(LINUX).join(format!("{name}.exe"));
+            let timeout = boots.timeout(expected);
+            rows.push(run_row(name, LINUX, || match expected.device_test {
+                Some(DeviceTest::Share) => device_tests::with_shared_dir(|dir| {
+                    native::run(&exe, expected, timeout, Some(dir))
+                }),
+                _ => native::run(&exe, expected, timeout, None),
             }));
         }
         for bundle in bundles {
+            if let Some(reason) = expected.not_for(bundle) {
+                rows.push(not_applicable_row(name, &bundle.name(), reason));
+                continue;
+            }
             let image = build.join(bundle.name()).join(format!("{name}.exe"));
             rows.push(run_row(name, &bundle.name(), || {
                 boot_and_check(bundle, &image, expected, boots)
@@ -97,8 +104,10 @@ pub(crate) fn all_examples(
 }
 
 /// The installed `ocaml-unikraft-run`, called as a user outside this
-/// repository would, on the `args` example with its arguments, on every
-/// QEMU bundle: its output and status must be the example's.
+/// repository would, on every QEMU bundle but the debug ones (whose
+/// kernel messages the runner passes on): the `args` example with its
+/// arguments, or on a 9pfs bundle `share_read` with `--share` (such a
+/// bundle boots nothing else). Output and status must be the example's.
 fn runner_rows(
     prefix: &Path,
     build: &Path,
@@ -106,22 +115,38 @@ fn runner_rows(
     bundles: &[&Bundle],
     boots: &Boots,
 ) -> Vec<Row> {
-    let Some((_, expected)) = examples.iter().find(|(name, _)| name == "args") else {
-        return Vec::new();
-    };
     let runner = ocaml_unikraft_toolchain::installed::runner(prefix);
-    let qemu_bundles = bundles.iter().filter(|b| b.backend == Backend::Qemu);
+    let qemu_bundles = bundles
+        .iter()
+        .filter(|b| b.backend == Backend::Qemu && !b.has(BuildOption::Debug));
     qemu_bundles
-        .map(|bundle| {
-            run_row("runner", &bundle.name(), || {
+        .filter_map(|bundle| {
+            let name = if bundle.has(BuildOption::NinePfs) {
+                "share_read"
+            } else {
+                "args"
+            };
+            let (_, expected) = examples.iter().find(|(n, _)| n == name)?;
+            let runner = &runner;
+            Some(run_row("runner", &bundle.name(), move || {
                 if let Some(reason) = boots.blocker(bundle) {
                     return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
                 }
-                let image = build.join(bundle.name()).join("args.exe");
-                let mut words = vec![image.into_os_string(), "--".into()];
-                words.extend(expected.args.iter().map(Into::into));
-                native::run_program(&runner, &words, expected, boots.timeout(expected))
-            })
+                let image = build.join(bundle.name()).join(format!("{name}.exe"));
+                let run = |share: Option<&Path>| {
+                    let mut words = vec![image.clone().into_os_string()];
+                    if let Some(dir) = share {
+                        words.extend(["--share".into(), dir.as_os_str().to_owned()]);
+                    }
+                    words.push("--".into());
+                    words.extend(expected.args.iter().map(Into::into));
+                    native::run_program(runner, &words, expected, boots.timeout(expected), None)
+                };
+                match expected.device_test {
+                    Some(DeviceTest::Share) => device_tests::with_shared_dir(|dir| run(Some(dir))),
+                    _ => run(None),
+                }
+            }))
         })
         .collect()
 }
@@ -135,7 +160,7 @@ fn all_workspace(bundles: &[&Bundle]) -> String {
             "(context (default (name {}) (toolchain {})\n  (env (_ (link_flags (:standard -cclib \"-z unikraft-backend={}\"))))))\n",
             bundle.name(),
             crate::build::ocaml::toolchain_name(bundle.arch),
-            bundle.backend.name()
+            bundle.backend_name()
         ));
     }
     text

@@ -3,9 +3,11 @@
 //! line), `<example>.status`, and optionally `<example>.args` (one
 //! argument a line), `<example>.timeout` (seconds, for an example that
 //! must time out), `<example>.memory` (MiB of guest memory) and
-//! `<example>.devices` (`net` or `disk`: the device test it needs, see
-//! [`super::device_tests`]; such an example exists on Unikraft only).
+//! `<example>.devices` (`net`, `disk` or `share`: the device test it
+//! needs, see [`super::device_tests`]; `net` and `disk` examples exist on
+//! Unikraft only, `share` ones boot on 9pfs bundles only).
 
+use crate::target::{BuildOption, Bundle};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::time::Duration;
@@ -32,9 +34,35 @@ pub(crate) enum DeviceTest {
     Net,
     /// A disk the test writes before the boot and reads after it.
     Disk,
+    /// A shared directory (a 9pfs bundle's, or the current directory on
+    /// Linux) the test fills before the run and reads after it.
+    Share,
+}
+
+impl DeviceTest {
+    /// Whether the example is built and run natively too: the device
+    /// APIs exist on Unikraft only, files everywhere.
+    pub(crate) fn runs_on_linux(self) -> bool {
+        self == DeviceTest::Share
+    }
 }
 
 impl Expected {
+    /// Why the example does not boot on `bundle`, if it does not. A 9pfs
+    /// bundle mounts the shared directory during boot and stops without
+    /// one, so it boots exactly the examples that use one (`share`), which
+    /// need it: the rule goes both ways.
+    pub(crate) fn not_for(&self, bundle: &Bundle) -> Option<&'static str> {
+        let uses_share = self.device_test == Some(DeviceTest::Share);
+        match (uses_share, bundle.has(BuildOption::NinePfs)) {
+            (true, false) => Some("needs a 9pfs bundle (it reads a shared directory)"),
+            (false, true) => {
+                Some("a 9pfs bundle boots only the examples that use a shared directory")
+            }
+            _ => None,
+        }
+    }
+
     /// What a hello must do: take no arguments, print what `file` holds and
     /// exit 0.
     pub(crate) fn hello(file: &Path) -> Result<Expected> {
@@ -111,8 +139,9 @@ fn example(dir: &Path, name: &str) -> Result<Expected> {
         None => None,
         Some("net") => Some(DeviceTest::Net),
         Some("disk") => Some(DeviceTest::Disk),
+        Some("share") => Some(DeviceTest::Share),
         Some(other) => bail!(
-            "{} must say net or disk, not {other:?}",
+            "{} must say net, disk or share, not {other:?}",
             devices_file.display()
         ),
     };
@@ -148,12 +177,55 @@ fn read_text(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::{Arch, Backend};
+
+    #[test]
+    fn share_examples_and_9pfs_bundles_go_together() {
+        let plain = Bundle::new(Backend::Qemu, Arch::X86_64, &[]);
+        let debug = Bundle::new(Backend::Qemu, Arch::X86_64, &[BuildOption::Debug]);
+        let ninep = Bundle::new(Backend::Qemu, Arch::X86_64, &[BuildOption::NinePfs]);
+        let both = Bundle::new(
+            Backend::Qemu,
+            Arch::Arm64,
+            &[BuildOption::Debug, BuildOption::NinePfs],
+        );
+        let hello = Expected::default();
+        let share = Expected {
+            device_test: Some(DeviceTest::Share),
+            ..Expected::default()
+        };
+        let disk = Expected {
+            device_test: Some(DeviceTest::Disk),
+            ..Expected::default()
+        };
+        for bundle in [&plain, &debug] {
+            assert_eq!(hello.not_for(bundle), None);
+            assert_eq!(disk.not_for(bundle), None);
+            assert!(share
+                .not_for(bundle)
+                .unwrap()
+                .contains("needs a 9pfs bundle"));
+        }
+        for bundle in [&ninep, &both] {
+            assert_eq!(share.not_for(bundle), None);
+            assert!(hello.not_for(bundle).is_some());
+            assert!(disk.not_for(bundle).is_some());
+        }
+    }
 
     #[test]
     fn every_example_has_a_status_and_the_examples_are_all_there() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/all");
         let names: Vec<String> = examples(&dir).unwrap().into_iter().map(|e| e.0).collect();
-        for wanted in ["hello", "args", "fail", "exit", "threader", "domain_spawn"] {
+        for wanted in [
+            "hello",
+            "args",
+            "fail",
+            "exit",
+            "threader",
+            "domain_spawn",
+            "share_read",
+        ] {
             assert!(names.iter().any(|n| n == wanted), "{wanted} in {names:?}");
         }
     }

@@ -10,11 +10,19 @@
 //!   bundle (toolchain `unikraft_<arch>`, link flags naming the backend) and
 //!   one native `linux` context; every example runs on each. The Linux run
 //!   shows that the expected files are what the program does on Linux.
-//!   Examples with a `<example>.devices` file (`netdev`, `blkdev`) boot
-//!   with a network device or a disk and the host side of their test, and
-//!   have no Linux run.
+//!   Examples with a `<example>.devices` file (`netdev`, `blkdev`,
+//!   `share_read`) boot with a network device, a disk or a shared
+//!   directory and the host side of their test; the first two have no
+//!   Linux run. Bundles built with options (variants, installed by
+//!   default, see `target::DEFAULT_VARIANTS`) are targets too: a
+//!   9pfs bundle boots the examples that use a shared directory and no
+//!   other, and those boot on 9pfs bundles only (not-applicable rows, `n/a`,
+//!   are listed together under the table); on a debug bundle Unikraft's
+//!   `Info:` and `Warn:` kernel messages are cut out of the console before
+//!   it is compared.
 //! - `runner`: the installed `ocaml-unikraft-run` boots the `args` example
-//!   on every QEMU bundle, as a user outside this repository would.
+//!   (`share_read` with `--share` on a 9pfs bundle) on every QEMU bundle
+//!   but the debug ones, as a user outside this repository would.
 //!
 //! Each run's console, less Unikraft's banner and our status line, must
 //! equal `<example>.expected`, and its exit status `<example>.status`
@@ -58,7 +66,11 @@ use std::time::{Duration, Instant};
 enum Verdict {
     Pass,
     Fail(String),
+    /// It should run here but cannot (the VMM is missing, say).
     Skip(String),
+    /// It is not meant to run on this target (see
+    /// [`expected::Expected::not_for`]).
+    NotApplicable(&'static str),
 }
 
 struct Row {
@@ -167,6 +179,18 @@ fn run_row(test: &str, target: &str, body: impl FnOnce() -> Result<(Verdict, Opt
     }
 }
 
+/// A row for a test that is not meant for `target`.
+fn not_applicable_row(test: &str, target: &str, reason: &'static str) -> Row {
+    Row {
+        test: test.into(),
+        target: target.into(),
+        verdict: Verdict::NotApplicable(reason),
+        ending: None,
+        first_output: None,
+        time: Duration::ZERO,
+    }
+}
+
 /// What one run of a program showed, besides pass or fail.
 struct Run {
     ending: String,
@@ -184,7 +208,7 @@ impl Run {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<13} {:<19} {:<6} {:<32} {:>8} {:>7}",
+        "{:<13} {:<23} {:<6} {:<32} {:>8} {:>7}",
         "test", "target", "result", "outcome", "1st out", "time"
     );
     // Skips of one target share their reason: it is printed once.
@@ -192,19 +216,21 @@ fn print_table(rows: &[Row]) {
     for row in rows {
         let (word, detail) = match &row.verdict {
             Verdict::Pass => ("pass", None),
-            Verdict::Fail(why) => ("FAIL", Some(why)),
+            Verdict::Fail(why) => ("FAIL", Some(why.as_str())),
             Verdict::Skip(why) => {
                 let seen = (row.target.as_str(), why.as_str());
                 if skip_reasons_shown.contains(&seen) {
                     ("skip", None)
                 } else {
                     skip_reasons_shown.push(seen);
-                    ("skip", Some(why))
+                    ("skip", Some(why.as_str()))
                 }
             }
+            // Listed together below.
+            Verdict::NotApplicable(_) => continue,
         };
         println!(
-            "{:<13} {:<19} {:<6} {:<32} {:>8} {:>6.2}s",
+            "{:<13} {:<23} {:<6} {:<32} {:>8} {:>6.2}s",
             row.test,
             row.target,
             word,
@@ -219,6 +245,7 @@ fn print_table(rows: &[Row]) {
             }
         }
     }
+    print_not_applicable(rows);
     println!();
     let mut targets: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
     targets.sort();
@@ -228,11 +255,36 @@ fn print_table(rows: &[Row]) {
         let count =
             |kind: fn(&Verdict) -> bool| of_target.iter().filter(|r| kind(&r.verdict)).count();
         println!(
-            "{target:<19} {:>3} pass {:>3} fail {:>3} skip   total {:>6.2}s",
+            "{target:<23} {:>3} pass {:>3} fail {:>3} skip {:>3} n/a   total {:>6.2}s",
             count(|v| *v == Verdict::Pass),
             count(|v| matches!(v, Verdict::Fail(_))),
             count(|v| matches!(v, Verdict::Skip(_))),
+            count(|v| matches!(v, Verdict::NotApplicable(_))),
             of_target.iter().map(|r| r.time.as_secs_f64()).sum::<f64>()
+        );
+    }
+}
+
+/// The tests not meant for a target, one line per target and reason.
+fn print_not_applicable(rows: &[Row]) {
+    let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for row in rows {
+        let Verdict::NotApplicable(reason) = row.verdict else {
+            continue;
+        };
+        match groups
+            .iter_mut()
+            .find(|(target, why, _)| *target == row.target && *why == reason)
+        {
+            Some((_, _, tests)) => tests.push(&row.test),
+            None => groups.push((&row.target, reason, vec![&row.test])),
+        }
+    }
+    for (target, reason, tests) in groups {
+        println!(
+            "{:<13} {target:<23} n/a    {reason}:\n    {}",
+            format!("({} tests)", tests.len()),
+            tests.join(" ")
         );
     }
 }

@@ -9,26 +9,32 @@ use ocaml_unikraft_toolchain::boot::console::{self, Transcript};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Runs a native build of an example on this machine; killed at `timeout`,
-/// it timed out, as a unikernel would.
+/// Runs a native build of an example on this machine, in `dir` when
+/// given; killed at `timeout`, it timed out, as a unikernel would.
 pub(crate) fn run(
     exe: &Path,
     expected: &Expected,
     timeout: Duration,
+    dir: Option<&Path>,
 ) -> Result<(Verdict, Option<Run>)> {
-    run_program(exe, &expected.args, expected, timeout)
+    run_program(exe, &expected.args, expected, timeout, dir)
 }
 
-/// Runs `program` with `args` on this machine and judges its output and
-/// status against `expected`.
+/// Runs `program` with `args` on this machine (in `dir` when given) and
+/// judges its output and status against `expected`.
 pub(crate) fn run_program<S: AsRef<std::ffi::OsStr>>(
     exe: &Path,
     args: &[S],
     expected: &Expected,
     timeout: Duration,
+    dir: Option<&Path>,
 ) -> Result<(Verdict, Option<Run>)> {
     let start = Instant::now();
-    let handle = duct::cmd(exe, args)
+    let mut command = duct::cmd(exe, args);
+    if let Some(dir) = dir {
+        command = command.dir(dir);
+    }
+    let handle = command
         .stdin_null()
         .stderr_to_stdout()
         .stdout_capture()
