@@ -122,8 +122,9 @@ impl Devices {
             memory_mib: _,
             net,
             disk,
+            share,
         } = self;
-        net.is_none() && disk.is_none()
+        net.is_none() && disk.is_none() && share.is_none()
     }
 
     /// QEMU's options for these devices on `arch`.

@@ -185,7 +185,9 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
         args: &[],
         devices: &share,
     };
-    let cmd = qemu(&launch, "tcg", "t0k").unwrap();
+    // qboot leaves PCI devices unconfigured: SeaBIOS even where qboot is.
+    let qboot = Some(Path::new("/usr/share/qemu/qboot.rom"));
+    let cmd = qemu(&launch, "tcg", "t0k", qboot).unwrap();
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(
         words.join(" "),
@@ -199,7 +201,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
         arch: Arch::Arm64,
         ..launch
     };
-    let cmd = qemu(&arm, "tcg", "t0k").unwrap();
+    let cmd = qemu(&arm, "tcg", "t0k", None).unwrap();
     assert!(cmd
         .get_args()
         .any(|a| a == "virtio-9p-device,fsdev=fs0,mount_tag=fs0"));
