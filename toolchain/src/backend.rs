@@ -50,17 +50,28 @@ pub enum BuildOption {
     /// Debug symbols, no optimisation, Unikraft's informational messages
     /// on the console.
     Debug,
+    /// Without the network and block devices: a smaller image for programs
+    /// that need neither (and the bench's measure of what they cost).
+    #[cfg_attr(feature = "clap", value(name = "nodevices"))]
+    NoDevices,
     /// A host directory shared over virtio-9p, mounted at `/` (QEMU).
+    /// After `NoDevices`, so its fragment turns virtio's PCI transport
+    /// back on.
     #[cfg_attr(feature = "clap", value(name = "9pfs"))]
     NinePfs,
 }
 
 impl BuildOption {
-    pub const ALL: [BuildOption; 2] = [BuildOption::Debug, BuildOption::NinePfs];
+    pub const ALL: [BuildOption; 3] = [
+        BuildOption::Debug,
+        BuildOption::NoDevices,
+        BuildOption::NinePfs,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             BuildOption::Debug => "debug",
+            BuildOption::NoDevices => "nodevices",
             BuildOption::NinePfs => "9pfs",
         }
     }

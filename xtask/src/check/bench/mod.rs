@@ -19,14 +19,14 @@ use crate::build::{findlib, host, ocaml};
 use crate::check::{boots, smoke};
 use crate::cli::BenchOpts;
 use crate::context::Context;
-use crate::target::Bundle;
+use crate::target::{BuildOption, Bundle};
 use crate::util::cmd::Cmd;
 use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::step::Timing;
 use anyhow::{bail, Context as _, Result};
 use ocaml_unikraft_toolchain::boot::vmm;
-use report::{median, Boots, Driver, Image, Memory, Report, Setting};
+use report::{median, Boots, Driver, Image, Lean, Memory, Report, Setting};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -217,10 +217,12 @@ fn driver_overhead(driver: &Path, work: &Path, runs: usize) -> Result<Driver> {
 /// compiler: sizes of the OCaml and C hello images, and their median boot
 /// times through the bundle's own VMM, where it can boot here.
 fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> Result<Vec<Image>> {
-    let bundles: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
-        .into_iter()
+    let installed = crate::build::install::installed_bundles(prefix);
+    let bundles: Vec<Bundle> = installed
+        .iter()
         .filter(|b| b.options.is_empty())
         .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
+        .cloned()
         .collect();
     let blockers = boots::blockers(ctx, prefix, &bundles);
     let mut images = Vec::new();
@@ -237,11 +239,32 @@ fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> R
                 ocaml_ms: boot_median(bundle, &ml_image, runs)?,
             }),
         };
+        let lean = Bundle::new(bundle.backend, bundle.arch, &[BuildOption::NoDevices]);
+        let without_devices = if !installed.contains(&lean) {
+            Err(format!(
+                "no {} bundle: `cargo xtask localbuild --backend {} --arch {} --option nodevices` builds it",
+                lean.name(),
+                bundle.backend.name(),
+                bundle.arch.unikraft()
+            ))
+        } else {
+            let image = dir.join("ocaml-hello-nodevices");
+            link_ocaml(ctx, prefix, &lean, "examples/simple/hello.ml", &image)?;
+            let boot_ms = match blockers.get(&bundle.name()) {
+                Some(why) => Err(why.clone()),
+                None => Ok(boot_median(&lean, &image, runs)?),
+            };
+            Ok(Lean {
+                ocaml_bytes: file_size(&image)?,
+                boot_ms,
+            })
+        };
         images.push(Image {
             bundle: bundle.name(),
             c_bytes: file_size(&c_image)?,
             ocaml_bytes: file_size(&ml_image)?,
             boots,
+            without_devices,
         });
     }
     Ok(images)

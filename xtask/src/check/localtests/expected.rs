@@ -53,6 +53,11 @@ impl Expected {
     /// one, so it boots exactly the examples that use one (`share`), which
     /// need it: the rule goes both ways.
     pub(crate) fn not_for(&self, bundle: &Bundle) -> Option<&'static str> {
+        if matches!(self.device_test, Some(DeviceTest::Net | DeviceTest::Disk))
+            && bundle.has(BuildOption::NoDevices)
+        {
+            return Some("a nodevices bundle has no network or block device");
+        }
         let uses_share = self.device_test == Some(DeviceTest::Share);
         match (uses_share, bundle.has(BuildOption::NinePfs)) {
             (true, false) => Some("needs a 9pfs bundle (it reads a shared directory)"),
@@ -178,6 +183,23 @@ fn read_text(path: &Path) -> Result<String> {
 mod tests {
     use super::*;
     use crate::target::{Arch, Backend};
+
+    #[test]
+    fn a_nodevices_bundle_boots_no_device_example() {
+        let lean = Bundle::new(Backend::Qemu, Arch::Arm64, &[BuildOption::NoDevices]);
+        for device in [DeviceTest::Net, DeviceTest::Disk] {
+            let example = Expected {
+                device_test: Some(device),
+                ..Expected::default()
+            };
+            assert!(example.not_for(&lean).is_some());
+            assert_eq!(
+                example.not_for(&Bundle::new(Backend::Qemu, Arch::Arm64, &[])),
+                None
+            );
+        }
+        assert_eq!(Expected::default().not_for(&lean), None);
+    }
 
     #[test]
     fn share_examples_and_9pfs_bundles_go_together() {

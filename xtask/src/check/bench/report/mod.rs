@@ -42,6 +42,16 @@ pub(crate) struct Image {
     /// Median boots of both through the bundle's own VMM, or why that VMM
     /// cannot boot here.
     pub(crate) boots: Result<Boots, String>,
+    /// The OCaml hello on the bundle's `nodevices` variant: what the
+    /// network and block devices cost, or why it was not measured.
+    pub(crate) without_devices: Result<Lean, String>,
+}
+
+/// The OCaml hello linked for a `nodevices` variant.
+pub(crate) struct Lean {
+    pub(crate) ocaml_bytes: u64,
+    /// Median boot to the first console byte, or why not booted.
+    pub(crate) boot_ms: Result<f64, String>,
 }
 
 impl Image {
@@ -191,6 +201,7 @@ mod fixtures {
             c_bytes,
             ocaml_bytes,
             boots,
+            without_devices: Err("no nodevices bundle".into()),
         }
     }
 }

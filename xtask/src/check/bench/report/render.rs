@@ -46,6 +46,7 @@ impl Report {
         out.push_str(&self.build_markdown());
         out.push_str(&self.driver_markdown());
         out.push_str(&self.images_markdown());
+        out.push_str(&self.devices_markdown());
         out.push_str(&self.memory_markdown());
         out.push_str(&goals_markdown(&self.goals()));
         out
@@ -137,6 +138,31 @@ impl Report {
                 image.ocaml_bytes,
                 image.size_ratio()
             ));
+        }
+        out
+    }
+
+    fn devices_markdown(&self) -> String {
+        let mut out = String::from(
+            "\n## What the devices cost\n\nThe OCaml hello on each bundle and on its `nodevices` variant (the same bundle without the network and block APIs and virtio drivers); boots as above.\n\n| bundle | image with devices | without | size | boot ms with | without |\n|---|---|---|---|---|---|\n",
+        );
+        for image in &self.images {
+            let row = match &image.without_devices {
+                Err(why) => format!("{} | - | - | - | not measured: {why}", image.ocaml_bytes),
+                Ok(lean) => {
+                    let boots = match (&image.boots, &lean.boot_ms) {
+                        (Ok(with), Ok(without)) => format!("{:.0} | {without:.0}", with.ocaml_ms),
+                        (Err(why), _) | (_, Err(why)) => format!("- | not measured: {why}"),
+                    };
+                    format!(
+                        "{} | {} | {:+.1} % | {boots}",
+                        image.ocaml_bytes,
+                        lean.ocaml_bytes,
+                        (image.ocaml_bytes as f64 / lean.ocaml_bytes as f64 - 1.0) * 100.0
+                    )
+                }
+            };
+            out.push_str(&format!("| {} | {row} |\n", image.bundle));
         }
         out
     }
@@ -248,6 +274,14 @@ fn image_json(image: &Image) -> Value {
         "ocaml_boot_ms": boots.ok().map(|b| b.ocaml_ms),
         "boot_ratio": boots.ok().map(Boots::ratio),
         "boot_not_measured": boots.err(),
+        "without_devices": match &image.without_devices {
+            Ok(lean) => json!({
+                "ocaml_bytes": lean.ocaml_bytes,
+                "ocaml_boot_ms": lean.boot_ms.as_ref().ok(),
+                "boot_not_measured": lean.boot_ms.as_ref().err(),
+            }),
+            Err(why) => json!({ "not_measured": why }),
+        },
     })
 }
 
@@ -286,7 +320,7 @@ fn goals_markdown(goals: &[Goal]) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{image, report, COLD_J2};
-    use super::super::{last_of_each_step, parse_timings};
+    use super::super::{last_of_each_step, parse_timings, Lean};
     use super::*;
 
     #[test]
@@ -322,6 +356,9 @@ mod tests {
         assert_eq!(json["goals"][3]["met"], Value::Null);
         assert!(markdown.contains("| qemu-x86_64 | 6 | 29 | 2.5 |"));
         assert!(markdown.contains(
+            "| firecracker-x86_64 | 1690 | - | - | - | not measured: no nodevices bundle |"
+        ));
+        assert!(markdown.contains(
             "| firecracker-x86_64 | - | - | not measured: firecracker is not installed |"
         ));
         assert!(markdown.contains(
@@ -329,6 +366,28 @@ mod tests {
         ));
         assert_eq!(json["memory"]["guests"][0]["overhead_mib"], 2.5);
         assert_eq!(json["goals"][4]["met"], true);
+    }
+
+    #[test]
+    fn the_devices_cost_compares_a_bundle_with_its_nodevices_variant() {
+        let mut booted = image(
+            "qemu-arm64",
+            1000,
+            2019,
+            Ok(Boots {
+                c_ms: 100.0,
+                ocaml_ms: 126.0,
+            }),
+        );
+        booted.without_devices = Ok(Lean {
+            ocaml_bytes: 1900,
+            boot_ms: Ok(112.0),
+        });
+        let markdown = report(std::collections::BTreeMap::new(), vec![booted]).markdown();
+        assert!(
+            markdown.contains("| qemu-arm64 | 2019 | 1900 | +6.3 % | 126 | 112 |"),
+            "{markdown}"
+        );
     }
 
     #[test]
