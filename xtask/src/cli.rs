@@ -132,6 +132,14 @@ pub(crate) struct LocalbuildOpts {
     /// the composed configuration of those bundles
     #[arg(long, value_name = "DIR")]
     pub(crate) config_dir: Option<PathBuf>,
+    /// Compile without ccache even when it is installed (it is used by
+    /// default: see README "Compile cache")
+    #[arg(long)]
+    pub(crate) no_ccache: bool,
+    /// ccache's remote storage for the C compiles, passed to ccache as its
+    /// remote_storage setting: http://HOST:PORT/PATH, file:DIR, redis://...
+    #[arg(long, value_name = "URL", env = "CCACHE_REMOTE_STORAGE")]
+    pub(crate) ccache_remote_storage: Option<String>,
     #[command(flatten)]
     pub(crate) sources: SourceOpts,
 }

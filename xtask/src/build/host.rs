@@ -6,6 +6,7 @@
 //! as is. Otherwise they are built from the pinned sources into
 //! `<build>/host/`, one stamped step each.
 
+use crate::build::ccache::{self, Ccache};
 use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::fs;
@@ -48,6 +49,7 @@ pub(crate) fn ensure(
     version: &str,
     trees: &Trees,
     jobserver: &jobserver::Client,
+    ccache: Option<&Ccache>,
 ) -> Result<HostTools> {
     if let Some(found) = usable_on_path(version) {
         progress::say(
@@ -68,7 +70,7 @@ pub(crate) fn ensure(
         ),
     );
     let path = path_with_all(&[], Some(&bin));
-    let build = |tool: Tool| build_tool(ctx, &tool, &path, jobserver);
+    let build = |tool: Tool| build_tool(ctx, &tool, &path, jobserver, ccache);
     let ocaml_key = build(Tool {
         name: "host-ocaml",
         source: &trees.ocaml,
@@ -112,6 +114,7 @@ fn build_tool(
     tool: &Tool,
     path: &OsStr,
     jobserver: &jobserver::Client,
+    ccache: Option<&Ccache>,
 ) -> Result<String> {
     let tree = ctx.build_dir.join("host-build").join(tool.name);
     let step = BuildStep {
@@ -129,10 +132,8 @@ fn build_tool(
         fs::remove_if_present(&tree)?;
         fs::copy_tree(tool.source, &tree, &fs::CopyOptions::default())?;
         for cmd in &tool.recipe {
-            cmd.resolve(&[(TREE, &tree)])?
-                .dir(&tree)
-                .env("PATH", path)
-                .run_build(log, ctx.verbose, jobserver, None)?;
+            let cmd = cmd.resolve(&[(TREE, &tree)])?.dir(&tree);
+            ccache::wrap(ccache, cmd, path).run_build(log, ctx.verbose, jobserver, None)?;
         }
         Ok(())
     })
@@ -254,7 +255,7 @@ mod tests {
         };
         let jobserver = jobserver::Client::new(1).unwrap();
         let path = std::env::var_os("PATH").unwrap_or_default();
-        let key = build_tool(&ctx, &tool, &path, &jobserver).unwrap();
+        let key = build_tool(&ctx, &tool, &path, &jobserver, None).unwrap();
         let ran_in = std::fs::read_to_string(&out).unwrap();
         assert_eq!(
             ran_in.trim(),
@@ -268,7 +269,10 @@ mod tests {
         );
 
         std::fs::remove_file(&out).unwrap();
-        assert_eq!(build_tool(&ctx, &tool, &path, &jobserver).unwrap(), key);
+        assert_eq!(
+            build_tool(&ctx, &tool, &path, &jobserver, None).unwrap(),
+            key
+        );
         assert!(!out.exists(), "up to date: not run again");
     }
 

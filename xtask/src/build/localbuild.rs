@@ -4,6 +4,7 @@
 //! compilers of each arch) run at the same time.
 
 use crate::build::backends;
+use crate::build::ccache::{self, Ccache};
 use crate::build::host;
 use crate::build::install::{self, Installation};
 use crate::build::sources::{self, Fetcher, Source};
@@ -57,8 +58,17 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
         musl_tarball: sources::cached_tarball(ctx, musl),
         sources_key: [key_of(unikraft)?, key_of(lib_musl)?, key_of(musl)?].join("\n"),
     };
+    let ccache = Ccache::setup(
+        ctx,
+        &prefix,
+        &ccache::Request {
+            disabled: opts.no_ccache,
+            remote_storage: opts.ccache_remote_storage.as_deref(),
+        },
+    )?;
     let bundle_opts = backends::Options {
         jobserver: &jobserver,
+        ccache: ccache.as_ref(),
         fail_fast: opts.fail_fast,
         config_dir: opts.config_dir.as_deref(),
     };
@@ -72,7 +82,7 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     };
     let (stages, host_tools) = rayon::join(
         || backends::build(ctx, &bundles, &inputs, &bundle_opts),
-        || host::ensure(ctx, &ocaml_src.version, &trees, &jobserver),
+        || host::ensure(ctx, &ocaml_src.version, &trees, &jobserver, ccache.as_ref()),
     );
     let (stages, host_tools) = (stages?, host_tools?);
 
@@ -98,6 +108,7 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
         source: &trees.ocaml,
         key: &cross_key,
         path: &path,
+        ccache: ccache.as_ref(),
     };
     let mut arches: Vec<Arch> = bundles.iter().map(|b| b.arch).collect();
     arches.sort();
@@ -131,6 +142,10 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
             start.elapsed().as_secs_f64()
         ),
     );
+    if let Some(ccache) = &ccache {
+        let stats = ccache.stats()?;
+        progress::say("ccache", &stats.summary(ccache.has_remote_storage()));
+    }
     for line in findlib::usage(&prefix, owner, host_tools.bin_dir.as_deref()) {
         println!("{line}");
     }

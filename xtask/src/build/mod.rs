@@ -1,6 +1,7 @@
 //! The stages of `cargo xtask localbuild`, in the order they run.
 //!
 //! - [`sources`]: the pinned inputs: download, verify, cache, extract;
+//! - [`ccache`]: the compile cache every C compile goes through, when installed;
 //! - [`backends`]: Unikraft bundles, one per backend and arch (beside the host tools);
 //! - [`host`]: the host OCaml, ocamlfind and dune;
 //! - [`install`]: the C driver and the bundles, staged and moved into the prefix;
@@ -9,6 +10,7 @@
 //! - [`localbuild`]: every stage above, in order.
 
 pub(crate) mod backends;
+pub(crate) mod ccache;
 pub(crate) mod findlib;
 pub(crate) mod host;
 pub(crate) mod install;

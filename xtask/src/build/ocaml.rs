@@ -8,6 +8,7 @@
 //! to `<prefix>/lib/ocaml-unikraft-<arch>/` (replacing the previous one only
 //! if the move succeeds, see [`place`]).
 
+use crate::build::ccache::{self, Ccache};
 use crate::context::Context;
 use crate::target::Arch;
 use crate::util::cmd::Cmd;
@@ -42,6 +43,8 @@ pub(crate) struct Cross<'a> {
     pub(crate) key: &'a str,
     /// `PATH` with the driver and the host tools first.
     pub(crate) path: &'a OsString,
+    /// The compile cache the driver's compiles go through, if any.
+    pub(crate) ccache: Option<&'a Ccache>,
 }
 
 pub(crate) fn build(
@@ -77,10 +80,12 @@ pub(crate) fn build(
         fs::remove_if_present(&tree)?;
         fs::copy_tree(cross.source, &tree, &fs::CopyOptions::default())?;
         let run = |cmd: &Cmd, places: &[(&str, &Path)]| {
-            cmd.resolve(places)?
-                .dir(&tree)
-                .env("PATH", cross.path)
-                .run_build(log, ctx.verbose, jobserver, None)
+            ccache::wrap(cross.ccache, cmd.resolve(places)?.dir(&tree), cross.path).run_build(
+                log,
+                ctx.verbose,
+                jobserver,
+                None,
+            )
         };
         let [configure, build, install] = &recipe;
         run(configure, &[(TREE, &tree)])

@@ -98,6 +98,13 @@ const TOOLS: &[Tool] = &[
         fedora: "firecracker",
         required: false,
     },
+    Tool {
+        program: "ccache",
+        why: "caching C compiles across builds (optional; 4.4 or later)",
+        debian: "ccache",
+        fedora: "ccache",
+        required: false,
+    },
 ];
 
 pub(crate) fn doctor() -> Result<()> {
@@ -166,6 +173,6 @@ mod tests {
             "{err}"
         );
         // An optional tool alone does not fail.
-        check(|p| (p != "firecracker").then(|| "/bin/x".into())).unwrap();
+        check(|p| (p != "firecracker" && p != "ccache").then(|| "/bin/x".into())).unwrap();
     }
 }

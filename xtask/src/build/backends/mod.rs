@@ -20,6 +20,7 @@ mod descriptor;
 
 use crate::target::Bundle;
 
+use crate::build::ccache::{self, Ccache};
 use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::probe::{self, cmd};
@@ -59,6 +60,9 @@ pub(crate) struct Inputs {
 pub(crate) struct Options<'a> {
     /// The `-j` budget, shared with every other stage.
     pub(crate) jobserver: &'a jobserver::Client,
+    /// The compile cache, when there is one (not part of any key: it
+    /// changes no command).
+    pub(crate) ccache: Option<&'a Ccache>,
     pub(crate) fail_fast: bool,
     pub(crate) config_dir: Option<&'a Path>,
 }
@@ -171,7 +175,7 @@ fn build_one(
         output: Some(stage.clone()),
     };
     step.run(&ctx.log_dir(), opts.jobserver, Some(cancel), |log| {
-        run_compile(ctx, inputs, &dir, &compile, log, opts.jobserver, cancel)?;
+        run_compile(ctx, inputs, &dir, &compile, log, opts, cancel)?;
         stage_bundle(ctx, bundle, inputs, &dir, &stage)
     })?;
     Ok(stage)
@@ -229,7 +233,7 @@ fn run_compile(
     dir: &Path,
     compile: &Compile,
     log: &Path,
-    jobserver: &jobserver::Client,
+    opts: &Options,
     cancel: &AtomicBool,
 ) -> Result<()> {
     // Unikraft rebuilds everything when its configuration or trees change;
@@ -259,14 +263,15 @@ fn run_compile(
         (LIB_MUSL, inputs.lib_musl.as_path()),
         (BUNDLE_DIR, dir),
     ];
+    let path = std::env::var_os("PATH").unwrap_or_default();
     let run = |cmd: &Cmd| {
-        let mut cmd = cmd.resolve(&places)?;
+        let mut cmd = ccache::wrap(opts.ccache, cmd.resolve(&places)?, &path);
         // Unikraft stamps its version with `git describe` of the enclosing
         // repository; the extracted tree has none, and ours must not leak in.
         if let Some(parent) = inputs.unikraft.parent() {
             cmd = cmd.env("GIT_CEILING_DIRECTORIES", parent);
         }
-        cmd.run_build(log, ctx.verbose, jobserver, Some(cancel))
+        cmd.run_build(log, ctx.verbose, opts.jobserver, Some(cancel))
     };
     let [olddefconfig, build] = &compile.recipe;
     if !resuming {
