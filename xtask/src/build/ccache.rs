@@ -54,6 +54,9 @@ pub(crate) struct Request<'a> {
 impl Ccache {
     /// Sets up ccache for this run, or says why the compiles go without it.
     pub(crate) fn setup(ctx: &Context, prefix: &Path, request: &Request) -> Result<Option<Ccache>> {
+        let stats_log = ctx.log_dir().join("ccache-stats.log");
+        // A run without ccache has no statistics, not an older run's.
+        crate::util::fs::remove_if_present(&stats_log)?;
         let without = |why: &str| {
             let remote = match request.remote_storage {
                 Some(_) => " (its remote storage is unused)",
@@ -81,11 +84,11 @@ impl Ccache {
             &program,
             &ctx.build_dir.join("ccache/bin"),
             common_ancestor(&ctx.build_dir, prefix),
-            ctx.log_dir().join("ccache-stats.log"),
+            stats_log,
             request.remote_storage.map(str::to_owned),
         )?;
         let remote = match &ccache.remote_storage {
-            Some(url) => format!(", remote storage {url}"),
+            Some(url) => format!(", remote storage {}", redacted(url)),
             None => String::new(),
         };
         crate::util::progress::say(
@@ -218,6 +221,19 @@ impl Stats {
             self.preprocessed_hits,
             self.misses
         )
+    }
+}
+
+/// A remote storage URL fit for a log: without the password of
+/// `scheme://user:password@host...`.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '|']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
