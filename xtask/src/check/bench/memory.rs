@@ -89,6 +89,8 @@ pub(crate) fn smallest_guest_mib(bundle: &Bundle, image: &Path) -> Result<u32> {
 
 /// The smallest `n` in `(low, high]` for which `fits(n)`, assuming that
 /// whatever fits in `n` also fits in more; an error when `high` does not fit.
+/// Below `high` a failure to boot at all counts as not fitting: QEMU itself
+/// refuses some small sizes (arm64: "Not enough space for DTB").
 fn smallest(bounds: (u32, u32), mut fits: impl FnMut(u32) -> Result<bool>) -> Result<u32> {
     let (mut low, mut high) = bounds;
     if !fits(high)? {
@@ -96,7 +98,7 @@ fn smallest(bounds: (u32, u32), mut fits: impl FnMut(u32) -> Result<bool>) -> Re
     }
     while high - low > 1 {
         let middle = low + (high - low) / 2;
-        if fits(middle)? {
+        if fits(middle).unwrap_or(false) {
             high = middle;
         } else {
             low = middle;
@@ -129,6 +131,13 @@ mod tests {
             assert_eq!(found, threshold);
             assert!(boots <= 10, "{boots} boots for {threshold}");
         }
+        let refuses_small = smallest((1, 512), |n| {
+            if n < 20 {
+                bail!("the VMM failed")
+            }
+            Ok(true)
+        });
+        assert_eq!(refuses_small.unwrap(), 20);
         let err = smallest((1, 512), |_| Ok(false)).unwrap_err();
         assert!(err.to_string().contains("512 MiB"), "{err}");
     }

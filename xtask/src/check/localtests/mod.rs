@@ -54,7 +54,8 @@ mod native;
 use crate::check::boots;
 use crate::cli::LocaltestsOpts;
 use crate::context::Context;
-use crate::target::{Arch, Backend, Bundle};
+use crate::target::{Arch, Backend, BuildOption, Bundle};
+use crate::util::progress;
 use anyhow::{bail, Result};
 use boot_check::Boots;
 use ocaml_unikraft_toolchain::boot::console::Transcript;
@@ -88,7 +89,21 @@ const LINUX: &str = "linux";
 
 pub(crate) fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
-    let installed = crate::build::install::installed_bundles(&prefix);
+    // A nodevices bundle cannot link the device examples, which dune builds
+    // in every cross context; `bench` is what uses it.
+    let (lean, installed): (Vec<Bundle>, Vec<Bundle>) =
+        crate::build::install::installed_bundles(&prefix)
+            .into_iter()
+            .partition(|b| b.has(BuildOption::NoDevices));
+    for bundle in &lean {
+        progress::say(
+            "localtests",
+            &format!(
+                "{}: not tested (a nodevices bundle: bench measures it)",
+                bundle.name()
+            ),
+        );
+    }
     if installed.is_empty() {
         bail!(
             "no backend bundle is installed in {}\nhelp: run `cargo xtask localbuild` first",
