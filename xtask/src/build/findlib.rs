@@ -284,7 +284,7 @@ pub(crate) fn usage(prefix: &Path, owner: MainConf, host_bin: Option<&Path>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::util::place::testing::{snapshot, Renames};
+    use crate::util::place::testing::fail_each_rename;
 
     fn fake_compiler(prefix: &Path, arch: Arch) {
         let bin = ocaml::compiler_prefix(prefix, arch).join("bin");
@@ -398,34 +398,18 @@ mod tests {
 
     #[test]
     fn a_failure_at_any_move_leaves_an_opam_switch_as_it_was() {
-        let count = {
-            let dir = tempfile::tempdir().unwrap();
-            opam_like(dir.path());
-            let mut renames = Renames::failing_at(&[]);
-            write_with(dir.path(), &BOTH, Arch::X86_64, "/h", &mut |from, to| {
-                renames.rename(from, to)
-            })
-            .unwrap();
-            renames.calls
-        };
+        let count = fail_each_rename(
+            |root| drop(opam_like(root)),
+            Path::to_path_buf,
+            |root, renames| {
+                write_with(root, &BOTH, Arch::X86_64, "/h", &mut |from, to| {
+                    renames.rename(from, to)
+                })
+                .map(drop)
+            },
+        );
         // Three toolchains and two markers, all new.
         assert_eq!(count, 5);
-        for failing in 1..=count {
-            let dir = tempfile::tempdir().unwrap();
-            opam_like(dir.path());
-            let before = snapshot(dir.path());
-            let mut renames = Renames::failing_at(&[failing]);
-            let err = write_with(dir.path(), &BOTH, Arch::X86_64, "/h", &mut |from, to| {
-                renames.rename(from, to)
-            })
-            .unwrap_err();
-            assert!(format!("{err:#}").contains("injected"), "{err:#}");
-            assert_eq!(
-                snapshot(dir.path()),
-                before,
-                "after failing rename {failing}"
-            );
-        }
     }
 
     #[test]

@@ -210,7 +210,7 @@ fn default_backend(bundles: &[Bundle], arch: Arch) -> Option<Backend> {
 mod tests {
     use super::*;
     use crate::target::BuildOption;
-    use crate::util::place::testing::{snapshot, Node, Renames};
+    use crate::util::place::testing::{fail_each_rename, snapshot, Node, Renames};
 
     /// A driver, a runner and bundle stages whose every file holds `version`.
     struct Release {
@@ -384,35 +384,19 @@ mod tests {
     /// The prefix after failing at each rename in turn, from a prefix that
     /// `previous` fills, equals the prefix before.
     fn every_failure_point_restores(previous: fn(&Path, &Path)) {
-        let count = {
-            let dir = tempfile::tempdir().unwrap();
-            let prefix = dir.path().join("prefix");
-            previous(dir.path(), &prefix);
-            let mut renames = Renames::failing_at(&[]);
-            Release::new(dir.path(), "v2", V2)
-                .install(&prefix, &mut renames)
-                .unwrap();
-            renames.calls
-        };
+        let count = fail_each_rename(
+            |dir| previous(dir, &dir.join("prefix")),
+            |dir| dir.join("prefix"),
+            |dir, renames| {
+                Release::new(dir, "v2", V2)
+                    .install(&dir.join("prefix"), renames)
+                    .map(drop)
+            },
+        );
         assert!(
             count > 2 * installed::tools().count(),
             "only {count} renames"
         );
-        for failing in 1..=count {
-            let dir = tempfile::tempdir().unwrap();
-            let prefix = dir.path().join("prefix");
-            previous(dir.path(), &prefix);
-            let before = snapshot(&prefix);
-            let err = Release::new(dir.path(), "v2", V2)
-                .install(&prefix, &mut Renames::failing_at(&[failing]))
-                .unwrap_err();
-            assert!(format!("{err:#}").contains("injected"), "{err:#}");
-            assert_eq!(
-                snapshot(&prefix),
-                before,
-                "after a failure of rename {failing} of {count}"
-            );
-        }
     }
 
     #[test]

@@ -258,6 +258,39 @@ pub(crate) mod testing {
         }
     }
 
+    /// The all-or-none check shared by every installer: `attempt` runs on
+    /// a fresh temporary directory that `setup` filled, first with every
+    /// rename succeeding (to count them), then once per rename with that
+    /// one failing, which must make it fail with the injected error and
+    /// leave the directory `watched` names exactly as it was. Returns how
+    /// many renames a successful attempt makes.
+    pub(crate) fn fail_each_rename(
+        setup: impl Fn(&Path),
+        watched: impl Fn(&Path) -> PathBuf,
+        mut attempt: impl FnMut(&Path, &mut Renames) -> anyhow::Result<()>,
+    ) -> usize {
+        let count = {
+            let dir = tempfile::tempdir().unwrap();
+            setup(dir.path());
+            let mut renames = Renames::failing_at(&[]);
+            attempt(dir.path(), &mut renames).unwrap();
+            renames.calls
+        };
+        for failing in 1..=count {
+            let dir = tempfile::tempdir().unwrap();
+            setup(dir.path());
+            let before = snapshot(&watched(dir.path()));
+            let err = attempt(dir.path(), &mut Renames::failing_at(&[failing])).unwrap_err();
+            assert!(format!("{err:#}").contains("injected"), "{err:#}");
+            assert_eq!(
+                snapshot(&watched(dir.path())),
+                before,
+                "after a failure of rename {failing} of {count}"
+            );
+        }
+        count
+    }
+
     #[derive(Debug, PartialEq, Eq)]
     pub(crate) enum Node {
         Dir,
@@ -290,7 +323,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{snapshot, Renames};
+    use super::testing::{fail_each_rename, snapshot, Renames};
     use super::*;
 
     /// In `root`: `dest/file` and `dest/tree/` exist, `dest/new/piece`
@@ -304,6 +337,12 @@ mod tests {
         std::fs::write(stage.join("file"), "new").unwrap();
         std::fs::write(stage.join("tree/b"), "new").unwrap();
         std::fs::write(stage.join("piece"), "new").unwrap();
+        pieces(root)
+    }
+
+    /// The pieces [`setup`] stages, from `stage/` into `dest/`.
+    fn pieces(root: &Path) -> Vec<Piece> {
+        let (stage, dest) = (root.join("stage"), root.join("dest"));
         [("file", "file"), ("tree", "tree"), ("piece", "new/piece")]
             .into_iter()
             .map(|(staged, dest_path)| Piece {
@@ -341,22 +380,15 @@ mod tests {
 
     #[test]
     fn a_failure_at_any_rename_puts_everything_back() {
-        for failing in 1..=5 {
-            let dir = tempfile::tempdir().unwrap();
-            let pieces = setup(dir.path());
-            let before = snapshot(dir.path());
-            let mut renames = Renames::failing_at(&[failing]);
-            let err = all_or_none(&pieces, dir.path(), &mut |from, to| {
-                renames.rename(from, to)
-            })
-            .unwrap_err();
-            assert!(format!("{err:#}").contains("injected"), "{err:#}");
-            assert_eq!(
-                snapshot(dir.path()),
-                before,
-                "after a failure of rename {failing}"
-            );
-        }
+        let count = fail_each_rename(
+            |root| drop(setup(root)),
+            Path::to_path_buf,
+            |root, renames| {
+                let pieces = pieces(root);
+                all_or_none(&pieces, root, &mut |from, to| renames.rename(from, to)).map(drop)
+            },
+        );
+        assert_eq!(count, 5);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::util::step::Timing;
 use anyhow::{bail, Context as _, Result};
 use ocaml_unikraft_toolchain::boot::vmm;
 use report::{median, Boots, Driver, Image, Lean, Memory, Report, Setting};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -57,12 +57,13 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
         &format!("driver overhead ({} calls each)", opts.driver_runs),
     );
     let driver = driver_overhead(&driver, work.path(), opts.driver_runs)?;
+    let targets = Targets::of(ctx, &prefix);
     progress::say("bench", "image sizes and boot times");
-    let images = images_and_boots(ctx, &prefix, work.path(), opts.boot_runs)?;
+    let images = images_and_boots(ctx, &prefix, &targets, work.path(), opts.boot_runs)?;
     progress::say("bench", "guest memory (bisection)");
     let memory = Memory {
         native_rss_mib: memory::native_peak_rss_mib(ctx, &prefix, work.path())?,
-        guests: guest_memory(ctx, &prefix, work.path())?,
+        guests: guest_memory(ctx, &prefix, &targets, work.path())?,
     };
 
     let report = Report {
@@ -213,23 +214,53 @@ fn driver_overhead(driver: &Path, work: &Path, runs: usize) -> Result<Driver> {
     })
 }
 
-/// For every installed plain bundle (not the variants) with a cross
-/// compiler: sizes of the OCaml and C hello images, and their median boot
-/// times through the bundle's own VMM, where it can boot here.
-fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> Result<Vec<Image>> {
-    let installed = crate::build::install::installed_bundles(prefix);
-    let bundles: Vec<Bundle> = installed
-        .iter()
-        .filter(|b| b.options.is_empty())
-        .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
-        .cloned()
-        .collect();
-    let blockers = boots::blockers(ctx, prefix, &bundles);
+/// The bundles the bench measures: every installed plain bundle (not the
+/// variants, which count only as the `nodevices` baseline) with a cross
+/// compiler, and why their VMMs cannot boot here, found once for every
+/// measurement.
+struct Targets {
+    installed: Vec<Bundle>,
+    measured: Vec<Bundle>,
+    blockers: HashMap<String, String>,
+}
+
+impl Targets {
+    fn of(ctx: &Context, prefix: &Path) -> Targets {
+        let installed = crate::build::install::installed_bundles(prefix);
+        let measured: Vec<Bundle> = installed
+            .iter()
+            .filter(|b| b.options.is_empty())
+            .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
+            .cloned()
+            .collect();
+        let blockers = boots::blockers(ctx, prefix, &measured);
+        Targets {
+            installed,
+            measured,
+            blockers,
+        }
+    }
+}
+
+/// The OCaml hello's image in a bundle's scratch directory.
+const OCAML_HELLO: &str = "ocaml-hello";
+
+/// For every measured bundle: sizes of the OCaml and C hello images, and
+/// their median boot times through the bundle's own VMM, where it can boot
+/// here.
+fn images_and_boots(
+    ctx: &Context,
+    prefix: &Path,
+    targets: &Targets,
+    work: &Path,
+    runs: usize,
+) -> Result<Vec<Image>> {
+    let (installed, blockers) = (&targets.installed, &targets.blockers);
     let mut images = Vec::new();
-    for bundle in &bundles {
+    for bundle in &targets.measured {
         let dir = work.join(bundle.name());
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let (c_image, ml_image) = (dir.join("c-hello"), dir.join("ocaml-hello"));
+        let (c_image, ml_image) = (dir.join("c-hello"), dir.join(OCAML_HELLO));
         smoke::link_hello(ctx, prefix, bundle, &c_image)?;
         link_ocaml(ctx, prefix, bundle, "examples/simple/hello.ml", &ml_image)?;
         let boots = match blockers.get(&bundle.name()) {
@@ -270,30 +301,22 @@ fn images_and_boots(ctx: &Context, prefix: &Path, work: &Path, runs: usize) -> R
     Ok(images)
 }
 
-/// For every installed bundle with a cross compiler whose VMM can boot
-/// here: the smallest guests that run the OCaml hello and
+/// For every measured bundle whose VMM can boot here: the smallest guests
+/// that run the OCaml hello [`images_and_boots`] linked and
 /// [`memory::PROGRAM`]; why not, for the others.
 fn guest_memory(
     ctx: &Context,
     prefix: &Path,
+    targets: &Targets,
     work: &Path,
 ) -> Result<Vec<(String, Result<report::GuestMemory, String>)>> {
-    let bundles: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
-        .into_iter()
-        .filter(|b| b.options.is_empty())
-        .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
-        .collect();
-    let blockers = boots::blockers(ctx, prefix, &bundles);
     let mut guests = Vec::new();
-    for bundle in &bundles {
-        let measured = match blockers.get(&bundle.name()) {
+    for bundle in &targets.measured {
+        let measured = match targets.blockers.get(&bundle.name()) {
             Some(why) => Err(why.clone()),
             None => {
-                let dir = work.join("memory").join(bundle.name());
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                let (hello, program) = (dir.join("hello.exe"), dir.join("memory.exe"));
-                link_ocaml(ctx, prefix, bundle, "examples/simple/hello.ml", &hello)?;
+                let dir = work.join(bundle.name());
+                let (hello, program) = (dir.join(OCAML_HELLO), dir.join("memory.exe"));
                 link_ocaml(ctx, prefix, bundle, memory::PROGRAM, &program)?;
                 Ok(memory::measure(bundle, &hello, &program)?)
             }
