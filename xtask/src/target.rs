@@ -140,6 +140,25 @@ pub(crate) fn select(selection: &Selection) -> Result<Vec<Bundle>> {
     Ok(unique)
 }
 
+/// One bundle per arch of `bundles`, the one the cross compiler of that
+/// arch is built with: the plain QEMU bundle when there is one (what the
+/// toolchain uses by default), else the first plain one, else the first.
+pub(crate) fn leaders(bundles: &[Bundle]) -> Vec<Bundle> {
+    let mut leaders: Vec<Bundle> = Vec::new();
+    for arch in Arch::ALL {
+        let of_arch: Vec<&Bundle> = bundles.iter().filter(|b| b.arch == arch).collect();
+        let plain = |b: &&&Bundle| b.options.is_empty();
+        let leader = of_arch
+            .iter()
+            .filter(plain)
+            .find(|b| b.backend == Backend::Qemu)
+            .or_else(|| of_arch.iter().find(plain))
+            .or_else(|| of_arch.first());
+        leaders.extend(leader.map(|b| (*b).clone()));
+    }
+    leaders
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +186,35 @@ mod tests {
         for option in BuildOption::ALL {
             assert_eq!(BuildOption::from_str(option.name(), false), Ok(option));
         }
+    }
+
+    #[test]
+    fn leaders_are_plain_qemu_else_plain_else_first() {
+        let leaders = |selection| -> Vec<String> {
+            leaders(&select(&selection).unwrap())
+                .iter()
+                .map(Bundle::name)
+                .collect()
+        };
+        assert_eq!(leaders(Selection::default()), ["qemu-x86_64", "qemu-arm64"]);
+        let firecracker = [Backend::Firecracker];
+        let arm64 = [Arch::Arm64];
+        assert_eq!(
+            leaders(Selection {
+                backends: &firecracker,
+                ..Default::default()
+            }),
+            ["firecracker-x86_64", "firecracker-arm64"]
+        );
+        let debug = [BuildOption::Debug];
+        assert_eq!(
+            leaders(Selection {
+                arches: &arm64,
+                options: &debug,
+                ..Default::default()
+            }),
+            ["qemu-debug-arm64"]
+        );
     }
 
     #[test]

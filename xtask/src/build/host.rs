@@ -17,13 +17,27 @@ use anyhow::{Context as _, Result};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-/// configure options of the host OCaml besides its prefix.
-const CONFIGURE_OPTIONS: &[&str] = &["--disable-ocamldoc", "--disable-ocamltest"];
+/// configure options of the host OCaml besides its prefix: only what dune,
+/// findlib and the cross build use. None of them runs ocamldoc, ocamltest
+/// or the debugger, or links the debug or instrumented runtimes (the cross
+/// build makes its own runtimes from its own tree).
+const CONFIGURE_OPTIONS: &[&str] = &[
+    "--disable-ocamldoc",
+    "--disable-ocamltest",
+    "--disable-debugger",
+    "--disable-debug-runtime",
+    "--disable-instrumented-runtime",
+];
 
 /// Stands in the recipes for the copy of a tool's source tree they run in:
 /// a path of the build tree, kept out of the stamp keys (which hold the
 /// prefix: the tools remember where they are installed).
 const TREE: &str = "${tree}";
+
+/// The steps of the host tools, in build order.
+pub(crate) const OCAML_STEP: &str = "host-ocaml";
+pub(crate) const FINDLIB_STEP: &str = "host-findlib";
+pub(crate) const DUNE_STEP: &str = "host-dune";
 
 /// The oldest dune that builds with OCaml 5.4.
 const DUNE_MIN: (u32, u32) = (3, 18);
@@ -32,6 +46,9 @@ pub(crate) struct HostTools {
     /// Prepended to `PATH` for every later stage (empty when the tools come
     /// from `PATH` already).
     pub(crate) bin_dir: Option<PathBuf>,
+    /// The stamp key of our host OCaml, on which findlib and dune depend
+    /// (none when the tools come from `PATH`).
+    ocaml_key: Option<String>,
 }
 
 /// Where the pinned trees of the host tools are.
@@ -44,7 +61,10 @@ pub(crate) struct Trees {
     pub(crate) dune_key: String,
 }
 
-pub(crate) fn ensure(
+/// The host OCaml: the one on `PATH` when it comes with the other tools,
+/// else ours, built now. The cross compilers need only this; ocamlfind and
+/// dune follow in [`ensure_tools`].
+pub(crate) fn ensure_ocaml(
     ctx: &Context,
     version: &str,
     trees: &Trees,
@@ -56,10 +76,12 @@ pub(crate) fn ensure(
             "host tools",
             &format!("using OCaml {version}, ocamlfind and dune from PATH ({found})"),
         );
-        return Ok(HostTools { bin_dir: None });
+        return Ok(HostTools {
+            bin_dir: None,
+            ocaml_key: None,
+        });
     }
     let prefix = own_prefix(ctx);
-    let bin = prefix.join("bin");
     progress::say(
         "host tools",
         &format!(
@@ -69,30 +91,65 @@ pub(crate) fn ensure(
             prefix.display()
         ),
     );
-    let path = path_with_all(&[], Some(&bin));
-    let build = |tool: Tool| build_tool(ctx, &tool, &path, jobserver, ccache);
-    let ocaml_key = build(Tool {
-        name: "host-ocaml",
-        source: &trees.ocaml,
-        inputs: trees.ocaml_key.clone(),
-        recipe: ocaml_recipe(&prefix),
-        // A fresh prefix: files of an older build must not linger.
-        clears: Some(&prefix),
-    })?;
+    let bin = prefix.join("bin");
+    let ocaml_key = build_tool(
+        ctx,
+        &Tool {
+            name: OCAML_STEP,
+            source: &trees.ocaml,
+            inputs: trees.ocaml_key.clone(),
+            recipe: ocaml_recipe(&prefix),
+            // A fresh prefix: files of an older build must not linger.
+            clears: Some(&prefix),
+        },
+        &path_with_all(&[], Some(&bin)),
+        jobserver,
+        ccache,
+    )?;
+    Ok(HostTools {
+        bin_dir: Some(bin),
+        ocaml_key: Some(ocaml_key),
+    })
+}
+
+/// ocamlfind and dune, built with our host OCaml (nothing to do when the
+/// tools come from `PATH`). One after the other: dune's install asks an
+/// ocamlfind on `PATH` where libraries go, so it must find ours.
+pub(crate) fn ensure_tools(
+    ctx: &Context,
+    host: &HostTools,
+    trees: &Trees,
+    jobserver: &jobserver::Client,
+    ccache: Option<&Ccache>,
+) -> Result<()> {
+    let (Some(bin), Some(ocaml_key)) = (&host.bin_dir, &host.ocaml_key) else {
+        return Ok(());
+    };
+    let prefix = own_prefix(ctx);
+    let path = path_with_all(&[], Some(bin));
     // Built with the host OCaml: rebuilt with it.
-    let with_ocaml = |name, source: &Path, key: &str, recipe| {
-        build(Tool {
+    let build = |name, source: &Path, key: &str, recipe| {
+        let tool = Tool {
             name,
             source,
             inputs: format!("{ocaml_key}{key}"),
             recipe,
             clears: None,
-        })
+        };
+        build_tool(ctx, &tool, &path, jobserver, ccache).map(drop)
     };
-    let (findlib, dune) = (findlib_recipe(&prefix), dune_recipe(&prefix));
-    with_ocaml("host-findlib", &trees.findlib, &trees.findlib_key, findlib)?;
-    with_ocaml("host-dune", &trees.dune, &trees.dune_key, dune)?;
-    Ok(HostTools { bin_dir: Some(bin) })
+    build(
+        FINDLIB_STEP,
+        &trees.findlib,
+        &trees.findlib_key,
+        findlib_recipe(&prefix),
+    )?;
+    build(
+        DUNE_STEP,
+        &trees.dune,
+        &trees.dune_key,
+        dune_recipe(&prefix),
+    )
 }
 
 /// A host tool: built by its recipe in a copy of its source tree.

@@ -22,6 +22,9 @@ use anyhow::{Context as _, Result};
 use ocaml_unikraft_toolchain::installed;
 use std::path::{Path, PathBuf};
 
+/// The install step's name in progress lines and timings.
+pub(crate) const STEP: &str = "install";
+
 pub(crate) struct Installation<'a> {
     pub(crate) prefix: &'a Path,
     pub(crate) programs: &'a Programs,
@@ -112,16 +115,12 @@ pub(crate) fn install(ctx: &Context, what: &Installation) -> Result<()> {
         ));
     }
     let stamp = Stamp::new(ctx.build_dir.join("stamps/install"));
-    let outcome = run_step(&ctx.log_dir(), "install", &stamp, &key, || {
+    let outcome = run_step(&ctx.log_dir(), STEP, &stamp, &key, || {
         stage_and_move(what, &mut place::rename)
     })?;
     match outcome {
-        StepResult::Ran => {
-            progress::say("install", &format!("installed into {}", prefix.display()))
-        }
-        StepResult::UpToDate => {
-            progress::say("install", &format!("{} is up to date", prefix.display()))
-        }
+        StepResult::Ran => progress::say(STEP, &format!("installed into {}", prefix.display())),
+        StepResult::UpToDate => progress::say(STEP, &format!("{} is up to date", prefix.display())),
     }
     Ok(())
 }
@@ -146,17 +145,7 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
         .with_context(|| format!("copying {}", what.programs.runner.display()))?;
     paths.push(runner);
     for arch in &arches {
-        let first = installed::c_compiler(stage, *arch);
-        std::fs::copy(&what.programs.driver, &first)
-            .with_context(|| format!("copying {}", what.programs.driver.display()))?;
-        for tool in installed::tools() {
-            let name = installed::tool_file_name(*arch, tool);
-            let path = stage.join("bin").join(&name);
-            if path != first {
-                std::fs::hard_link(&first, path)?;
-            }
-            paths.push(Path::new("bin").join(name));
-        }
+        paths.extend(stage_driver(stage, &what.programs.driver, *arch)?);
         // A variant installed alone leaves the default as it was.
         if let Some(default) = default_backend(what.bundles, *arch) {
             let default_file = installed::default_backend_file(*arch);
@@ -188,6 +177,50 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
         })
         .collect();
     place::all_or_none(&pieces, prefix, rename)
+}
+
+/// The driver under every tool name of `arch` in `<dir>/bin` (one file,
+/// hard links); returns their paths relative to `dir`.
+fn stage_driver(dir: &Path, driver: &Path, arch: Arch) -> Result<Vec<PathBuf>> {
+    let first = installed::c_compiler(dir, arch);
+    std::fs::copy(driver, &first).with_context(|| format!("copying {}", driver.display()))?;
+    let mut paths = Vec::new();
+    for tool in installed::tools() {
+        let name = installed::tool_file_name(arch, tool);
+        let path = dir.join("bin").join(&name);
+        if path != first {
+            std::fs::hard_link(&first, &path)
+                .with_context(|| format!("linking {}", path.display()))?;
+        }
+        paths.push(Path::new("bin").join(name));
+    }
+    Ok(paths)
+}
+
+/// A prefix in the build tree holding the driver and one built bundle, its
+/// default: enough to build a cross compiler before the installation,
+/// which waits for every bundle. The bundle is linked, not copied.
+pub(crate) fn driver_prefix(
+    dir: &Path,
+    driver: &Path,
+    bundle: &Bundle,
+    stage: &Path,
+) -> Result<()> {
+    fs::remove_if_present(dir)?;
+    std::fs::create_dir_all(dir.join("bin"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    stage_driver(dir, driver, bundle.arch)?;
+    for part in ["lib", "share"] {
+        let relative = Path::new(part).join(bundle.install_name());
+        let link = dir.join(&relative);
+        fs::create_parent(&link)?;
+        std::os::unix::fs::symlink(stage.join(&relative), &link)
+            .with_context(|| format!("linking {}", link.display()))?;
+    }
+    let default_file = dir.join(installed::default_backend_file(bundle.arch));
+    fs::create_parent(&default_file)?;
+    std::fs::write(&default_file, format!("{}\n", bundle.backend_name()))
+        .with_context(|| format!("writing {}", default_file.display()))
 }
 
 /// The default backend of `arch` among the plain bundles installed: QEMU

@@ -5,8 +5,8 @@
 
 use crate::build::backends;
 use crate::build::ccache::{self, Ccache};
-use crate::build::host;
-use crate::build::install::{self, Installation};
+use crate::build::host::{self, HostTools};
+use crate::build::install::{self, Installation, Programs};
 use crate::build::sources::{self, Fetcher, Source};
 use crate::build::{findlib, ocaml};
 use crate::cli::LocalbuildOpts;
@@ -14,9 +14,11 @@ use crate::context::Context;
 use crate::target::{Arch, Bundle, Selection};
 use crate::util::probe::{self, cmd};
 use crate::util::progress;
+use crate::util::ready::Ready;
 use crate::util::step;
 use anyhow::{Context as _, Result};
-use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
@@ -66,12 +68,6 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
             remote_storage: opts.ccache_remote_storage.as_deref(),
         },
     )?;
-    let bundle_opts = backends::Options {
-        jobserver: &jobserver,
-        ccache: ccache.as_ref(),
-        fail_fast: opts.fail_fast,
-        config_dir: opts.config_dir.as_deref(),
-    };
     let trees = host::Trees {
         ocaml: dir_of(ocaml_src),
         ocaml_key: key_of(ocaml_src)?,
@@ -80,43 +76,78 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
         dune: dir_of(dune_src),
         dune_key: key_of(dune_src)?,
     };
-    let (stages, host_tools) = rayon::join(
-        || backends::build(ctx, &bundles, &inputs, &bundle_opts),
-        || host::ensure(ctx, &ocaml_src.version, &trees, &jobserver, ccache.as_ref()),
-    );
-    let (stages, host_tools) = (stages?, host_tools?);
-
-    let programs = install::build_programs(ctx)?;
-    install::install(
-        ctx,
-        &Installation {
-            prefix: &prefix,
-            programs: &programs,
-            bundles: &bundles,
-            bundle_stages: &stages,
-        },
-    )?;
-
-    // The driver first, then the host tools, then the user's PATH.
-    let path = host::path_with_all(&[prefix.join("bin")], host_tools.bin_dir.as_deref());
-    let sh = probe::shell()?;
-    let host_ocaml = probe::read(cmd!(sh, "ocamlopt -version").env("PATH", &path))
-        .context("asking the host OCaml its version")?;
-    let cross_key = format!("{}\nhost ocamlopt {}", trees.ocaml_key, host_ocaml.trim());
-    let cross = ocaml::Cross {
-        prefix: &prefix,
-        source: &trees.ocaml,
-        key: &cross_key,
-        path: &path,
+    let built = Ready::new(bundles.iter().map(Bundle::name));
+    let bundle_opts = backends::Options {
+        jobserver: &jobserver,
         ccache: ccache.as_ref(),
+        fail_fast: opts.fail_fast,
+        config_dir: opts.config_dir.as_deref(),
+        built: &built,
     };
+    let programs = OnceLock::new();
     let mut arches: Vec<Arch> = bundles.iter().map(|b| b.arch).collect();
     arches.sort();
     arches.dedup();
-    arches
-        .par_iter()
-        .map(|&arch| ocaml::build(ctx, &cross, arch, &jobserver))
-        .collect::<Result<Vec<()>>>()?;
+    // Two lines of work, each step starting once what it needs is there:
+    // the driver, the bundles and their installation; and the host OCaml,
+    // then side by side ocamlfind and dune, and each arch's cross compiler
+    // as soon as the bundle it is built with (its leader) is ready.
+    let (installed, host_tools) = std::thread::scope(|s| {
+        let installed = s.spawn(|| {
+            let _release_waiters = built.closer();
+            let driver_and_runner = install::build_programs(ctx)?;
+            let programs = programs.get_or_init(|| driver_and_runner);
+            let stages = backends::build(ctx, &bundles, &inputs, &bundle_opts)?;
+            install::install(
+                ctx,
+                &Installation {
+                    prefix: &prefix,
+                    programs,
+                    bundles: &bundles,
+                    bundle_stages: &stages,
+                },
+            )
+        });
+        let host_tools: Result<HostTools> = (|| {
+            let host =
+                host::ensure_ocaml(ctx, &ocaml_src.version, &trees, &jobserver, ccache.as_ref())?;
+            let cross = CrossInputs {
+                ctx,
+                prefix: &prefix,
+                trees: &trees,
+                host: &host,
+                key: cross_key(&trees, &host)?,
+                jobserver: &jobserver,
+                ccache: ccache.as_ref(),
+                built: &built,
+                programs: &programs,
+            };
+            std::thread::scope(|s| {
+                let compilers: Vec<_> = crate::target::leaders(&bundles)
+                    .into_iter()
+                    .map(|leader| s.spawn(|| cross.build(leader)))
+                    .collect();
+                let tools = host::ensure_tools(ctx, &host, &trees, &jobserver, ccache.as_ref());
+                for compiler in compilers {
+                    compiler
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                }
+                tools
+            })?;
+            Ok(host)
+        })();
+        let installed = installed
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (installed, host_tools)
+    });
+    // The bundles' failure first: a cross compiler waiting for a failed
+    // bundle only echoes it.
+    installed?;
+    let host_tools = host_tools?;
+    let path = host::path_with_all(&[prefix.join("bin")], host_tools.bin_dir.as_deref());
+    let sh = probe::shell()?;
 
     let host_path = probe::read(
         cmd!(sh, "ocamlfind printconf path")
@@ -142,6 +173,15 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
             start.elapsed().as_secs_f64()
         ),
     );
+    let ran = step::this_run(&ctx.log_dir())?;
+    let path = step::critical_path(&ran, |step| dependencies(step, &bundles, ccache.is_some()));
+    if !path.is_empty() {
+        let chain: Vec<String> = path
+            .iter()
+            .map(|t| format!("{} {:.0} s", t.step, t.wall_seconds))
+            .collect();
+        progress::say("critical path", &chain.join(" -> "));
+    }
     if let Some(ccache) = &ccache {
         let stats = ccache.stats()?;
         progress::say("ccache", &stats.summary(ccache.has_remote_storage()));
@@ -150,4 +190,101 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// What the cross compilers are built from, besides their arch.
+struct CrossInputs<'a> {
+    ctx: &'a Context,
+    prefix: &'a Path,
+    trees: &'a host::Trees,
+    host: &'a HostTools,
+    /// The OCaml tree's identity and the host compiler's version.
+    key: String,
+    jobserver: &'a jobserver::Client,
+    ccache: Option<&'a Ccache>,
+    built: &'a Ready<PathBuf>,
+    programs: &'a OnceLock<Programs>,
+}
+
+fn cross_key(trees: &host::Trees, host: &HostTools) -> Result<String> {
+    let path = host::path_with_all(&[], host.bin_dir.as_deref());
+    let sh = probe::shell()?;
+    let host_ocaml = probe::read(cmd!(sh, "ocamlopt -version").env("PATH", &path))
+        .context("asking the host OCaml its version")?;
+    Ok(format!(
+        "{}\nhost ocamlopt {}",
+        trees.ocaml_key,
+        host_ocaml.trim()
+    ))
+}
+
+impl CrossInputs<'_> {
+    /// The cross compiler of `leader`'s arch, once that bundle is built:
+    /// the driver, in a prefix of the build tree holding only that bundle,
+    /// compiles its runtime.
+    fn build(&self, leader: Bundle) -> Result<()> {
+        let arch = leader.arch.unikraft();
+        let stage = self.built.wait(&leader.name()).with_context(|| {
+            format!("no {arch} cross compiler: bundle {} failed", leader.name())
+        })?;
+        let programs = self.programs.get().context("the C driver was not built")?;
+        let driver = self.ctx.build_dir.join("cross").join(arch).join("driver");
+        install::driver_prefix(&driver, &programs.driver, &leader, &stage)?;
+        let path = host::path_with_all(&[driver.join("bin")], self.host.bin_dir.as_deref());
+        let cross = ocaml::Cross {
+            prefix: self.prefix,
+            source: &self.trees.ocaml,
+            key: &self.key,
+            path: &path,
+            ccache: self.ccache,
+        };
+        ocaml::build(self.ctx, &cross, leader.arch, self.jobserver)
+            .with_context(|| format!("building the {arch} cross compiler"))
+    }
+}
+
+/// The steps `step` waits for in a localbuild of `bundles` (by the names
+/// the timings record): what its critical path follows.
+fn dependencies(step: &str, bundles: &[Bundle], ccache: bool) -> Vec<String> {
+    let leaders = crate::target::leaders(bundles);
+    let bundle_step = backends::step_name;
+    match step {
+        host::FINDLIB_STEP => vec![host::OCAML_STEP.into()],
+        host::DUNE_STEP => vec![host::FINDLIB_STEP.into()],
+        install::STEP => bundles.iter().map(bundle_step).collect(),
+        _ => {
+            if let Some(leader) = leaders.iter().find(|l| step == ocaml::step_name(l.arch)) {
+                return vec![host::OCAML_STEP.into(), bundle_step(leader)];
+            }
+            // With a compile cache, a bundle waits for its arch's leader.
+            let follower = bundles
+                .iter()
+                .find(|b| step == bundle_step(b) && !leaders.contains(b));
+            match follower.and_then(|b| leaders.iter().find(|l| l.arch == b.arch)) {
+                Some(leader) if ccache => vec![bundle_step(leader)],
+                _ => Vec::new(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Selection;
+
+    #[test]
+    fn cross_compilers_wait_for_host_ocaml_and_their_leader_only() {
+        let bundles = crate::target::select(&Selection::default()).unwrap();
+        let deps = |step: &str, ccache| dependencies(step, &bundles, ccache);
+        assert_eq!(
+            deps("ocaml-arm64", true),
+            ["host-ocaml", "bundle qemu-arm64"]
+        );
+        assert_eq!(deps("bundle qemu-9pfs-arm64", true), ["bundle qemu-arm64"]);
+        assert!(deps("bundle qemu-9pfs-arm64", false).is_empty());
+        assert!(deps("bundle qemu-arm64", true).is_empty());
+        assert_eq!(deps("host-dune", true), ["host-findlib"]);
+        assert_eq!(deps("install", true).len(), bundles.len());
+    }
 }

@@ -53,7 +53,7 @@ pub(crate) fn build(
     arch: Arch,
     jobserver: &jobserver::Client,
 ) -> Result<()> {
-    let name = format!("ocaml-{}", arch.unikraft());
+    let name = step_name(arch);
     let install_dir = compiler_prefix(cross.prefix, arch);
     let recipe = recipe(arch, &install_dir);
     // One stamp per prefix: installing elsewhere must not make the next
@@ -129,6 +129,11 @@ fn recipe(arch: Arch, install_dir: &Path) -> [Cmd; 3] {
             .arg("installcross")
             .arg(format!("DESTDIR={STAGING}")),
     ]
+}
+
+/// `ocaml-x86_64`: the cross build's step, log and stamp name.
+pub(crate) fn step_name(arch: Arch) -> String {
+    format!("ocaml-{}", arch.unikraft())
 }
 
 /// The toolchain names of an arch: `unikraft_x86_64`, `unikraft_arm64`.

@@ -6,7 +6,8 @@
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`place`]: moving staged pieces into a prefix, all or none;
 //! - [`lock`]: serialising concurrent runs on one cache or build directory;
-//! - [`progress`]: what the user sees while work runs.
+//! - [`progress`]: what the user sees while work runs;
+//! - [`ready`]: results posted by one thread and awaited by others.
 
 pub(crate) mod cmd;
 pub(crate) mod fs;
@@ -14,4 +15,5 @@ pub mod lock;
 pub(crate) mod place;
 pub(crate) mod probe;
 pub(crate) mod progress;
+pub(crate) mod ready;
 pub(crate) mod step;

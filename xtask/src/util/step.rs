@@ -38,6 +38,53 @@ impl Timing {
     }
 }
 
+/// The records of a `timings.jsonl`, in the order they were written.
+pub(crate) fn parse_timings(text: &str) -> Result<Vec<Timing>> {
+    text.lines()
+        .enumerate()
+        .map(|(index, line)| {
+            serde_json::from_str(line).with_context(|| format!("line {}", index + 1))
+        })
+        .collect()
+}
+
+/// The steps that did their work in this process's localbuild.
+pub(crate) fn this_run(log_dir: &Path) -> Result<Vec<Timing>> {
+    let path = log_dir.join("timings.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let run = RUN.get().copied();
+    let records = parse_timings(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(records
+        .into_iter()
+        .filter(|record| run.is_some() && record.run == run)
+        .collect())
+}
+
+/// The chain of steps that set a run's length: the step that ended last,
+/// preceded by whichever of its dependencies (`depends_on`, among `steps`)
+/// ended last, and so on back; in the order they ran.
+pub(crate) fn critical_path<'a>(
+    steps: &'a [Timing],
+    depends_on: impl Fn(&str) -> Vec<String>,
+) -> Vec<&'a Timing> {
+    let last = |candidates: &mut dyn Iterator<Item = &'a Timing>| {
+        candidates.max_by(|a, b| a.finished_unix.total_cmp(&b.finished_unix))
+    };
+    let mut path: Vec<&Timing> = Vec::new();
+    let mut current = last(&mut steps.iter());
+    while let Some(step) = current {
+        path.push(step);
+        let deps = depends_on(&step.step);
+        current = last(&mut steps.iter().filter(|s| deps.contains(&s.step)));
+    }
+    path.reverse();
+    path
+}
+
 /// A localbuild: when it started (its identity in the timings) and its
 /// `-j` budget, which `cargo xtask bench` judges parallelism against.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -229,6 +276,47 @@ fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64, cpu_seconds: f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_critical_path_follows_the_dependency_that_ended_last() {
+        let step = |name: &str, started: f64, finished: f64| Timing {
+            step: name.into(),
+            wall_seconds: finished - started,
+            cpu_seconds: None,
+            finished_unix: finished,
+            run: None,
+        };
+        let steps = [
+            step("host-ocaml", 0.0, 300.0),
+            step("bundle a", 0.0, 120.0),
+            step("bundle b", 120.0, 200.0),
+            step("host-dune", 300.0, 400.0),
+            step("ocaml-x", 300.0, 600.0),
+            step("install", 200.0, 201.0),
+        ];
+        let depends_on = |name: &str| -> Vec<String> {
+            let deps: &[&str] = match name {
+                "ocaml-x" => &["host-ocaml", "bundle a"],
+                "host-dune" => &["host-ocaml"],
+                "bundle b" => &["bundle a"],
+                "install" => &["bundle a", "bundle b"],
+                _ => &[],
+            };
+            deps.iter().map(|d| d.to_string()).collect()
+        };
+        let names = |path: Vec<&Timing>| path.iter().map(|t| t.step.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(critical_path(&steps, depends_on)),
+            ["host-ocaml", "ocaml-x"]
+        );
+        // Only what ran counts: with the cross compiler up to date, dune
+        // ends the run.
+        assert_eq!(
+            names(critical_path(&steps[..4], depends_on)),
+            ["host-ocaml", "host-dune"]
+        );
+        assert!(critical_path(&[], depends_on).is_empty());
+    }
 
     #[test]
     fn step_runs_once_per_key_and_again_when_the_key_changes() {

@@ -24,6 +24,7 @@ use crate::build::ccache::{self, Ccache};
 use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::probe::{self, cmd};
+use crate::util::ready::Ready;
 use crate::util::step::{key_with_recipe, BuildStep, Stamp};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
@@ -65,6 +66,9 @@ pub(crate) struct Options<'a> {
     pub(crate) ccache: Option<&'a Ccache>,
     pub(crate) fail_fast: bool,
     pub(crate) config_dir: Option<&'a Path>,
+    /// Where each bundle's stage is posted as soon as it is built (under
+    /// [`Bundle::name`]), for the steps that need only that bundle.
+    pub(crate) built: &'a Ready<PathBuf>,
 }
 
 /// Builds (or finds up to date) every bundle; returns their stage
@@ -80,6 +84,7 @@ pub(crate) fn build(
         compose::check_config_dir(dir)?;
     }
     let cancel = AtomicBool::new(false);
+    let leaders = crate::target::leaders(bundles);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(bundles.len().max(1))
         .build()
@@ -88,7 +93,18 @@ pub(crate) fn build(
         bundles
             .par_iter()
             .map(|bundle| {
+                // With a compile cache, the other bundles of an arch wait
+                // for its leader: built after it, their compiles mostly hit
+                // the cache; built beside it, both would miss. (A leader
+                // that failed still lets them go.)
+                if opts.ccache.is_some() && !leaders.contains(bundle) {
+                    if let Some(leader) = leaders.iter().find(|l| l.arch == bundle.arch) {
+                        opts.built.wait(&leader.name());
+                    }
+                }
                 let result = build_one(ctx, bundle, inputs, opts, &cancel);
+                opts.built
+                    .post(&bundle.name(), result.as_ref().ok().cloned());
                 if result.is_err() && opts.fail_fast {
                     cancel.store(true, Ordering::Relaxed);
                 }
@@ -116,6 +132,11 @@ pub(crate) fn build(
 
 fn bundle_dir(ctx: &Context, bundle: &Bundle) -> PathBuf {
     ctx.build_dir.join("bundles").join(bundle.name())
+}
+
+/// `bundle qemu-x86_64`: a bundle's step in progress lines and timings.
+pub(crate) fn step_name(bundle: &Bundle) -> String {
+    format!("bundle {}", bundle.name())
 }
 
 /// The stamp of a bundle's stage; it records what the stage was built from.
@@ -166,7 +187,7 @@ fn build_one(
         recipe,
     };
     let step = BuildStep {
-        name: format!("bundle {name}"),
+        name: step_name(bundle),
         stamp: Stamp::new(stamp_path(ctx, bundle)),
         log: ctx.log_dir().join(format!("bundle-{name}.log")),
         // What is staged also depends on how it is staged.

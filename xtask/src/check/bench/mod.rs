@@ -139,8 +139,8 @@ fn recorded_steps(ctx: &Context) -> Result<BTreeMap<String, Timing>> {
             path.display()
         )
     })?;
-    let records =
-        report::parse_timings(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let records = crate::util::step::parse_timings(&text)
+        .with_context(|| format!("parsing {}", path.display()))?;
     Ok(report::last_of_each_step(records))
 }
 

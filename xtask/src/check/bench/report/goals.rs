@@ -217,8 +217,9 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{image, report, COLD_J2};
-    use super::super::{last_of_each_step, parse_timings};
+    use super::super::last_of_each_step;
     use super::*;
+    use crate::util::step::parse_timings;
 
     fn close(actual: f64, expected: f64) -> bool {
         (actual - expected).abs() < 1e-6

@@ -7,7 +7,7 @@ mod goals;
 mod render;
 
 use crate::util::step::Timing;
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use std::collections::BTreeMap;
 
 /// What was measured, where and when.
@@ -104,16 +104,6 @@ pub(crate) struct Report {
     pub(crate) boot_runs: usize,
     pub(crate) images: Vec<Image>,
     pub(crate) memory: Memory,
-}
-
-/// The records of a `timings.jsonl`, in the order they were written.
-pub(crate) fn parse_timings(text: &str) -> Result<Vec<Timing>> {
-    text.lines()
-        .enumerate()
-        .map(|(index, line)| {
-            serde_json::from_str(line).with_context(|| format!("line {}", index + 1))
-        })
-        .collect()
 }
 
 /// The last record of each step: the figures of the build that last did

@@ -320,8 +320,9 @@ fn goals_markdown(goals: &[Goal]) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{image, report, COLD_J2};
-    use super::super::{last_of_each_step, parse_timings, Lean};
+    use super::super::{last_of_each_step, Lean};
     use super::*;
+    use crate::util::step::parse_timings;
 
     #[test]
     fn markdown_and_json_carry_the_same_figures() {
