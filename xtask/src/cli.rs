@@ -84,6 +84,14 @@ pub(crate) struct BenchOpts {
     /// Boots timed per image
     #[arg(long, default_value_t = 10)]
     pub(crate) boot_runs: usize,
+    /// Also time localbuild from nothing (empty build tree, prefix and
+    /// ccache), after `rm -rf` with the ccache warm, and a no-op, all in a
+    /// scratch tree (about 30 min on 2 cores)
+    #[arg(long)]
+    pub(crate) cold: bool,
+    /// The -j of those localbuilds
+    #[arg(long, default_value_t = 2)]
+    pub(crate) cold_jobs: usize,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -54,7 +54,7 @@ pub(crate) struct Request<'a> {
 impl Ccache {
     /// Sets up ccache for this run, or says why the compiles go without it.
     pub(crate) fn setup(ctx: &Context, prefix: &Path, request: &Request) -> Result<Option<Ccache>> {
-        let stats_log = ctx.log_dir().join("ccache-stats.log");
+        let stats_log = stats_log(&ctx.log_dir());
         // A run without ccache has no statistics, not an older run's.
         crate::util::fs::remove_if_present(&stats_log)?;
         let without = |why: &str| {
@@ -152,11 +152,7 @@ impl Ccache {
 
     /// This run's statistics so far, for the summary.
     pub(crate) fn stats(&self) -> Result<Stats> {
-        match std::fs::read_to_string(&self.stats_log) {
-            Ok(text) => Ok(Stats::parse(&text)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Stats::default()),
-            Err(err) => Err(err).with_context(|| format!("reading {}", self.stats_log.display())),
-        }
+        Ok(Stats::read(&self.stats_log)?.unwrap_or_default())
     }
 
     pub(crate) fn has_remote_storage(&self) -> bool {
@@ -181,7 +177,22 @@ pub(crate) struct Stats {
     pub(crate) remote_hits: u64,
 }
 
+/// The stats log of the localbuild whose logs are in `log_dir`.
+pub(crate) fn stats_log(log_dir: &Path) -> PathBuf {
+    log_dir.join("ccache-stats.log")
+}
+
 impl Stats {
+    /// The statistics in a stats log; none without the log (no compile
+    /// went through ccache, or the run had no ccache).
+    pub(crate) fn read(log: &Path) -> Result<Option<Stats>> {
+        match std::fs::read_to_string(log) {
+            Ok(text) => Ok(Some(Stats::parse(&text))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err).with_context(|| format!("reading {}", log.display())),
+        }
+    }
+
     /// Reads ccache's stats log: for every call, a `# <source>` line then
     /// one line per counter it bumped.
     fn parse(text: &str) -> Stats {

@@ -15,7 +15,7 @@ use crate::target::{Arch, Bundle, Selection};
 use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::ready::Ready;
-use crate::util::step;
+use crate::util::step::{self, Timing};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -174,13 +174,8 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
         ),
     );
     let ran = step::this_run(&ctx.log_dir())?;
-    let path = step::critical_path(&ran, |step| dependencies(step, &bundles, ccache.is_some()));
-    if !path.is_empty() {
-        let chain: Vec<String> = path
-            .iter()
-            .map(|t| format!("{} {:.0} s", t.step, t.wall_seconds))
-            .collect();
-        progress::say("critical path", &chain.join(" -> "));
+    if let Some(path) = critical_path(&ran, &bundles, ccache.is_some()) {
+        progress::say("critical path", &path);
     }
     if let Some(ccache) = &ccache {
         let stats = ccache.stats()?;
@@ -241,6 +236,22 @@ impl CrossInputs<'_> {
         ocaml::build(self.ctx, &cross, leader.arch, self.jobserver)
             .with_context(|| format!("building the {arch} cross compiler"))
     }
+}
+
+/// The chain of steps (`bundle qemu-x86_64 130 s -> ocaml-x86_64 240 s`)
+/// that set the length of a localbuild of `bundles`, from its `timings`;
+/// none when no step ran.
+pub(crate) fn critical_path(
+    timings: &[Timing],
+    bundles: &[Bundle],
+    ccache: bool,
+) -> Option<String> {
+    let path = step::critical_path(timings, |step| dependencies(step, bundles, ccache));
+    let chain: Vec<String> = path
+        .iter()
+        .map(|t| format!("{} {:.0} s", t.step, t.wall_seconds))
+        .collect();
+    (!chain.is_empty()).then(|| chain.join(" -> "))
 }
 
 /// The steps `step` waits for in a localbuild of `bundles` (by the names

@@ -136,6 +136,25 @@ impl Cmd {
         jobserver: &jobserver::Client,
         cancel: Option<&AtomicBool>,
     ) -> Result<()> {
+        let cpu = self.run_logged(log, verbose, Some(jobserver), cancel)?;
+        CHILD_CPU.with(|total| total.set(total.get() + cpu));
+        Ok(())
+    }
+
+    /// Runs a command that keeps its own job budget (a whole localbuild),
+    /// its output appended to `log`; returns the CPU seconds it and its
+    /// descendants used.
+    pub(crate) fn run_timed(&self, log: &Path, verbose: bool) -> Result<f64> {
+        self.run_logged(log, verbose, None, None)
+    }
+
+    fn run_logged(
+        &self,
+        log: &Path,
+        verbose: bool,
+        jobserver: Option<&jobserver::Client>,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<f64> {
         self.echo(verbose);
         crate::util::fs::create_parent(log)?;
         // Appended: a build is several commands writing one log.
@@ -156,11 +175,13 @@ impl Cmd {
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        jobserver.configure_make(&mut command);
+        if let Some(jobserver) = jobserver {
+            jobserver.configure_make(&mut command);
+        }
         let child = command.spawn().map_err(|err| self.spawn_error(err))?;
         let (status, cpu) = wait_with_cpu(child.id(), cancel)?;
-        CHILD_CPU.with(|total| total.set(total.get() + cpu));
-        self.check_logged(&status, log)
+        self.check_logged(&status, log)?;
+        Ok(cpu)
     }
 
     /// Starts the command and returns a reader of its stdout; reading to the

@@ -12,6 +12,7 @@
 //! its own bundle's VMM; where that cannot run here, its boot is reported
 //! as not measured. The arithmetic is in [`report`].
 
+mod cold;
 mod memory;
 mod report;
 
@@ -48,6 +49,13 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
     let setting = setting(ctx)?;
     let work = tempfile::tempdir().context("creating a scratch directory")?;
 
+    // First: the cold builds load the machine, the measurements after
+    // them want it quiet.
+    let cold = if opts.cold {
+        Ok(cold::measure(ctx, opts.cold_jobs.max(1))?)
+    } else {
+        Err("`cargo xtask bench --cold` measures it (about 30 min on 2 cores)".into())
+    };
     progress::say("bench", "build times (from the recorded timings)");
     let steps = recorded_steps(ctx)?;
     progress::say("bench", "no-op localbuild");
@@ -70,6 +78,7 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
         setting,
         steps,
         noop_seconds,
+        cold,
         driver,
         boot_runs: opts.boot_runs,
         images,

@@ -2,7 +2,7 @@
 //! against its goal, and how well the bundles of one localbuild shared the
 //! machine.
 
-use super::{Boots, Image, Report};
+use super::{Boots, Cold, Image, Report};
 use crate::util::step::{Run, Timing};
 use std::collections::BTreeMap;
 
@@ -155,11 +155,12 @@ impl Report {
                 "no bundle's VMM can boot here".to_owned()
             }
         };
+        let cold = |figure: fn(&Cold) -> f64| self.cold.as_ref().map(figure).map_err(Clone::clone);
         vec![
             Goal {
                 what: "no-op localbuild",
                 value: Ok(self.noop_seconds),
-                limit: 2.0,
+                limit: 0.5,
                 unit: "s",
                 below: true,
             },
@@ -209,6 +210,39 @@ impl Report {
                 limit: 0.85,
                 unit: "",
                 below: false,
+            },
+            Goal {
+                what: "cold localbuild, empty ccache (wall)",
+                value: cold(|c| c.cold.wall_seconds),
+                limit: 600.0,
+                unit: "s",
+                below: true,
+            },
+            Goal {
+                what: "cold localbuild, empty ccache (CPU)",
+                value: cold(|c| c.cold.cpu_seconds),
+                limit: 1100.0,
+                unit: "CPU-s",
+                below: true,
+            },
+            Goal {
+                what: "`rm -rf` of the build tree, then localbuild with a warm ccache",
+                value: cold(|c| c.warm.wall_seconds),
+                limit: 240.0,
+                unit: "s",
+                below: true,
+            },
+            Goal {
+                what: "QEMU x86_64 boot to first output (OCaml hello)",
+                value: self
+                    .images
+                    .iter()
+                    .find(|i| i.bundle == "qemu-x86_64")
+                    .ok_or_else(|| "no qemu-x86_64 bundle is installed".to_owned())
+                    .and_then(|i| i.boots.as_ref().map(|b| b.ocaml_ms).map_err(Clone::clone)),
+                limit: 120.0,
+                unit: "ms",
+                below: true,
             },
         ]
     }
@@ -262,8 +296,10 @@ mod tests {
         assert!((stage.budget_use() - 0.9828).abs() < 0.0001);
 
         let goals = report(steps, Vec::new()).goals();
-        let efficiency = goals.last().unwrap();
-        assert_eq!(efficiency.what, "bundle stage parallel efficiency");
+        let efficiency = goals
+            .iter()
+            .find(|g| g.what == "bundle stage parallel efficiency")
+            .unwrap();
         assert_eq!(efficiency.met(), Some(false));
     }
 
@@ -338,9 +374,14 @@ mod tests {
                 Some(true),
                 Some(true),
                 Some(true),
-                None
+                None,
+                None,
+                None,
+                None,
+                Some(false),
             ]
         );
+        assert!(close(value(9), 265.0), "QEMU x86_64's OCaml boot");
 
         let unbootable = vec![image(
             "firecracker-x86_64",

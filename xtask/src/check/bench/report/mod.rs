@@ -94,12 +94,36 @@ impl Memory {
     }
 }
 
+/// One localbuild run by `bench --cold`.
+pub(crate) struct ColdRun {
+    pub(crate) wall_seconds: f64,
+    /// The whole process tree's, from `wait4`.
+    pub(crate) cpu_seconds: f64,
+    /// The steps that did their work, in the order they ended.
+    pub(crate) steps: Vec<Timing>,
+    /// None when the run had no ccache.
+    pub(crate) ccache: Option<crate::build::ccache::Stats>,
+}
+
+/// A localbuild from nothing, again after `rm -rf` with the compile cache
+/// warm, and a no-op (see `bench/cold.rs`).
+pub(crate) struct Cold {
+    pub(crate) jobs: usize,
+    pub(crate) cold: ColdRun,
+    pub(crate) warm: ColdRun,
+    pub(crate) noop_seconds: f64,
+    /// The cold run's critical path, as localbuild names it.
+    pub(crate) critical_path: Option<String>,
+}
+
 /// Everything a bench found: both reports are rendered from it.
 pub(crate) struct Report {
     pub(crate) setting: Setting,
     /// The last record of each step, by name (see [`last_of_each_step`]).
     pub(crate) steps: BTreeMap<String, Timing>,
     pub(crate) noop_seconds: f64,
+    /// Or why it was not measured (`--cold` not given).
+    pub(crate) cold: Result<Cold, String>,
     pub(crate) driver: Driver,
     pub(crate) boot_runs: usize,
     pub(crate) images: Vec<Image>,
@@ -154,6 +178,7 @@ mod fixtures {
             },
             steps,
             noop_seconds: 0.18,
+            cold: Err("`cargo xtask bench --cold` measures it".into()),
             driver: Driver {
                 runs: 200,
                 through_ms: 31.72,

@@ -3,7 +3,7 @@
 //! figures.
 
 use super::goals::{with_unit, BundleStage, Goal};
-use super::{Boots, Image, Report};
+use super::{Boots, Cold, ColdRun, Image, Report};
 use crate::util::step::Run;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -44,6 +44,7 @@ impl Report {
         let mut out = String::from("# ocaml-unikraft benchmark\n\n");
         out.push_str(&self.setting_markdown());
         out.push_str(&self.build_markdown());
+        out.push_str(&self.cold_markdown());
         out.push_str(&self.driver_markdown());
         out.push_str(&self.images_markdown());
         out.push_str(&self.devices_markdown());
@@ -105,6 +106,45 @@ impl Report {
         out.push_str(&format!(
             "\nNo-op localbuild: {:.2} s.\n",
             self.noop_seconds
+        ));
+        out
+    }
+
+    fn cold_markdown(&self) -> String {
+        let c = match &self.cold {
+            Ok(c) => c,
+            Err(why) => return format!("\n## Cold build\n\nNot measured: {why}.\n"),
+        };
+        let cores = self.setting.cores as f64;
+        let mut out = format!(
+            "\n## Cold build\n\n`cargo xtask localbuild -j{jobs}` from an empty build tree, prefix and ccache (a scratch tree beside the user's): {:.0} s wall, {:.0} CPU-s for the whole process tree; on {} cores the CPU alone needs {:.0} s, so the wall time is {:.2} × that bound. Critical path: {}.\n\n| step | wall s | CPU s |\n|---|---|---|\n",
+            c.cold.wall_seconds,
+            c.cold.cpu_seconds,
+            self.setting.cores,
+            c.cold.cpu_seconds / cores,
+            c.cold.wall_seconds / (c.cold.cpu_seconds / cores),
+            c.critical_path.as_deref().unwrap_or("no step ran"),
+            jobs = c.jobs,
+        );
+        for timing in &c.cold.steps {
+            out.push_str(&format!(
+                "| {} | {:.1} | {} |\n",
+                timing.step,
+                timing.wall_seconds,
+                timing.cpu_seconds.map_or("-".into(), |c| format!("{c:.1}"))
+            ));
+        }
+        let stats = |run: &ColdRun| match &run.ccache {
+            Some(stats) => stats.summary(false),
+            None => "no ccache".into(),
+        };
+        out.push_str(&format!(
+            "\nccache in the cold run: {}.\n\nThen `rm -rf` of the build tree and the prefix, and localbuild again with the ccache warm: {:.0} s wall, {:.0} CPU-s; ccache: {}.\n\nThen a no-op localbuild: {:.2} s.\n",
+            stats(&c.cold),
+            c.warm.wall_seconds,
+            c.warm.cpu_seconds,
+            stats(&c.warm),
+            c.noop_seconds
         ));
         out
     }
@@ -205,6 +245,10 @@ impl Report {
                 },
                 "noop_localbuild_seconds": self.noop_seconds,
             },
+            "cold": match &self.cold {
+                Ok(c) => cold_json(c),
+                Err(why) => json!({ "not_measured": why }),
+            },
             "driver": {
                 "runs": self.driver.runs,
                 "driver_ms": self.driver.through_ms,
@@ -247,6 +291,28 @@ fn stage_markdown(stage: &BundleStage) -> String {
         stage.beside_cpu_seconds,
         stage.budget_use()
     )
+}
+
+fn cold_json(cold: &Cold) -> Value {
+    let run = |run: &ColdRun| {
+        json!({
+            "wall_seconds": run.wall_seconds,
+            "cpu_seconds": run.cpu_seconds,
+            "steps": run.steps,
+            "ccache": run.ccache.as_ref().map(|s| json!({
+                "direct_hits": s.direct_hits,
+                "preprocessed_hits": s.preprocessed_hits,
+                "misses": s.misses,
+            })),
+        })
+    };
+    json!({
+        "jobs": cold.jobs,
+        "cold": run(&cold.cold),
+        "critical_path": cold.critical_path,
+        "rm_rf_then_warm_ccache": run(&cold.warm),
+        "noop_seconds": cold.noop_seconds,
+    })
 }
 
 fn stage_json(stage: &BundleStage) -> Value {
@@ -322,7 +388,7 @@ mod tests {
     use super::super::fixtures::{image, report, COLD_J2};
     use super::super::{last_of_each_step, Lean};
     use super::*;
-    use crate::util::step::parse_timings;
+    use crate::util::step::{parse_timings, Timing};
 
     #[test]
     fn markdown_and_json_carry_the_same_figures() {
@@ -367,6 +433,65 @@ mod tests {
         ));
         assert_eq!(json["memory"]["guests"][0]["overhead_mib"], 2.5);
         assert_eq!(json["goals"][4]["met"], true);
+    }
+
+    #[test]
+    fn the_cold_section_judges_the_cold_and_warm_builds() {
+        let step = |name: &str, wall, cpu| Timing {
+            step: name.into(),
+            wall_seconds: wall,
+            cpu_seconds: Some(cpu),
+            finished_unix: 1000.0,
+            run: None,
+        };
+        let stats = |hits, misses| crate::build::ccache::Stats {
+            direct_hits: hits,
+            misses,
+            ..Default::default()
+        };
+        let mut report = report(std::collections::BTreeMap::new(), Vec::new());
+        let missing = report.markdown();
+        assert!(missing
+            .contains("## Cold build\n\nNot measured: `cargo xtask bench --cold` measures it."));
+        assert!(missing.contains("| cold localbuild, empty ccache (wall) | not measured: `cargo xtask bench --cold` measures it | < 600 s | - |"));
+        report.cold = Ok(Cold {
+            jobs: 2,
+            cold: ColdRun {
+                wall_seconds: 700.0,
+                cpu_seconds: 1200.0,
+                steps: vec![
+                    step("host-ocaml", 300.0, 290.0),
+                    step("ocaml-x86_64", 250.0, 240.0),
+                ],
+                ccache: Some(stats(600, 1400)),
+            },
+            warm: ColdRun {
+                wall_seconds: 230.0,
+                cpu_seconds: 400.0,
+                steps: Vec::new(),
+                ccache: Some(stats(1990, 10)),
+            },
+            noop_seconds: 0.3,
+            critical_path: Some("host-ocaml 300 s -> ocaml-x86_64 250 s".into()),
+        });
+        let (markdown, json) = (report.markdown(), report.json());
+        assert!(markdown.contains("700 s wall, 1200 CPU-s for the whole process tree; on 2 cores the CPU alone needs 600 s, so the wall time is 1.17 × that bound. Critical path: host-ocaml 300 s -> ocaml-x86_64 250 s."), "{markdown}");
+        assert!(markdown.contains("| host-ocaml | 300.0 | 290.0 |"));
+        assert!(markdown.contains("ccache in the cold run: 600 of 2000 compiles hit (30.0 %"));
+        assert!(markdown.contains("with the ccache warm: 230 s wall, 400 CPU-s; ccache: 1990 of 2000 compiles hit (99.5 %"));
+        assert!(markdown
+            .contains("| cold localbuild, empty ccache (wall) | 700.00 s | < 600 s | **no** |"));
+        assert!(markdown.contains(
+            "| cold localbuild, empty ccache (CPU) | 1200.00 CPU-s | < 1100 CPU-s | **no** |"
+        ));
+        assert!(
+            markdown.contains("then localbuild with a warm ccache | 230.00 s | < 240 s | yes |")
+        );
+        assert_eq!(
+            json["cold"]["rm_rf_then_warm_ccache"]["ccache"]["misses"],
+            10
+        );
+        assert_eq!(json["cold"]["cold"]["steps"][1]["step"], "ocaml-x86_64");
     }
 
     #[test]
