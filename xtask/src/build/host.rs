@@ -12,7 +12,7 @@ use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::probe::{self, cmd};
 use crate::util::progress;
-use crate::util::step::{BuildStep, Stamp};
+use crate::util::step::{BuildStep, Stamp, Urgency};
 use anyhow::{Context as _, Result};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -101,6 +101,8 @@ pub(crate) fn ensure_ocaml(
             recipe: ocaml_recipe(&prefix),
             // A fresh prefix: files of an older build must not linger.
             clears: Some(&prefix),
+            // The cross compilers wait for it.
+            urgency: Urgency::Critical,
         },
         &path_with_all(&[], Some(&bin)),
         jobserver,
@@ -135,6 +137,7 @@ pub(crate) fn ensure_tools(
             inputs: format!("{ocaml_key}{key}"),
             recipe,
             clears: None,
+            urgency: Urgency::Normal,
         };
         build_tool(ctx, &tool, &path, jobserver, ccache).map(drop)
     };
@@ -162,6 +165,7 @@ struct Tool<'a> {
     recipe: Vec<Cmd>,
     /// Removed before the build.
     clears: Option<&'a Path>,
+    urgency: Urgency,
 }
 
 /// Builds `tool` unless it is up to date; returns its stamp key, on which
@@ -181,6 +185,7 @@ fn build_tool(
         inputs: tool.inputs.clone(),
         recipe: &tool.recipe,
         output: None,
+        urgency: tool.urgency,
     };
     step.run(&ctx.log_dir(), jobserver, None, |log| {
         if let Some(dir) = tool.clears {
@@ -309,6 +314,7 @@ mod tests {
             inputs: "fake 1.0".into(),
             recipe: vec![Cmd::new("sh").arg(format!("{TREE}/configure")).arg(&out)],
             clears: Some(&stale),
+            urgency: Urgency::Normal,
         };
         let jobserver = jobserver::Client::new(1).unwrap();
         let path = std::env::var_os("PATH").unwrap_or_default();

@@ -15,7 +15,7 @@ use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
 use crate::util::progress;
-use crate::util::step::{BuildStep, Stamp, StepResult};
+use crate::util::step::{BuildStep, Stamp, StepResult, Urgency};
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
 use std::path::Path;
@@ -70,6 +70,8 @@ pub(crate) fn build(
         inputs: format!("{name}\n{}", cross.key),
         recipe: &recipe,
         output: Some(install_dir.join("bin/ocamlopt")),
+        // The last step of its line: nothing after it can hide its delay.
+        urgency: Urgency::Critical,
     };
     let result = step.run(&ctx.log_dir(), jobserver, None, |log| {
         let tree = ctx

@@ -183,6 +183,69 @@ pub(crate) struct BuildStep<'a> {
     pub(crate) recipe: &'a [Cmd],
     /// An output whose absence reruns the step whatever its stamp says.
     pub(crate) output: Option<PathBuf>,
+    /// Its place in the queue for job slots.
+    pub(crate) urgency: Urgency,
+}
+
+/// Which of the steps waiting for a job slot gets the next one: the most
+/// urgent, then the one that asked first. Steps on the critical path go
+/// first, so that a step which could start (a cross compiler once the host
+/// OCaml is built) does not wait behind work nothing waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Urgency {
+    /// Nothing waits for it but the end of the run.
+    Filler,
+    Normal,
+    /// Other steps wait for it.
+    Critical,
+}
+
+/// The queue of steps waiting for a job slot (one per process, as there is
+/// one localbuild). Only its head reads a token from the jobserver, so the
+/// order is ours, not the pipe's.
+struct SlotQueue {
+    waiting: std::sync::Mutex<Vec<(Urgency, u64)>>,
+    turn: std::sync::Condvar,
+    tickets: std::sync::atomic::AtomicU64,
+}
+
+static SLOT_QUEUE: SlotQueue = SlotQueue::new();
+
+impl SlotQueue {
+    const fn new() -> SlotQueue {
+        SlotQueue {
+            waiting: std::sync::Mutex::new(Vec::new()),
+            turn: std::sync::Condvar::new(),
+            tickets: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn acquire(
+        &self,
+        jobserver: &jobserver::Client,
+        urgency: Urgency,
+    ) -> Result<jobserver::Acquired> {
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        let me = (urgency, ticket);
+        let head = |waiting: &[(Urgency, u64)]| {
+            waiting
+                .iter()
+                .copied()
+                .max_by_key(|&(urgency, ticket)| (urgency, std::cmp::Reverse(ticket)))
+        };
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.push(me);
+        while head(&waiting) != Some(me) {
+            waiting = self.turn.wait(waiting).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(waiting);
+        // The head blocks on the jobserver; the others wait for their turn.
+        let token = jobserver.acquire();
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.retain(|&entry| entry != me);
+        self.turn.notify_all();
+        token.context("waiting for a job slot")
+    }
 }
 
 impl BuildStep<'_> {
@@ -197,9 +260,10 @@ impl BuildStep<'_> {
     /// starts (a make given jobserver fds runs one job without a token), as
     /// GNU make takes a slot for every recipe that runs a sub-make. So the
     /// builds together never run more than the `-j` budget, and when builds
-    /// outnumber tokens the later ones wait: at `-j2`, with the host OCaml
-    /// holding one token, the bundles build one after another on the other.
-    /// That costs no throughput, both slots stay busy either way; starting
+    /// outnumber tokens the others wait, the most urgent first
+    /// ([`Urgency`]): at `-j2`, with the host OCaml holding one token, the
+    /// bundles build one after another on the other. That costs no
+    /// throughput, both slots stay busy either way; starting
     /// every make without a token would run one job per make outside the
     /// budget (five jobs at `-j2` with four bundles). The time recorded
     /// starts once the token is held: the build's own, not its wait. A step
@@ -219,7 +283,7 @@ impl BuildStep<'_> {
             progress::say(&self.name, "up to date");
             return Ok(StepResult::UpToDate);
         }
-        let _slot = jobserver.acquire().context("waiting for a job slot")?;
+        let _slot = SLOT_QUEUE.acquire(jobserver, self.urgency)?;
         if cancel.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
             bail!("not started because another build failed (--fail-fast)");
         }
@@ -276,6 +340,44 @@ fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64, cpu_seconds: f64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_most_urgent_waiting_step_gets_the_next_slot() {
+        let queue = SlotQueue::new();
+        let jobserver = jobserver::Client::new(1).unwrap();
+        let held = queue.acquire(&jobserver, Urgency::Normal).unwrap();
+        let order = std::sync::Mutex::new(Vec::new());
+        let queued = |n| {
+            while queue.waiting.lock().unwrap().len() < n {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        std::thread::scope(|s| {
+            let wait = |urgency| {
+                let (queue, jobserver, order) = (&queue, &jobserver, &order);
+                s.spawn(move || {
+                    let slot = queue.acquire(jobserver, urgency).unwrap();
+                    order.lock().unwrap().push(urgency);
+                    drop(slot);
+                })
+            };
+            // Alone in the queue, this filler is its head: it reads the
+            // jobserver, and the later ones wait behind it.
+            let first = wait(Urgency::Filler);
+            queued(1);
+            let later = [wait(Urgency::Filler), wait(Urgency::Critical)];
+            queued(3);
+            drop(held);
+            for waiter in std::iter::once(first).chain(later) {
+                waiter.join().unwrap();
+            }
+        });
+        // Then the critical step, though it asked after the second filler.
+        assert_eq!(
+            *order.lock().unwrap(),
+            [Urgency::Filler, Urgency::Critical, Urgency::Filler]
+        );
+    }
 
     #[test]
     fn the_critical_path_follows_the_dependency_that_ended_last() {
@@ -349,6 +451,7 @@ mod tests {
             inputs: "source v1".into(),
             recipe,
             output: Some(dir.join("out")),
+            urgency: Urgency::Normal,
         }
     }
 

@@ -25,7 +25,7 @@ use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::probe::{self, cmd};
 use crate::util::ready::Ready;
-use crate::util::step::{key_with_recipe, BuildStep, Stamp};
+use crate::util::step::{key_with_recipe, BuildStep, Stamp, Urgency};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -102,7 +102,14 @@ pub(crate) fn build(
                         opts.built.wait(&leader.name());
                     }
                 }
-                let result = build_one(ctx, bundle, inputs, opts, &cancel);
+                // A leader holds up its arch's cross compiler; the others
+                // hold up nothing but the installation.
+                let urgency = if leaders.contains(bundle) {
+                    Urgency::Critical
+                } else {
+                    Urgency::Filler
+                };
+                let result = build_one(ctx, bundle, inputs, opts, &cancel, urgency);
                 opts.built
                     .post(&bundle.name(), result.as_ref().ok().cloned());
                 if result.is_err() && opts.fail_fast {
@@ -161,6 +168,7 @@ fn build_one(
     inputs: &Inputs,
     opts: &Options,
     cancel: &AtomicBool,
+    urgency: Urgency,
 ) -> Result<PathBuf> {
     let name = bundle.name();
     let dir = bundle_dir(ctx, bundle);
@@ -194,6 +202,7 @@ fn build_one(
         inputs: format!("{input_key}staging {STAGING_VERSION}\n"),
         recipe: &compile.recipe,
         output: Some(stage.clone()),
+        urgency,
     };
     step.run(&ctx.log_dir(), opts.jobserver, Some(cancel), |log| {
         run_compile(ctx, inputs, &dir, &compile, log, opts, cancel)?;
