@@ -1,7 +1,8 @@
-//! `cargo xtask localbuild`: every stage in order, each skipping what is
-//! already up to date. All stages share one GNU make jobserver holding the
-//! `-j` budget; independent stages (bundles and host tools, then the cross
-//! compilers of each arch) run at the same time.
+//! `cargo xtask localbuild`: every stage, each skipping what is already up
+//! to date, and each starting as soon as what it needs is built (a cross
+//! compiler needs the host OCaml, the driver and one bundle of its arch,
+//! not the rest). All stages share one GNU make jobserver holding the `-j`
+//! budget; its slots go to the most urgent step waiting ([`step::Urgency`]).
 
 use crate::build::backends;
 use crate::build::ccache::{self, Ccache};
