@@ -4,8 +4,9 @@
 //! - [`localtests`]: examples built and booted on every installed bundle;
 //! - [`bench`]: the figures users choose a toolchain by, against goals.
 //!
-//! What localtests and the bench share:
+//! What they share:
 //!
+//! - [`table`]: the rows of tests and the table they print;
 //! - [`smoke`]: the C smoke programs, linked with the installed driver;
 //! - [`boots`]: which bundles can boot here, and why not (the KVM probe).
 
@@ -14,3 +15,4 @@ pub(crate) mod boots;
 pub(crate) mod doctor;
 pub(crate) mod localtests;
 pub(crate) mod smoke;
+pub(crate) mod table;
