@@ -166,9 +166,9 @@ pub(crate) struct DownloadsOpts {
     pub(crate) sources: SourceOpts,
 }
 
-/// Where sources come from: shared by every subcommand that needs them.
+/// Where downloads come from: shared by every subcommand that fetches.
 #[derive(Args, Debug, Clone, Default)]
-pub struct SourceOpts {
+pub struct FetchOpts {
     /// Try this URL or directory before upstream (repeatable, tried in order)
     #[arg(
         long,
@@ -180,6 +180,13 @@ pub struct SourceOpts {
     /// Never touch the network: use the cache and directory mirrors only
     #[arg(long)]
     pub offline: bool,
+}
+
+/// Where sources come from: shared by every subcommand that needs them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceOpts {
+    #[command(flatten)]
+    pub fetch: FetchOpts,
     /// Add local files to the cache when their sha256 matches a pin
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub import: Vec<PathBuf>,
