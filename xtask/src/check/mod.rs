@@ -2,6 +2,8 @@
 //!
 //! - [`doctor`]: the host's prerequisites, with package names;
 //! - [`localtests`]: examples built and booted on every installed bundle;
+//! - [`mirage`]: MirageOS unikernels built with the installed toolchain and
+//!   booted;
 //! - [`bench`]: the figures users choose a toolchain by, against goals.
 //!
 //! What they share:
@@ -14,5 +16,6 @@ pub(crate) mod bench;
 pub(crate) mod boots;
 pub(crate) mod doctor;
 pub(crate) mod localtests;
+pub(crate) mod mirage;
 pub(crate) mod smoke;
 pub(crate) mod table;
