@@ -64,6 +64,12 @@ pub(crate) enum Command {
     Run(ocaml_unikraft_toolchain::boot::run::RunOpts),
     /// Build examples/all and boot every example on every installed backend
     Localtests(LocaltestsOpts),
+    /// Build MirageOS unikernels (mirage-skeleton's hello, network, block)
+    /// with the installed toolchain and boot them on QEMU
+    ///
+    /// The pinned MirageOS sources are in tests/mirage/sources.toml; the
+    /// work goes under <build>/mirage.
+    MirageTests(MirageTestsOpts),
     /// Measure build, driver, image and boot figures into bench/report.md
     ///
     /// Needs a finished localbuild; cold build times are the ones it
@@ -106,6 +112,25 @@ pub(crate) struct LocaltestsOpts {
     /// (repeatable): its boots must not be skipped
     #[arg(long, value_enum)]
     pub(crate) require: Vec<Backend>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct MirageTestsOpts {
+    /// The prefix localbuild installed into [default: <repo>/_build]
+    #[arg(long)]
+    pub(crate) prefix: Option<PathBuf>,
+    /// Seconds a unikernel may run before it counts as hung
+    #[arg(long, default_value_t = 120.0)]
+    pub(crate) timeout: f64,
+    /// Parallel jobs of each dune build [default: number of CPUs]
+    #[arg(short, long)]
+    pub(crate) jobs: Option<usize>,
+    /// Only fetch and verify the pinned MirageOS sources (no toolchain
+    /// needed): tells whether the tests can run here
+    #[arg(long)]
+    pub(crate) fetch_only: bool,
+    #[command(flatten)]
+    pub(crate) fetch: FetchOpts,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -166,9 +191,9 @@ pub(crate) struct DownloadsOpts {
     pub(crate) sources: SourceOpts,
 }
 
-/// Where sources come from: shared by every subcommand that needs them.
+/// Where downloads come from: shared by every subcommand that fetches.
 #[derive(Args, Debug, Clone, Default)]
-pub struct SourceOpts {
+pub struct FetchOpts {
     /// Try this URL or directory before upstream (repeatable, tried in order)
     #[arg(
         long,
@@ -180,6 +205,13 @@ pub struct SourceOpts {
     /// Never touch the network: use the cache and directory mirrors only
     #[arg(long)]
     pub offline: bool,
+}
+
+/// Where sources come from: shared by every subcommand that needs them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceOpts {
+    #[command(flatten)]
+    pub fetch: FetchOpts,
     /// Add local files to the cache when their sha256 matches a pin
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub import: Vec<PathBuf>,

@@ -45,6 +45,7 @@ pub fn run() -> Result<ExitCode> {
             build::localbuild::localbuild(&ctx, &opts)
         }
         cli::Command::Localtests(opts) => check::localtests::localtests(&ctx, &opts),
+        cli::Command::MirageTests(opts) => check::mirage::mirage_tests(&ctx, &opts),
         cli::Command::DefaultArch { arch, prefix } => {
             let prefix = ctx.prefix(prefix.as_deref())?;
             build::findlib::set_default(&prefix, arch)?;

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xtask::build::sources::{self, Fetcher};
-use xtask::cli::SourceOpts;
+use xtask::cli::{FetchOpts, SourceOpts};
 use xtask::context::Context;
 use xtask::util::lock::lock_dir;
 
@@ -240,10 +240,13 @@ fn mirrors_are_tried_in_order_before_upstream() {
         &sha256(&bytes),
     ));
     let opts = SourceOpts {
-        mirror: vec![
-            format!("{}/first", server.base),
-            format!("{}/second/", server.base),
-        ],
+        fetch: FetchOpts {
+            mirror: vec![
+                format!("{}/first", server.base),
+                format!("{}/second/", server.base),
+            ],
+            offline: false,
+        },
         ..SourceOpts::default()
     };
     fx.prepare(&opts).unwrap();
@@ -266,8 +269,10 @@ fn directory_mirror_and_import_need_no_server() {
     std::fs::create_dir(&mirror).unwrap();
     std::fs::write(mirror.join("pkg-1.0.tar.gz"), &bytes).unwrap();
     let opts = SourceOpts {
-        mirror: vec![mirror.display().to_string()],
-        offline: true,
+        fetch: FetchOpts {
+            mirror: vec![mirror.display().to_string()],
+            offline: true,
+        },
         ..SourceOpts::default()
     };
     fx.prepare(&opts).unwrap();
@@ -276,7 +281,10 @@ fn directory_mirror_and_import_need_no_server() {
     let fx = Fixture::new(&pins);
     let import = SourceOpts {
         import: vec![mirror.join("pkg-1.0.tar.gz")],
-        offline: true,
+        fetch: FetchOpts {
+            offline: true,
+            ..FetchOpts::default()
+        },
         ..SourceOpts::default()
     };
     fx.prepare(&import).unwrap();
@@ -296,7 +304,10 @@ fn offline_uses_the_warm_cache_and_fails_fast_when_cold() {
     let bytes = tarball(|_| {});
     let (server, pins) = serve(&bytes);
     let offline = SourceOpts {
-        offline: true,
+        fetch: FetchOpts {
+            offline: true,
+            ..FetchOpts::default()
+        },
         ..SourceOpts::default()
     };
 
@@ -398,7 +409,10 @@ fn git_source_checks_out_exactly_the_pinned_commit() {
     assert_eq!(file, "first\n");
     // Offline afterwards: the cache has the commit.
     let offline = SourceOpts {
-        offline: true,
+        fetch: FetchOpts {
+            offline: true,
+            ..FetchOpts::default()
+        },
         ..SourceOpts::default()
     };
     std::fs::remove_dir_all(fx.extracted("lib-1")).unwrap();

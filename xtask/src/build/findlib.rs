@@ -10,7 +10,10 @@
 //!   toolchains see (libraries test for it), `<sysroot>` being a cross
 //!   compiler's own prefix, `<prefix>/lib/ocaml-unikraft-<arch>`; a new
 //!   cross compiler replaces its whole sysroot, and every install writes
-//!   the marker again.
+//!   the marker again;
+//! - `<sysroot>/lib/seq/META`: an empty package `seq`, as opam's `seq.base`
+//!   is: Seq is in the standard library since OCaml 4.07, and libraries
+//!   (psq, which MirageOS's TCP stack uses) still require `seq`.
 //!
 //! ocamlfind reads `findlib.conf.d/` beside whichever main configuration it
 //! uses (`$OCAMLFIND_CONF`, else the one it was built with), so the
@@ -103,6 +106,7 @@ fn write_with(
     ));
     for &arch in arches {
         files.push((is_unikraft_meta(prefix, arch), is_unikraft_text(arch)));
+        files.push((seq_meta(prefix, arch), SEQ_TEXT.to_owned()));
     }
     // Staged in the prefix, as renames cannot cross filesystems.
     let lib = prefix.join("lib");
@@ -199,6 +203,14 @@ fn is_unikraft_text(arch: Arch) -> String {
         env!("CARGO_PKG_VERSION")
     )
 }
+
+/// The `seq` package of `arch`'s sysroot, beside `is_unikraft`.
+fn seq_meta(prefix: &Path, arch: Arch) -> PathBuf {
+    sysroot(prefix, arch).join("lib/seq/META")
+}
+
+/// What opam's `seq.base` installs, for the same reason.
+const SEQ_TEXT: &str = "description = \"Seq is in the standard library since OCaml 4.07: nothing to link\"\nversion = \"[distributed with OCaml 4.07 or above]\"\nrequires = \"\"\n";
 
 /// The arch toolchain `unikraft` points at now, if the prefix has one
 /// written by us whose compiler is installed.
@@ -340,6 +352,19 @@ mod tests {
     }
 
     #[test]
+    fn seq_is_an_empty_package_the_cross_toolchains_find() {
+        let prefix = Path::new("/opt/uk");
+        for arch in BOTH {
+            let meta = seq_meta(prefix, arch);
+            assert!(meta.ends_with("lib/seq/META"));
+            let dir = meta.parent().unwrap().parent().unwrap();
+            assert_eq!(package_path(prefix, arch)[1], dir);
+        }
+        assert!(SEQ_TEXT.contains("\nrequires = \"\"\n"));
+        assert!(!SEQ_TEXT.contains("archive"));
+    }
+
+    #[test]
     fn the_toolchain_matches_the_golden_file() {
         let conf = toolchain_text(Path::new("/opt/uk"), Arch::Arm64, "unikraft");
         let golden = include_str!("../../tests/golden/findlib-arm64-unikraft.conf");
@@ -383,6 +408,9 @@ mod tests {
                 "{meta}"
             );
             assert!(!meta.contains("archive"), "{meta}");
+            let seq = std::fs::read_to_string(seq_meta(prefix, arch)).unwrap();
+            assert!(seq.contains("\nrequires = \"\"\n"), "{seq}");
+            assert!(!seq.contains("archive"), "{seq}");
         }
         assert_eq!(
             read("unikraft.conf"),
@@ -408,8 +436,8 @@ mod tests {
                 .map(drop)
             },
         );
-        // Three toolchains and two markers, all new.
-        assert_eq!(count, 5);
+        // Three toolchains, two markers and two seq packages, all new.
+        assert_eq!(count, 7);
     }
 
     #[test]

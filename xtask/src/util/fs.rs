@@ -82,6 +82,28 @@ pub(crate) fn newest_mtime(dir: &Path) -> Result<u128> {
     Ok(newest)
 }
 
+/// The files below `dir` (symbolic links too, not followed), as paths
+/// relative to it, sorted.
+pub(crate) fn files_below(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![std::path::PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        let here = dir.join(&relative);
+        for entry in
+            std::fs::read_dir(&here).with_context(|| format!("reading {}", here.display()))?
+        {
+            let entry = entry?;
+            let path = relative.join(entry.file_name());
+            match entry.file_type()?.is_dir() {
+                true => pending.push(path),
+                false => files.push(path),
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// How [`copy_tree`] copies. The default makes real copies of every file
 /// and keeps symbolic links as links: a tree a build will write into.
 #[derive(Clone, Copy, Default)]
@@ -224,6 +246,20 @@ mod tests {
         assert!(!link.symlink_metadata().unwrap().is_symlink());
         assert_eq!(std::fs::read_to_string(link.join("a.h")).unwrap(), "header");
         assert!(!link.join("a.o").exists() && !followed.join("sub/a.o").exists());
+    }
+
+    #[test]
+    fn files_below_lists_relative_paths_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/clock")).unwrap();
+        for file in ["src/clock/dune", "dune-project", "src/dune"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let files = files_below(dir.path()).unwrap();
+        assert_eq!(
+            files,
+            ["dune-project", "src/clock/dune", "src/dune"].map(std::path::PathBuf::from)
+        );
     }
 
     #[test]

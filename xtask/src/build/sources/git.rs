@@ -24,11 +24,11 @@ fn git(repo: &Path) -> Cmd {
 
 /// Brings `commit` into the bare repository `repo` from the first location
 /// that has it: by commit id (shallow) where the server allows, else through
-/// the pinned tag, which must point at the pinned commit.
+/// the pinned tag, if any, which must point at the pinned commit.
 pub(crate) fn fetch(
     repo: &Path,
     locations: &[String],
-    tag: &str,
+    tag: Option<&str>,
     commit: &str,
     verbose: bool,
 ) -> Result<()> {
@@ -53,11 +53,19 @@ pub(crate) fn fetch(
             ])
             .read(verbose)
     };
-    let tag_ref = format!("+refs/tags/{tag}:refs/tags/{tag}");
     for location in locations {
-        if shallow_fetch(location, commit).is_ok() && has_commit(repo, commit) {
+        let by_id = shallow_fetch(location, commit);
+        if by_id.is_ok() && has_commit(repo, commit) {
             return Ok(());
         }
+        let Some(tag) = tag else {
+            let why = by_id.err().map_or("no such commit".into(), |err| {
+                last_line(&err.to_string()).to_owned()
+            });
+            tried.push(format!("{location}: {why}"));
+            continue;
+        };
+        let tag_ref = format!("+refs/tags/{tag}:refs/tags/{tag}");
         match shallow_fetch(location, &tag_ref) {
             Ok(_) if has_commit(repo, commit) => return Ok(()),
             Ok(_) => {
@@ -73,8 +81,9 @@ pub(crate) fn fetch(
             Err(err) => tried.push(format!("{location}: {}", last_line(&err.to_string()))),
         }
     }
+    let tagged = tag.map_or(String::new(), |tag| format!(" (tag {tag})"));
     bail!(
-        "could not fetch commit {commit} (tag {tag}); tried:\n  {}\nhelp: pass --mirror with a directory holding a clone, or point git at a local copy with `git config --global url.<copy>.insteadOf <url>`",
+        "could not fetch commit {commit}{tagged}; tried:\n  {}\nhelp: pass --mirror with a directory holding a clone, or point git at a local copy with `git config --global url.<copy>.insteadOf <url>`",
         tried.join("\n  ")
     )
 }

@@ -87,11 +87,11 @@ pub fn prepare(
     let mut missing = Vec::new();
     for source in sources {
         if opts.local_override(&source.name).is_none() && !is_cached(ctx, source)? {
-            let offline_locations: Vec<_> = locations(source, &opts.mirror)
+            let offline_locations: Vec<_> = locations(source, &opts.fetch.mirror)
                 .into_iter()
                 .filter(|l| !l.is_network())
                 .collect();
-            if opts.offline && !offline_locations.iter().any(location_exists) {
+            if opts.fetch.offline && !offline_locations.iter().any(location_exists) {
                 missing.push(source);
             }
         }
@@ -134,8 +134,8 @@ fn prepare_one(ctx: &Context, opts: &SourceOpts, source: &Source, fetcher: &Fetc
         );
         return Ok(());
     }
-    let mut allowed: Vec<Location> = locations(source, &opts.mirror);
-    if opts.offline {
+    let mut allowed: Vec<Location> = locations(source, &opts.fetch.mirror);
+    if opts.fetch.offline {
         allowed.retain(|l| !l.is_network());
     }
     match &source.origin {
@@ -161,7 +161,7 @@ fn prepare_one(ctx: &Context, opts: &SourceOpts, source: &Source, fetcher: &Fetc
                 progress::say(&label, &format!("commit {commit} present (cache)"));
             } else {
                 let urls: Vec<String> = allowed.iter().map(|l| l.to_string()).collect();
-                git::fetch(&repo, &urls, tag, commit, ctx.verbose)?;
+                git::fetch(&repo, &urls, tag.as_deref(), commit, ctx.verbose)?;
                 progress::say(&label, &format!("fetched commit {commit}"));
             }
             extract_step(ctx, source, || {
@@ -172,9 +172,10 @@ fn prepare_one(ctx: &Context, opts: &SourceOpts, source: &Source, fetcher: &Fetc
     Ok(())
 }
 
-/// Extracts with `work`, then applies the source's patches. The stamp key is
-/// the pinned identity plus every patch's hash; a failed patch leaves no
-/// stamp, so the next run extracts afresh.
+/// Extracts with `work`, then applies the source's patches and copies its
+/// overlay over the tree. The stamp key is the pinned identity plus every
+/// patch's and overlay file's hash; a failed patch leaves no stamp, so the
+/// next run extracts afresh.
 fn extract_step(ctx: &Context, source: &Source, work: impl FnOnce() -> Result<()>) -> Result<()> {
     let dest = source_dir_of(ctx, source);
     let stamp = Stamp::new(ctx.build_dir.join("stamps/src").join(&source.name));
@@ -193,6 +194,11 @@ fn extract_step(ctx: &Context, source: &Source, work: impl FnOnce() -> Result<()
             for patch in &patches {
                 apply_patch(ctx, source, patch, &dest)?;
             }
+            if let Some(overlay) = &source.overlay {
+                let overlay = ctx.root.join(overlay);
+                crate::util::fs::copy_tree(&overlay, &dest, &Default::default())
+                    .with_context(|| format!("copying overlay {}", overlay.display()))?;
+            }
             Ok(())
         },
     )?;
@@ -205,11 +211,19 @@ fn extract_step(ctx: &Context, source: &Source, work: impl FnOnce() -> Result<()
     Ok(())
 }
 
-/// What an extracted tree is: the pinned identity and every patch's hash.
+/// What an extracted tree is: the pinned identity, every patch's hash and
+/// every overlay file's path and hash.
 fn extract_key(ctx: &Context, source: &Source) -> Result<String> {
     let mut key = format!("{} {}", source.name, source.identity());
     for patch in patch_files(ctx, source)? {
         key.push_str(&format!(" patch:{}", crate::util::fs::sha256_file(&patch)?));
+    }
+    if let Some(overlay) = &source.overlay {
+        let overlay = ctx.root.join(overlay);
+        for file in crate::util::fs::files_below(&overlay)? {
+            let hash = crate::util::fs::sha256_file(&overlay.join(&file))?;
+            key.push_str(&format!(" overlay:{}:{hash}", file.display()));
+        }
     }
     Ok(key)
 }
@@ -346,8 +360,9 @@ fn how_to_provide(source: &Source) -> String {
             "download {} (sha256 {sha256}) and pass --import FILE or --mirror DIR",
             urls[0]
         ),
-        Origin::Git { url, tag, .. } => format!(
-            "clone {url} (tag {tag}) and pass --mirror DIR holding {}",
+        Origin::Git { url, tag, commit } => format!(
+            "clone {url} ({}) and pass --mirror DIR holding {}, or point git at a local copy with `git config --global url.<copy>.insteadOf {url}`",
+            tag.as_ref().map_or(format!("commit {commit}"), |tag| format!("tag {tag}")),
             source.file_name()
         ),
     }

@@ -13,6 +13,9 @@ pub struct Source {
     /// Directory (relative to the repository) of patches applied, in file
     /// name order, after extraction.
     pub(crate) patches: Option<String>,
+    /// Directory (relative to the repository) of files of ours copied over
+    /// the tree after the patches (build files a source does not ship).
+    pub(crate) overlay: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +28,9 @@ pub(crate) enum Origin {
     },
     Git {
         url: String,
-        tag: String,
+        /// The release tag at `commit`; none when the pinned commit has no
+        /// tag (then the server must serve it by id).
+        tag: Option<String>,
         commit: String,
     },
 }
@@ -83,6 +88,7 @@ struct RawPin {
     tag: Option<String>,
     commit: Option<String>,
     patches: Option<String>,
+    overlay: Option<String>,
 }
 
 pub(crate) fn load(path: &Path) -> Result<Vec<Source>> {
@@ -102,6 +108,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Source>> {
                 version: pin.version,
                 origin,
                 patches: pin.patches,
+                overlay: pin.overlay,
             };
             // They name directories and files, and are the fields of
             // `downloads --list`.
@@ -125,8 +132,8 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Source>> {
 fn origin(pin: &RawPin) -> Result<Origin> {
     match (&pin.git, &pin.sha256) {
         (Some(url), None) => {
-            let (Some(tag), Some(commit)) = (&pin.tag, &pin.commit) else {
-                bail!("a git source needs `tag` and `commit`");
+            let Some(commit) = &pin.commit else {
+                bail!("a git source needs `commit` (and `tag` when the commit has one)");
             };
             if commit.len() != 40 || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
                 bail!("`commit` must be a full 40-digit commit id, not '{commit}'");
@@ -136,7 +143,7 @@ fn origin(pin: &RawPin) -> Result<Origin> {
             }
             Ok(Origin::Git {
                 url: url.clone(),
-                tag: tag.clone(),
+                tag: pin.tag.clone(),
                 commit: commit.to_ascii_lowercase(),
             })
         }
@@ -156,7 +163,7 @@ fn origin(pin: &RawPin) -> Result<Origin> {
                 extract: pin.extract.unwrap_or(true),
             })
         }
-        _ => bail!("give either `sha256` and `urls` (a tarball) or `git`, `tag` and `commit`"),
+        _ => bail!("give either `sha256` and `urls` (a tarball) or `git`, `commit` and `tag`"),
     }
 }
 

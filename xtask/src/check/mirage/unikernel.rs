@@ -1,0 +1,225 @@
+//! The example unikernels: which mirage-skeleton example is built for
+//! which backend and arch, and how, as a user does: `mirage configure`,
+//! then `dune build ./dist` against the installed toolchain.
+
+use super::Tools;
+use crate::target::{Arch, Backend, Bundle};
+use crate::util::cmd::Cmd;
+use anyhow::{bail, Context as _, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Example {
+    Hello,
+    Network,
+    Block,
+}
+
+impl Example {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Example::Hello => "hello",
+            Example::Network => "network",
+            Example::Block => "block",
+        }
+    }
+
+    /// Its directory in mirage-skeleton.
+    fn skeleton_dir(self) -> &'static str {
+        match self {
+            Example::Hello => "tutorial/hello",
+            Example::Network => "device-usage/network",
+            Example::Block => "device-usage/block",
+        }
+    }
+
+    /// The name its config.ml registers, which names the image.
+    fn image_name(self) -> &'static str {
+        match self {
+            Example::Block => "block_test",
+            _ => self.name(),
+        }
+    }
+
+    /// `mirage configure` options besides the target: the network test
+    /// gives a static address on the boot command line.
+    fn configure_options(self) -> &'static [&'static str] {
+        match self {
+            Example::Network => &["--no-dhcp"],
+            _ => &[],
+        }
+    }
+}
+
+/// One example built for one bundle (backend and arch).
+pub(crate) struct Case {
+    pub(crate) example: Example,
+    pub(crate) bundle: Bundle,
+}
+
+impl Case {
+    /// QEMU boots every example on x86_64, hello and network on arm64
+    /// (whose QEMU bundle has virtio-blk over MMIO too, but the block test
+    /// adds nothing arch-specific); Firecracker builds them on x86_64.
+    pub(crate) fn all() -> Vec<Case> {
+        let case = |example, backend, arch| Case {
+            example,
+            bundle: Bundle::new(backend, arch, &[]),
+        };
+        let every = [Example::Hello, Example::Network, Example::Block];
+        let mut cases: Vec<Case> = every
+            .iter()
+            .map(|&e| case(e, Backend::Qemu, Arch::X86_64))
+            .collect();
+        cases.extend(
+            [Example::Hello, Example::Network].map(|e| case(e, Backend::Qemu, Arch::Arm64)),
+        );
+        cases.extend(every.map(|e| case(e, Backend::Firecracker, Arch::X86_64)));
+        cases
+    }
+
+    /// `hello-qemu-x86_64`: its directory under `<mirage>`.
+    pub(crate) fn dir_name(&self) -> String {
+        format!("{}-{}", self.example.name(), self.bundle.name())
+    }
+
+    /// The image `dune build ./dist` makes, relative to the case directory.
+    fn image(&self) -> PathBuf {
+        let ext = match self.bundle.backend {
+            Backend::Qemu => "qemu",
+            Backend::Firecracker => "fc",
+        };
+        PathBuf::from(format!("dist/{}.{ext}", self.example.image_name()))
+    }
+}
+
+/// What building a case gave.
+pub(crate) struct Built {
+    pub(crate) image: PathBuf,
+    pub(crate) build_time: Duration,
+    pub(crate) image_bytes: u64,
+}
+
+/// Copies the example from `skeleton` into `dir` (afresh), configures it
+/// with the `mirage` tool of `tool_prefix` and builds it with the
+/// duniverse `duniverse`; the output goes to `log`.
+pub(crate) fn build(
+    case: &Case,
+    skeleton: &Path,
+    dir: &Path,
+    duniverse: &Path,
+    tool_prefix: &Path,
+    tools: &Tools,
+    log: &Path,
+) -> Result<Built> {
+    crate::util::fs::remove_if_present(dir)?;
+    crate::util::fs::remove_if_present(log)?;
+    let source = skeleton.join(case.example.skeleton_dir());
+    crate::util::fs::copy_tree(&source, dir, &Default::default())?;
+    std::os::unix::fs::symlink(duniverse, dir.join("duniverse"))
+        .with_context(|| format!("linking the duniverse into {}", dir.display()))?;
+
+    let target = format!("unikraft-{}", case.bundle.backend.name());
+    let mut path = vec![tool_prefix.join("bin")];
+    path.extend(std::env::split_paths(&tools.path));
+    let configure = Cmd::new("mirage")
+        .args(["configure", "-t", &target])
+        .args(case.example.configure_options())
+        .dir(dir);
+    tools
+        .env(configure)
+        .env("PATH", std::env::join_paths(path)?)
+        .env("OCAMLPATH", tool_prefix.join("lib"))
+        .run_timed(log, tools.verbose)
+        .context("mirage configure")?;
+    if case.bundle.arch != Arch::X86_64 {
+        select_toolchain(&dir.join("dune-workspace"), case.bundle.arch)?;
+    }
+
+    let start = Instant::now();
+    let build = Cmd::new("dune")
+        .args([
+            "build",
+            &format!("-j{}", tools.jobs),
+            "--profile",
+            "release",
+            "--root",
+        ])
+        .arg(dir)
+        .arg("./dist");
+    tools
+        .env(build)
+        .run_timed(log, tools.verbose)
+        .context("dune build ./dist")?;
+    let build_time = start.elapsed();
+    let image = dir.join(case.image());
+    let image_bytes = std::fs::metadata(&image)
+        .with_context(|| format!("the build made no {}", image.display()))?
+        .len();
+    Ok(Built {
+        image,
+        build_time,
+        image_bytes,
+    })
+}
+
+/// `mirage configure -t unikraft-*` writes a context for ocamlfind
+/// toolchain `unikraft` (x86_64 unless `cargo xtask default-arch` says
+/// otherwise) and has no option for the arch: name `unikraft_<arch>` in
+/// the generated workspace instead, as the README tells users.
+fn select_toolchain(workspace: &Path, arch: Arch) -> Result<()> {
+    let text = std::fs::read_to_string(workspace)
+        .with_context(|| format!("reading {}", workspace.display()))?;
+    let generic = "(toolchain unikraft)";
+    if text.matches(generic).count() != 1 {
+        bail!(
+            "{} does not name `{generic}` once: the mirage tool writes another workspace than the one this test knows",
+            workspace.display()
+        );
+    }
+    let named = format!("(toolchain {})", crate::build::ocaml::toolchain_name(arch));
+    std::fs::write(workspace, text.replace(generic, &named))
+        .with_context(|| format!("writing {}", workspace.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_name_their_directory_and_image() {
+        let cases = Case::all();
+        let names: Vec<String> = cases.iter().map(Case::dir_name).collect();
+        assert_eq!(
+            names,
+            [
+                "hello-qemu-x86_64",
+                "network-qemu-x86_64",
+                "block-qemu-x86_64",
+                "hello-qemu-arm64",
+                "network-qemu-arm64",
+                "hello-firecracker-x86_64",
+                "network-firecracker-x86_64",
+                "block-firecracker-x86_64",
+            ]
+        );
+        assert_eq!(cases[2].image(), Path::new("dist/block_test.qemu"));
+        assert_eq!(cases[5].image(), Path::new("dist/hello.fc"));
+    }
+
+    #[test]
+    fn the_arch_is_chosen_in_the_generated_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("dune-workspace");
+        std::fs::write(
+            &workspace,
+            "(context (default))\n(context\n (default\n  (name unikraft)\n  (host default)\n  (toolchain unikraft)\n))\n",
+        )
+        .unwrap();
+        select_toolchain(&workspace, Arch::Arm64).unwrap();
+        let text = std::fs::read_to_string(&workspace).unwrap();
+        assert!(text.contains("  (toolchain unikraft_arm64)\n"), "{text}");
+        assert!(select_toolchain(&workspace, Arch::Arm64).is_err());
+    }
+}
