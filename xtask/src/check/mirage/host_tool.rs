@@ -5,7 +5,7 @@
 
 use super::Tools;
 use crate::util::cmd::Cmd;
-use crate::util::step::{BuildStep, Stamp, StepResult};
+use crate::util::step::{BuildStep, Stamp, StepResult, Urgency};
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 
@@ -40,6 +40,8 @@ pub(crate) fn ensure(
         inputs,
         recipe: &recipe,
         output: Some(prefix.join("bin/mirage")),
+        // The only step of its run.
+        urgency: Urgency::Normal,
     };
     let jobserver = jobserver::Client::new(1).context("creating a jobserver")?;
     step.run(log_dir, &jobserver, None, |log| {
