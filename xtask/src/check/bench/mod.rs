@@ -154,24 +154,29 @@ fn recorded_steps(ctx: &Context) -> Result<BTreeMap<String, Timing>> {
 }
 
 /// Wall time of `cargo xtask localbuild` when nothing changed (the same
-/// binary, run as the user would run it).
+/// binary, run as the user would run it): the median of three runs, the
+/// first of which may read its files from disk after the builds before it
+/// filled the page cache.
 fn noop_seconds(ctx: &Context, prefix: &Path) -> Result<f64> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
-    let start = Instant::now();
-    let status = Command::new(exe)
-        .arg("--build-dir")
-        .arg(&ctx.build_dir)
-        .arg("localbuild")
-        .arg("--prefix")
-        .arg(prefix)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    let seconds = start.elapsed().as_secs_f64();
-    if !status.success() {
-        bail!("the no-op localbuild failed ({status})\nhelp: run `cargo xtask localbuild` and fix it first");
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let status = Command::new(&exe)
+            .arg("--build-dir")
+            .arg(&ctx.build_dir)
+            .arg("localbuild")
+            .arg("--prefix")
+            .arg(prefix)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        runs.push(start.elapsed().as_secs_f64());
+        if !status.success() {
+            bail!("the no-op localbuild failed ({status})\nhelp: run `cargo xtask localbuild` and fix it first");
+        }
     }
-    Ok(seconds)
+    Ok(median(&mut runs))
 }
 
 /// Median milliseconds of a compile-only call through the driver and of

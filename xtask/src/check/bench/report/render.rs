@@ -104,7 +104,7 @@ impl Report {
             Err(why) => format!("\nBundle stage efficiency: not measured: {why}.\n"),
         });
         out.push_str(&format!(
-            "\nNo-op localbuild: {:.2} s.\n",
+            "\nNo-op localbuild: {:.2} s (median of 3).\n",
             self.noop_seconds
         ));
         out
