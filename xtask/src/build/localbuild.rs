@@ -247,7 +247,10 @@ pub(crate) fn critical_path(
     bundles: &[Bundle],
     ccache: bool,
 ) -> Option<String> {
-    let path = step::critical_path(timings, |step| dependencies(step, bundles, ccache));
+    let leaders = crate::target::leaders(bundles);
+    let path = step::critical_path(timings, |step| {
+        dependencies(step, bundles, &leaders, ccache)
+    });
     let chain: Vec<String> = path
         .iter()
         .map(|t| format!("{} {:.0} s", t.step, t.wall_seconds))
@@ -256,9 +259,9 @@ pub(crate) fn critical_path(
 }
 
 /// The steps `step` waits for in a localbuild of `bundles` (by the names
-/// the timings record): what its critical path follows.
-fn dependencies(step: &str, bundles: &[Bundle], ccache: bool) -> Vec<String> {
-    let leaders = crate::target::leaders(bundles);
+/// the timings record), `leaders` being theirs: what its critical path
+/// follows.
+fn dependencies(step: &str, bundles: &[Bundle], leaders: &[Bundle], ccache: bool) -> Vec<String> {
     let bundle_step = backends::step_name;
     match step {
         host::FINDLIB_STEP => vec![host::OCAML_STEP.into()],
@@ -288,7 +291,8 @@ mod tests {
     #[test]
     fn cross_compilers_wait_for_host_ocaml_and_their_leader_only() {
         let bundles = crate::target::select(&Selection::default()).unwrap();
-        let deps = |step: &str, ccache| dependencies(step, &bundles, ccache);
+        let leaders = crate::target::leaders(&bundles);
+        let deps = |step: &str, ccache| dependencies(step, &bundles, &leaders, ccache);
         assert_eq!(
             deps("ocaml-arm64", true),
             ["host-ocaml", "bundle qemu-arm64"]
