@@ -4,7 +4,7 @@
 
 use super::goals::{with_unit, BundleStage, Goal};
 use super::{Boots, Cold, ColdRun, Image, Report};
-use crate::util::step::Run;
+use crate::util::step::{Run, Timing};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -88,17 +88,8 @@ impl Report {
     }
 
     fn build_markdown(&self) -> String {
-        let mut out = String::from(
-            "## Build (last run of each step)\n\n| step | wall s | CPU s |\n|---|---|---|\n",
-        );
-        for timing in self.steps.values() {
-            out.push_str(&format!(
-                "| {} | {:.1} | {} |\n",
-                timing.step,
-                timing.wall_seconds,
-                timing.cpu_seconds.map_or("-".into(), |c| format!("{c:.1}"))
-            ));
-        }
+        let mut out = String::from("## Build (last run of each step)\n\n");
+        out.push_str(&steps_table(self.steps.values()));
         out.push_str(&match self.bundle_stage() {
             Ok(stage) => stage_markdown(&stage),
             Err(why) => format!("\nBundle stage efficiency: not measured: {why}.\n"),
@@ -117,7 +108,7 @@ impl Report {
         };
         let cores = self.setting.cores as f64;
         let mut out = format!(
-            "\n## Cold build\n\n`cargo xtask localbuild -j{jobs}` from an empty build tree, prefix and ccache (a scratch tree beside the user's): {:.0} s wall, {:.0} CPU-s for the whole process tree; on {} cores the CPU alone needs {:.0} s, so the wall time is {:.2} × that bound. Critical path: {}.\n\n| step | wall s | CPU s |\n|---|---|---|\n",
+            "\n## Cold build\n\n`cargo xtask localbuild -j{jobs}` from an empty build tree, prefix and ccache (a scratch tree beside the user's): {:.0} s wall, {:.0} CPU-s for the whole process tree; on {} cores the CPU alone needs {:.0} s, so the wall time is {:.2} × that bound. Critical path: {}.\n\n",
             c.cold.wall_seconds,
             c.cold.cpu_seconds,
             self.setting.cores,
@@ -126,14 +117,7 @@ impl Report {
             c.critical_path.as_deref().unwrap_or("no step ran"),
             jobs = c.jobs,
         );
-        for timing in &c.cold.steps {
-            out.push_str(&format!(
-                "| {} | {:.1} | {} |\n",
-                timing.step,
-                timing.wall_seconds,
-                timing.cpu_seconds.map_or("-".into(), |c| format!("{c:.1}"))
-            ));
-        }
+        out.push_str(&steps_table(&c.cold.steps));
         let stats = |run: &ColdRun| match &run.ccache {
             Some(stats) => stats.summary(false),
             None => "no ccache".into(),
@@ -293,6 +277,20 @@ fn stage_markdown(stage: &BundleStage) -> String {
     )
 }
 
+/// Each step's wall and CPU seconds, a row each.
+fn steps_table<'a>(timings: impl IntoIterator<Item = &'a Timing>) -> String {
+    let mut out = String::from("| step | wall s | CPU s |\n|---|---|---|\n");
+    for timing in timings {
+        out.push_str(&format!(
+            "| {} | {:.1} | {} |\n",
+            timing.step,
+            timing.wall_seconds,
+            timing.cpu_seconds.map_or("-".into(), |c| format!("{c:.1}"))
+        ));
+    }
+    out
+}
+
 fn cold_json(cold: &Cold) -> Value {
     let run = |run: &ColdRun| {
         json!({
@@ -388,7 +386,7 @@ mod tests {
     use super::super::fixtures::{image, report, COLD_J2};
     use super::super::{last_of_each_step, Lean};
     use super::*;
-    use crate::util::step::{parse_timings, Timing};
+    use crate::util::step::parse_timings;
 
     #[test]
     fn markdown_and_json_carry_the_same_figures() {
