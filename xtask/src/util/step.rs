@@ -48,17 +48,21 @@ pub(crate) fn parse_timings(text: &str) -> Result<Vec<Timing>> {
         .collect()
 }
 
-/// The steps that did their work in this process's localbuild.
-pub(crate) fn this_run(log_dir: &Path) -> Result<Vec<Timing>> {
+/// Every record in `<log_dir>/timings.jsonl`; none when no step has run.
+pub(crate) fn read_timings(log_dir: &Path) -> Result<Vec<Timing>> {
     let path = log_dir.join("timings.jsonl");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    parse_timings(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The steps that did their work in this process's localbuild.
+pub(crate) fn this_run(log_dir: &Path) -> Result<Vec<Timing>> {
     let run = RUN.get().copied();
-    let records = parse_timings(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(records
+    Ok(read_timings(log_dir)?
         .into_iter()
         .filter(|record| run.is_some() && record.run == run)
         .collect())

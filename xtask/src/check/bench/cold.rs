@@ -48,11 +48,10 @@ pub(crate) fn measure(ctx: &Context, jobs: usize) -> Result<Cold> {
             .with_context(|| format!("the {what} localbuild of the bench failed"))?;
         let wall_seconds = start.elapsed().as_secs_f64();
         let logs = build.join("logs");
-        let text = std::fs::read_to_string(logs.join("timings.jsonl")).unwrap_or_default();
         Ok(ColdRun {
             wall_seconds,
             cpu_seconds,
-            steps: crate::util::step::parse_timings(&text)?,
+            steps: crate::util::step::read_timings(&logs)?,
             ccache: Stats::read(&ccache::stats_log(&logs))?,
         })
     };
