@@ -1,270 +1,91 @@
-//! The driver's view of its prefix: which backends are installed for its
-//! arch, the default one, and their descriptors (the layout itself is
-//! [`ocaml_unikraft_toolchain::installed`]).
+//! The layout of an installed prefix: what the xtask writes and the driver
+//! reads, named once.
+//!
+//! - `<prefix>/bin/<gnu-arch>-unikraft-ocaml-<tool>`: the driver, under the
+//!   name of every tool it stands in for;
+//! - `<prefix>/bin/ocaml-unikraft-run`: the runner;
+//! - `<prefix>/lib/ocaml-unikraft-backend-<backend>-<arch>/`: a bundle;
+//! - `<prefix>/share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`:
+//!   its descriptor;
+//! - `<prefix>/share/ocaml-unikraft-toolchain-<arch>/default-backend`;
+//! - `<prefix>/lib/ocaml-unikraft-<arch>/`: the OCaml cross compiler.
+//!
+//! `<arch>` is Unikraft's spelling (`arm64`), `<gnu-arch>` GNU's (`aarch64`).
 
-use crate::descriptor::Loaded;
-use crate::error::Error;
-use crate::name::Arch;
-use ocaml_unikraft_toolchain::backend::{Backend, BuildOption, Variant};
-use ocaml_unikraft_toolchain::installed;
-use std::io;
+use crate::arch::Arch;
 use std::path::{Path, PathBuf};
 
-/// Overrides the prefix found from the executable's location (for tests).
-pub const PREFIX_ENV: &str = "OCAML_UNIKRAFT_PREFIX";
+/// Between the arch and the tool in the driver's installed names.
+pub const TOOL_INFIX: &str = "-unikraft-ocaml-";
 
-#[derive(Debug, Clone)]
-pub struct Layout {
-    pub prefix: PathBuf,
-    pub arch: Arch,
+/// The names under which the driver is the C compiler.
+pub const C_COMPILERS: &[&str] = &["cc", "gcc"];
+
+/// The binutils the driver stands in for.
+pub const BINUTILS: &[&str] = &[
+    "ar", "as", "ld", "nm", "objcopy", "objdump", "ranlib", "readelf", "strip",
+];
+
+/// Every tool name the driver is installed under, the C compiler first.
+pub fn tools() -> impl Iterator<Item = &'static str> {
+    C_COMPILERS.iter().chain(BINUTILS).copied()
 }
 
-/// A backend name is one path component of plain characters, so that a
-/// `-z unikraft-backend=../x` cannot reach outside the prefix.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+/// `x86_64-unikraft-ocaml-cc`.
+pub fn tool_file_name(arch: Arch, tool: &str) -> String {
+    format!("{}{TOOL_INFIX}{tool}", arch.gnu())
 }
 
-fn list(names: &[String]) -> String {
-    if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names.join(", ")
-    }
+/// The runner's file name in `<prefix>/bin`.
+pub const RUNNER: &str = "ocaml-unikraft-run";
+
+/// The prefix's runner.
+pub fn runner(prefix: &Path) -> PathBuf {
+    prefix.join("bin").join(RUNNER)
 }
 
-/// The backends localbuild builds, and how their variants are named.
-fn known_backends() -> String {
-    format!(
-        "{}, and their variants named <backend>-<option>... with options {} in that order (e.g. qemu-9pfs)",
-        Backend::ALL.map(Backend::name).join(", "),
-        BuildOption::ALL.map(BuildOption::name).join(", ")
-    )
+/// The prefix's C compiler for `arch`.
+pub fn c_compiler(prefix: &Path, arch: Arch) -> PathBuf {
+    prefix
+        .join("bin")
+        .join(tool_file_name(arch, C_COMPILERS[0]))
 }
 
-/// The localbuild options that build `variant` for `arch`.
-fn build_command(variant: &Variant, arch: &str) -> String {
-    let mut command = format!(
-        "cargo xtask localbuild --backend {} --arch {arch}",
-        variant.backend.name()
-    );
-    for option in &variant.options {
-        command.push_str(&format!(" --option {}", option.name()));
-    }
-    command
+const BUNDLE_PREFIX: &str = "ocaml-unikraft-backend-";
+
+/// The directory name of a bundle under `lib/` and `share/`.
+pub fn bundle_dir_name(backend: &str, arch: Arch) -> String {
+    format!("{BUNDLE_PREFIX}{backend}-{}", arch.unikraft())
 }
 
-impl Layout {
-    /// `$OCAML_UNIKRAFT_PREFIX`, or the parent of the directory holding the
-    /// executable, so a moved prefix keeps working.
-    pub fn locate(arch: Arch) -> Result<Layout, Error> {
-        if let Some(p) = std::env::var_os(PREFIX_ENV).filter(|p| !p.is_empty()) {
-            let p = PathBuf::from(p);
-            // `${bundle}` must be absolute: the compiler may run elsewhere.
-            let prefix = if p.is_absolute() {
-                p
-            } else {
-                std::env::current_dir()
-                    .map_err(|e| Error::config(format!("cannot read the current directory: {e}")))?
-                    .join(p)
-            };
-            return Ok(Layout { prefix, arch });
-        }
-        // On Linux this reads /proc/self/exe, which already has symlinks
-        // resolved; a hard link keeps the name it was run by.
-        let exe = std::env::current_exe()
-            .map_err(|e| Error::config(format!("cannot find the driver's own path: {e}")))?;
-        let prefix = exe.parent().and_then(Path::parent).ok_or_else(|| {
-            Error::config(format!("cannot find the prefix above {}", exe.display()))
-        })?;
-        Ok(Layout {
-            prefix: prefix.to_owned(),
-            arch,
-        })
-    }
+/// The backend a bundle directory name is for, if it is one for `arch`.
+pub fn backend_of_bundle_dir(dir_name: &str, arch: Arch) -> Option<&str> {
+    dir_name
+        .strip_prefix(BUNDLE_PREFIX)?
+        .strip_suffix(arch.unikraft())?
+        .strip_suffix('-')
+}
 
-    fn bundle_name(&self, backend: &str) -> String {
-        installed::bundle_dir_name(backend, self.arch)
-    }
+/// The descriptor file in a bundle's `share/` directory.
+pub const DESCRIPTOR_FILE: &str = "backend.json";
 
-    pub fn bundle_dir(&self, backend: &str) -> PathBuf {
-        self.prefix.join("lib").join(self.bundle_name(backend))
-    }
+/// The file naming the default backend of `arch`, relative to the prefix.
+pub fn default_backend_file(arch: Arch) -> PathBuf {
+    Path::new("share")
+        .join(format!("ocaml-unikraft-toolchain-{}", arch.unikraft()))
+        .join("default-backend")
+}
 
-    pub fn descriptor_path(&self, backend: &str) -> PathBuf {
-        self.prefix
-            .join("share")
-            .join(self.bundle_name(backend))
-            .join(installed::DESCRIPTOR_FILE)
-    }
+/// Where the OCaml cross compiler for `arch` is installed.
+pub fn compiler_dir(prefix: &Path, arch: Arch) -> PathBuf {
+    prefix
+        .join("lib")
+        .join(format!("ocaml-unikraft-{}", arch.unikraft()))
+}
 
-    pub fn default_file(&self) -> PathBuf {
-        self.prefix.join(installed::default_backend_file(self.arch))
-    }
-
-    /// Backends with a descriptor directory for this arch, sorted.
-    pub fn installed(&self) -> Result<Vec<String>, Error> {
-        let share = self.prefix.join("share");
-        let entries = match std::fs::read_dir(&share) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(Error::config(format!(
-                    "cannot read {}: {e}",
-                    share.display()
-                )))
-            }
-        };
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter_map(|n| {
-                let backend = installed::backend_of_bundle_dir(&n, self.arch)?;
-                valid_name(backend).then(|| backend.to_owned())
-            })
-            .collect();
-        names.sort();
-        Ok(names)
-    }
-
-    /// What to do about a missing `backend`: build it, when localbuild
-    /// knows it (a backend or one of its variants: suggesting `--backend`
-    /// with any other name would only fail again); else pick a backend
-    /// that exists.
-    fn install_help(&self, backend: &str, installed: &[String]) -> String {
-        let arch = self.arch.unikraft();
-        if let Some(variant) = Variant::from_name(backend) {
-            format!(
-                "select an installed one with -z unikraft-backend=NAME, or build it with `{}`",
-                build_command(&variant, arch)
-            )
-        } else if installed.is_empty() {
-            format!(
-                "the backends are {}; build them with `cargo xtask localbuild --arch {arch}`",
-                known_backends()
-            )
-        } else {
-            format!(
-                "the backends are {}; select an installed one with -z unikraft-backend=NAME",
-                known_backends()
-            )
-        }
-    }
-
-    pub fn not_installed(&self, backend: &str, installed: &[String]) -> Error {
-        let message = if Variant::from_name(backend).is_some() {
-            format!(
-                "backend '{backend}' is not installed for {}; installed: {}",
-                self.arch.gnu(),
-                list(installed)
-            )
-        } else {
-            format!(
-                "unknown backend '{backend}'; installed for {}: {}",
-                self.arch.gnu(),
-                list(installed)
-            )
-        };
-        Error::config(message).with_help(self.install_help(backend, installed))
-    }
-
-    /// The backend used when the caller names none: the only one installed,
-    /// else the one named in the `default-backend` file.
-    pub fn default_backend(&self) -> Result<String, Error> {
-        let mut installed = self.installed()?;
-        if installed.len() == 1 {
-            return Ok(installed.remove(0));
-        }
-        let file = self.default_file();
-        match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                let name = text.trim();
-                if installed.iter().any(|b| b == name) {
-                    Ok(name.to_owned())
-                } else {
-                    Err(Error::config(format!(
-                        "the default backend '{name}' (from {}) is not installed for {}; \
-                         installed: {}",
-                        file.display(),
-                        self.arch.gnu(),
-                        list(&installed)
-                    ))
-                    .with_help(format!(
-                        "write an installed backend's name to {}",
-                        file.display()
-                    )))
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound && installed.is_empty() => {
-                Err(Error::config(format!(
-                    "no backend is installed for {} under {}",
-                    self.arch.gnu(),
-                    self.prefix.display()
-                ))
-                .with_help(format!(
-                    "build one with `cargo xtask localbuild --arch {}`",
-                    self.arch.unikraft()
-                )))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::config(format!(
-                "no default backend for {}; installed: {}",
-                self.arch.gnu(),
-                list(&installed)
-            ))
-            .with_help(format!(
-                "select one with -z unikraft-backend=NAME, or write its name to {}",
-                file.display()
-            ))),
-            Err(e) => Err(Error::config(format!(
-                "cannot read {}: {e}",
-                file.display()
-            ))),
-        }
-    }
-
-    /// Read a backend's descriptor. A missing descriptor directory means
-    /// "not installed"; anything else wrong names the file.
-    pub fn load(&self, backend: &str) -> Result<Loaded, Error> {
-        if !valid_name(backend) {
-            return Err(self.not_installed(backend, &self.installed()?));
-        }
-        let path = self.descriptor_path(backend);
-        let text = match std::fs::read(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let installed = self.installed()?;
-                if !installed.iter().any(|b| b == backend) {
-                    return Err(self.not_installed(backend, &installed));
-                }
-                return Err(Error::config(format!(
-                    "backend descriptor {} is missing",
-                    path.display()
-                ))
-                .with_help(self.install_help(backend, &installed)));
-            }
-            Err(e) => {
-                return Err(Error::config(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )))
-            }
-        };
-        let bundle = self.bundle_dir(backend);
-        let loaded = Loaded::parse(&text, &path, bundle, backend, self.arch.unikraft())?;
-        Ok(loaded)
-    }
-
-    /// The descriptor binutils take their prefix from: the default backend's
-    /// if there is one, else the first installed; `None` if none is.
-    pub fn any_backend(&self) -> Result<Option<String>, Error> {
-        match self.default_backend() {
-            Ok(b) => Ok(Some(b)),
-            Err(_) => Ok(self.installed()?.into_iter().next()),
-        }
-    }
+/// Whether the prefix holds a cross compiler for `arch`.
+pub fn has_compiler(prefix: &Path, arch: Arch) -> bool {
+    compiler_dir(prefix, arch).join("bin/ocamlopt").exists()
 }
 
 #[cfg(test)]
@@ -272,32 +93,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backend_names() {
-        for ok in ["qemu", "firecracker", "qemu-debug", "x_1.2"] {
-            assert!(valid_name(ok), "{ok}");
-        }
-        for bad in ["", "..", ".hidden", "a/b", "../qemu", "a b", "q$"] {
-            assert!(!valid_name(bad), "{bad}");
-        }
+    fn names_use_each_arch_spelling_where_it_belongs() {
+        assert_eq!(
+            tool_file_name(Arch::Arm64, "ranlib"),
+            "aarch64-unikraft-ocaml-ranlib"
+        );
+        assert_eq!(
+            bundle_dir_name("qemu", Arch::Arm64),
+            "ocaml-unikraft-backend-qemu-arm64"
+        );
+        assert_eq!(
+            default_backend_file(Arch::Arm64),
+            Path::new("share/ocaml-unikraft-toolchain-arm64/default-backend")
+        );
+        assert_eq!(
+            compiler_dir(Path::new("/p"), Arch::X86_64),
+            Path::new("/p/lib/ocaml-unikraft-x86_64")
+        );
+        assert_eq!(tools().next(), Some("cc"));
+        assert_eq!(tools().count(), 11);
     }
 
     #[test]
-    fn paths() {
-        let l = Layout {
-            prefix: PathBuf::from("/p"),
-            arch: Arch::Arm64,
-        };
+    fn bundle_dir_names_read_back() {
+        let name = bundle_dir_name("qemu-9pfs", Arch::X86_64);
         assert_eq!(
-            l.descriptor_path("qemu"),
-            Path::new("/p/share/ocaml-unikraft-backend-qemu-arm64/backend.json")
+            backend_of_bundle_dir(&name, Arch::X86_64),
+            Some("qemu-9pfs")
         );
+        assert_eq!(backend_of_bundle_dir(&name, Arch::Arm64), None);
         assert_eq!(
-            l.bundle_dir("qemu"),
-            Path::new("/p/lib/ocaml-unikraft-backend-qemu-arm64")
-        );
-        assert_eq!(
-            l.default_file(),
-            Path::new("/p/share/ocaml-unikraft-toolchain-arm64/default-backend")
+            backend_of_bundle_dir("ocaml-unikraft-x86_64", Arch::X86_64),
+            None
         );
     }
 }

@@ -61,7 +61,7 @@ pub(crate) enum Command {
     /// a clean end, n for `exit n`, 2 for an uncaught exception (as OCaml
     /// on Linux); 134 if the guest crashed (stopped without reporting a
     /// status), 124 if it ran past --timeout, 125 if the VMM could not run.
-    Run(ocaml_unikraft_toolchain::boot::run::RunOpts),
+    Run(ocaml_unikraft_toolchain::boot::runner::RunOpts),
     /// Build examples/all and boot every example on every installed backend
     Localtests(LocaltestsOpts),
     /// Build MirageOS unikernels (mirage-skeleton's hello, network, block)

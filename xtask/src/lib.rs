@@ -59,7 +59,7 @@ pub fn run() -> Result<ExitCode> {
         // `run` exits with the guest program's status, so its own errors
         // get a status of their own.
         cli::Command::Run(opts) => {
-            return Ok(ExitCode::from(ocaml_unikraft_toolchain::boot::run::run(&opts).unwrap_or_else(|err| {
+            return Ok(ExitCode::from(ocaml_unikraft_toolchain::boot::runner::run(&opts).unwrap_or_else(|err| {
                 report_error(&err);
                 ocaml_unikraft_toolchain::boot::console::RUN_ERROR_STATUS
             })))

@@ -62,7 +62,7 @@ impl Bundle {
 
     /// Directory name under `<prefix>/lib` and `<prefix>/share`.
     pub(crate) fn install_name(&self) -> String {
-        ocaml_unikraft_toolchain::installed::bundle_dir_name(&self.backend_name(), self.arch)
+        ocaml_unikraft_toolchain::layout::bundle_dir_name(&self.backend_name(), self.arch)
     }
 
     /// The bundle a [`Bundle::name`] names.

@@ -5,10 +5,10 @@
 //! - [`devices`]: memory, network, disk and a shared directory, for each VMM;
 //! - [`image`]: what an image says about itself (arch, VMM, the features
 //!   of its bundle);
-//! - [`run`]: booting one image, its program's status as ours.
+//! - [`runner`]: booting one image, its program's status as ours.
 
 pub mod console;
 pub mod devices;
 pub mod image;
-pub mod run;
+pub mod runner;
 pub mod vmm;

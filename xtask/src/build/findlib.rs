@@ -218,7 +218,7 @@ pub(crate) fn current_default(prefix: &Path) -> Option<Arch> {
     let text = std::fs::read_to_string(conf_dir(prefix).join("unikraft.conf")).ok()?;
     Arch::ALL.into_iter().find(|&arch| {
         text == toolchain_text(prefix, arch, "unikraft")
-            && ocaml_unikraft_toolchain::installed::has_compiler(prefix, arch)
+            && ocaml_unikraft_toolchain::layout::has_compiler(prefix, arch)
     })
 }
 
@@ -232,7 +232,7 @@ pub(crate) fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
 }
 
 fn require_compiler(prefix: &Path, arch: Arch) -> Result<()> {
-    if !ocaml_unikraft_toolchain::installed::has_compiler(prefix, arch) {
+    if !ocaml_unikraft_toolchain::layout::has_compiler(prefix, arch) {
         bail!(
             "no {} cross compiler is installed in {}\nhelp: build it with `cargo xtask localbuild --arch {}`",
             arch.unikraft(),

@@ -19,7 +19,7 @@ use crate::util::place::{self, Piece};
 use crate::util::progress;
 use crate::util::step::{run_step, Stamp, StepResult};
 use anyhow::{Context as _, Result};
-use ocaml_unikraft_toolchain::installed;
+use ocaml_unikraft_toolchain::layout;
 use std::path::{Path, PathBuf};
 
 /// The install step's name in progress lines and timings.
@@ -45,7 +45,7 @@ pub(crate) fn installed_bundles(prefix: &Path) -> Vec<Bundle> {
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter_map(|dir| {
             Arch::ALL.into_iter().find_map(|arch| {
-                let backend = installed::backend_of_bundle_dir(&dir, arch)?;
+                let backend = layout::backend_of_bundle_dir(&dir, arch)?;
                 Some(Bundle::of(&Variant::from_name(backend)?, arch))
             })
         })
@@ -53,7 +53,7 @@ pub(crate) fn installed_bundles(prefix: &Path) -> Vec<Bundle> {
             prefix
                 .join("share")
                 .join(bundle.install_name())
-                .join(installed::DESCRIPTOR_FILE)
+                .join(layout::DESCRIPTOR_FILE)
                 .is_file()
         })
         .collect();
@@ -92,7 +92,7 @@ pub(crate) fn build_programs(ctx: &Context) -> Result<Programs> {
         .context("building the C driver and the runner (toolchain/)")?;
     Ok(Programs {
         driver: target_dir.join("release/ocaml-unikraft-cc"),
-        runner: target_dir.join("release").join(installed::RUNNER),
+        runner: target_dir.join("release").join(layout::RUNNER),
     })
 }
 
@@ -140,7 +140,7 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
     arches.sort();
     arches.dedup();
     std::fs::create_dir_all(stage.join("bin"))?;
-    let runner = Path::new("bin").join(installed::RUNNER);
+    let runner = Path::new("bin").join(layout::RUNNER);
     std::fs::copy(&what.programs.runner, stage.join(&runner))
         .with_context(|| format!("copying {}", what.programs.runner.display()))?;
     paths.push(runner);
@@ -148,7 +148,7 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
         paths.extend(stage_driver(stage, &what.programs.driver, *arch)?);
         // A variant installed alone leaves the default as it was.
         if let Some(default) = default_backend(what.bundles, *arch) {
-            let default_file = installed::default_backend_file(*arch);
+            let default_file = layout::default_backend_file(*arch);
             crate::util::fs::create_parent(&stage.join(&default_file))?;
             std::fs::write(stage.join(&default_file), format!("{}\n", default.name()))?;
             paths.push(default_file.parent().unwrap_or(&default_file).to_path_buf());
@@ -182,11 +182,11 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
 /// The driver under every tool name of `arch` in `<dir>/bin` (one file,
 /// hard links); returns their paths relative to `dir`.
 fn stage_driver(dir: &Path, driver: &Path, arch: Arch) -> Result<Vec<PathBuf>> {
-    let first = installed::c_compiler(dir, arch);
+    let first = layout::c_compiler(dir, arch);
     std::fs::copy(driver, &first).with_context(|| format!("copying {}", driver.display()))?;
     let mut paths = Vec::new();
-    for tool in installed::tools() {
-        let name = installed::tool_file_name(arch, tool);
+    for tool in layout::tools() {
+        let name = layout::tool_file_name(arch, tool);
         let path = dir.join("bin").join(&name);
         if path != first {
             std::fs::hard_link(&first, &path)
@@ -217,7 +217,7 @@ pub(crate) fn driver_prefix(
         std::os::unix::fs::symlink(stage.join(&relative), &link)
             .with_context(|| format!("linking {}", link.display()))?;
     }
-    let default_file = dir.join(installed::default_backend_file(bundle.arch));
+    let default_file = dir.join(layout::default_backend_file(bundle.arch));
     fs::create_parent(&default_file)?;
     std::fs::write(&default_file, format!("{}\n", bundle.backend_name()))
         .with_context(|| format!("writing {}", default_file.display()))
@@ -353,7 +353,7 @@ mod tests {
         // backend; per bundle a header and a descriptor; and `not-ours`.
         assert_eq!(
             files,
-            1 + 2 * (installed::tools().count() + 1) + 2 * V2.len() + 1
+            1 + 2 * (layout::tools().count() + 1) + 2 * V2.len() + 1
         );
         let mut top: Vec<_> = std::fs::read_dir(&prefix)
             .unwrap()
@@ -380,7 +380,7 @@ mod tests {
         let after = snapshot(&prefix);
         // Everything of v1 is still there, the default backend too; the
         // variant's directories were added.
-        let default = installed::default_backend_file(Arch::X86_64);
+        let default = layout::default_backend_file(Arch::X86_64);
         for (path, node) in &before {
             if path.starts_with("bin") {
                 continue; // the driver and the runner are v2's now
@@ -426,10 +426,7 @@ mod tests {
                     .map(drop)
             },
         );
-        assert!(
-            count > 2 * installed::tools().count(),
-            "only {count} renames"
-        );
+        assert!(count > 2 * layout::tools().count(), "only {count} renames");
     }
 
     #[test]

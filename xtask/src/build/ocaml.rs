@@ -34,7 +34,7 @@ const TREE: &str = "${tree}";
 const STAGING: &str = "${staging}";
 
 /// `<prefix>/lib/ocaml-unikraft-<arch>`: the cross compiler's own prefix.
-pub(crate) use ocaml_unikraft_toolchain::installed::compiler_dir as compiler_prefix;
+pub(crate) use ocaml_unikraft_toolchain::layout::compiler_dir as compiler_prefix;
 
 pub(crate) struct Cross<'a> {
     pub(crate) prefix: &'a Path,

@@ -14,7 +14,7 @@ use ocaml_unikraft_toolchain::elf;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub(crate) use ocaml_unikraft_toolchain::format::{Descriptor, FORMAT};
+pub(crate) use ocaml_unikraft_toolchain::descriptor::{Descriptor, FORMAT};
 
 /// The trees whose paths are rewritten, each with its name inside the bundle.
 pub(crate) struct Roots {

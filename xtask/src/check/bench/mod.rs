@@ -244,7 +244,7 @@ impl Targets {
         let measured: Vec<Bundle> = installed
             .iter()
             .filter(|b| b.options.is_empty())
-            .filter(|b| ocaml_unikraft_toolchain::installed::has_compiler(prefix, b.arch))
+            .filter(|b| ocaml_unikraft_toolchain::layout::has_compiler(prefix, b.arch))
             .cloned()
             .collect();
         let blockers = boots::blockers(ctx, prefix, &measured);

@@ -115,7 +115,7 @@ fn runner_rows(
     bundles: &[&Bundle],
     boots: &Boots,
 ) -> Vec<Row> {
-    let runner = ocaml_unikraft_toolchain::installed::runner(prefix);
+    let runner = ocaml_unikraft_toolchain::layout::runner(prefix);
     let qemu_bundles = bundles
         .iter()
         .filter(|b| b.backend == Backend::Qemu && !b.has(BuildOption::Debug));

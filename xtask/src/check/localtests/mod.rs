@@ -59,7 +59,7 @@ use crate::target::{Arch, Backend, BuildOption, Bundle};
 use crate::util::progress;
 use anyhow::{bail, Result};
 use boot_check::Boots;
-use ocaml_unikraft_toolchain::installed;
+use ocaml_unikraft_toolchain::layout;
 use std::time::Duration;
 
 /// The name of the native context and of its rows.
@@ -104,10 +104,10 @@ pub(crate) fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     }
     let with_compiler: Vec<&Bundle> = installed
         .iter()
-        .filter(|b| installed::has_compiler(&prefix, b.arch))
+        .filter(|b| layout::has_compiler(&prefix, b.arch))
         .collect();
     for &arch in &Arch::ALL {
-        if installed::has_compiler(&prefix, arch) {
+        if layout::has_compiler(&prefix, arch) {
             let target = Bundle::new(Backend::Qemu, arch, &[]).name();
             rows.push(run_row("simple", &target, || {
                 dune::simple(ctx, &prefix, arch, &boots)

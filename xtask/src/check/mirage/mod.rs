@@ -131,7 +131,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
     // The examples.
     let skeleton = tree(&sets.examples.source);
     let blockers = crate::check::boots::blockers(ctx, &prefix, &bundles_of(&Case::all()));
-    let runner = ocaml_unikraft_toolchain::installed::runner(&prefix);
+    let runner = ocaml_unikraft_toolchain::layout::runner(&prefix);
     let timeout = Duration::from_secs_f64(opts.timeout);
     let mut rows = Vec::new();
     let mut figures = vec![format!("mirage tool: {tool_time}")];
@@ -213,7 +213,7 @@ fn fetch(mirage: &Context, opts: &SourceOpts, pins: &[Source]) -> Result<()> {
 
 /// The installed toolchain and host tools the tests need, or what to do.
 fn toolchain(ctx: &Context, prefix: &Path, opts: &MirageTestsOpts) -> Result<Tools> {
-    let runner = ocaml_unikraft_toolchain::installed::runner(prefix);
+    let runner = ocaml_unikraft_toolchain::layout::runner(prefix);
     let installed = crate::build::install::installed_bundles(prefix);
     let mut missing: Vec<String> = Vec::new();
     if !runner.exists() {
@@ -224,7 +224,7 @@ fn toolchain(ctx: &Context, prefix: &Path, opts: &MirageTestsOpts) -> Result<Too
             missing.push(format!("bundle {}", bundle.name()));
         }
         let compiler = format!("the {} cross compiler", bundle.arch.unikraft());
-        if !ocaml_unikraft_toolchain::installed::has_compiler(prefix, bundle.arch)
+        if !ocaml_unikraft_toolchain::layout::has_compiler(prefix, bundle.arch)
             && !missing.contains(&compiler)
         {
             missing.push(compiler);

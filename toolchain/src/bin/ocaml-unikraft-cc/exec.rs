@@ -12,7 +12,7 @@ const NOT_FOUND: i32 = 127;
 /// Exit status when a program exists but cannot be run.
 const CANNOT_RUN: i32 = 126;
 
-pub struct Runner {
+pub struct Executor {
     /// Print each command before running it.
     verbose: bool,
 }
@@ -58,9 +58,9 @@ pub fn install_hint(program: &str) -> String {
     }
 }
 
-impl Runner {
+impl Executor {
     pub fn new(verbose: bool) -> Self {
-        Runner { verbose }
+        Executor { verbose }
     }
 
     fn command(&self, argv: &[OsString]) -> Result<Command, Error> {
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn missing_program() {
-        let runner = Runner::new(false);
+        let runner = Executor::new(false);
         let argv = vec![OsString::from("/nonexistent/aarch64-linux-gnu-gcc")];
         let err = runner.run(&argv).expect_err("cannot run");
         assert_eq!(

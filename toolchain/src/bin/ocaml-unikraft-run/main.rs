@@ -4,7 +4,7 @@
 //! projects outside this repository can boot their images.
 
 use clap::Parser;
-use ocaml_unikraft_toolchain::boot::{console, run};
+use ocaml_unikraft_toolchain::boot::{console, runner};
 use std::process::ExitCode;
 
 /// Boot a unikernel image on QEMU or Firecracker; exit with its program's
@@ -14,12 +14,12 @@ use std::process::ExitCode;
 #[command(name = "ocaml-unikraft-run", version)]
 struct Runner {
     #[command(flatten)]
-    run: run::RunOpts,
+    run: runner::RunOpts,
 }
 
 fn main() -> ExitCode {
     let runner = Runner::parse();
-    ExitCode::from(run::run(&runner.run).unwrap_or_else(|err| {
+    ExitCode::from(runner::run(&runner.run).unwrap_or_else(|err| {
         eprintln!("error: {err}");
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");

@@ -36,28 +36,28 @@
 //! (unknown backend, broken descriptor), 127 for a missing program.
 
 mod args;
-mod descriptor;
+mod backends;
 mod driver;
 mod error;
-mod layout;
+mod exec;
+mod expand;
 mod name;
-mod run;
 
+use backends::Backends;
 use error::Error;
-use layout::Layout;
+use exec::Executor;
 use name::{Invocation, Tool};
-use run::Runner;
 use std::ffi::OsString;
 use std::io::Write;
 
 fn real_main(inv: &Invocation, args: Vec<OsString>) -> Result<i32, Error> {
-    let layout = Layout::locate(inv.arch)?;
-    let runner = Runner::new(run::verbose_from_env());
+    let backends = Backends::locate(inv.arch)?;
+    let runner = Executor::new(exec::verbose_from_env());
     match inv.tool {
-        Tool::Binutil(tool) => driver::binutil(&runner, &layout, tool, args),
+        Tool::Binutil(tool) => driver::binutil(&runner, &backends, tool, args),
         Tool::Cc => {
             if let [only] = &args[..] {
-                if let Some(result) = driver::introspect(&layout, only) {
+                if let Some(result) = driver::introspect(&backends, only) {
                     let text = result?;
                     let mut stdout = std::io::stdout().lock();
                     return match stdout
@@ -71,7 +71,7 @@ fn real_main(inv: &Invocation, args: Vec<OsString>) -> Result<i32, Error> {
                     };
                 }
             }
-            driver::cc(&runner, &layout, args)
+            driver::cc(&runner, &backends, args)
         }
     }
 }

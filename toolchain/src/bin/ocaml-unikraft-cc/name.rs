@@ -6,8 +6,8 @@ use std::path::Path;
 
 pub use ocaml_unikraft_toolchain::arch::Arch;
 
-pub use ocaml_unikraft_toolchain::installed::BINUTILS;
-use ocaml_unikraft_toolchain::installed::{C_COMPILERS, TOOL_INFIX};
+pub use ocaml_unikraft_toolchain::layout::BINUTILS;
+use ocaml_unikraft_toolchain::layout::{C_COMPILERS, TOOL_INFIX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {

@@ -1,12 +1,12 @@
 //! The C driver: turns the caller's gcc command line into the commands to
 //! run for the selected backend. Building the commands is pure; running
-//! them is [`crate::run`]'s job.
+//! them is [`crate::exec`]'s job.
 
 use crate::args::{self, LinkArgs, Mode};
-use crate::descriptor::Loaded;
+use crate::backends::Backends;
 use crate::error::Error;
-use crate::layout::Layout;
-use crate::run::Runner;
+use crate::exec::Executor;
+use crate::expand::Loaded;
 use ocaml_unikraft_toolchain::quote;
 use std::ffi::{OsStr, OsString};
 
@@ -73,14 +73,14 @@ fn conflict(e: String) -> Error {
 }
 
 /// Run the C driver; returns the exit status.
-pub fn cc(runner: &Runner, layout: &Layout, args: Vec<OsString>) -> Result<i32, Error> {
+pub fn cc(executor: &Executor, backends: &Backends, args: Vec<OsString>) -> Result<i32, Error> {
     let selected = args::extract_backend(args).map_err(conflict)?;
     let explicit = selected.backend.is_some();
     let backend = match selected.backend {
         Some(b) => b,
-        None => layout.default_backend()?,
+        None => backends.default_backend()?,
     };
-    let loaded = layout.load(&backend)?;
+    let loaded = backends.load(&backend)?;
     let args = selected.args;
     let commands = match args::classify(&args) {
         Mode::Compile(_) => vec![compile_command(&loaded, &args)?],
@@ -93,14 +93,14 @@ pub fn cc(runner: &Runner, layout: &Layout, args: Vec<OsString>) -> Result<i32, 
         }
         Mode::Link => link_commands(&loaded, &args::link_args(&args), explicit)?,
     };
-    runner.run_all(&commands)
+    executor.run_all(&commands)
 }
 
 /// `--unikraft-backends`: installed backends, one per line, the default
 /// marked ` (default)`.
-pub fn list_backends(layout: &Layout) -> Result<String, Error> {
-    let installed = layout.installed()?;
-    let default = layout.default_backend().ok();
+pub fn list_backends(backends: &Backends) -> Result<String, Error> {
+    let installed = backends.installed()?;
+    let default = backends.default_backend().ok();
     let mut text = String::new();
     for b in &installed {
         text.push_str(b);
@@ -115,12 +115,12 @@ pub fn list_backends(layout: &Layout) -> Result<String, Error> {
 /// `--unikraft-flags[=BACKEND]`: what the driver adds for a backend, as
 /// shell-quoted lines. `ARGS...` stands for the caller's arguments; the link
 /// is shown as with an explicit backend and `-o a.out`.
-pub fn show_flags(layout: &Layout, backend: Option<&str>) -> Result<String, Error> {
+pub fn show_flags(backends: &Backends, backend: Option<&str>) -> Result<String, Error> {
     let backend = match backend {
         Some(b) => b.to_owned(),
-        None => layout.default_backend()?,
+        None => backends.default_backend()?,
     };
-    let l = layout.load(&backend)?;
+    let l = backends.load(&backend)?;
     let compile = compile_command(&l, &[])?;
     let link = LinkArgs {
         output: Some("a.out".into()),
@@ -151,31 +151,31 @@ pub fn show_flags(layout: &Layout, backend: Option<&str>) -> Result<String, Erro
 }
 
 /// Introspection flags, recognised only as the sole argument.
-pub fn introspect(layout: &Layout, arg: &OsStr) -> Option<Result<String, Error>> {
+pub fn introspect(backends: &Backends, arg: &OsStr) -> Option<Result<String, Error>> {
     match arg.to_str()? {
-        "--unikraft-backends" => Some(list_backends(layout)),
-        "--unikraft-flags" => Some(show_flags(layout, None)),
+        "--unikraft-backends" => Some(list_backends(backends)),
+        "--unikraft-flags" => Some(show_flags(backends, None)),
         s => s
             .strip_prefix("--unikraft-flags=")
-            .map(|b| show_flags(layout, Some(b))),
+            .map(|b| show_flags(backends, Some(b))),
     }
 }
 
 /// A binutil: the target's tool with all arguments unchanged.
 pub fn binutil(
-    runner: &Runner,
-    layout: &Layout,
+    executor: &Executor,
+    backends: &Backends,
     tool: &str,
     args: Vec<OsString>,
 ) -> Result<i32, Error> {
-    let prefix = match layout.any_backend()? {
-        Some(b) => layout.load(&b)?.desc.tool_prefix,
-        None => layout.arch.derived_tool_prefix().to_owned(),
+    let prefix = match backends.any_backend()? {
+        Some(b) => backends.load(&b)?.desc.tool_prefix,
+        None => backends.arch.derived_tool_prefix().to_owned(),
     };
     let mut argv = Vec::with_capacity(args.len() + 1);
     argv.push(OsString::from(format!("{prefix}{tool}")));
     argv.extend(args);
-    Err(runner.exec(&argv))
+    Err(executor.exec(&argv))
 }
 
 #[cfg(test)]
