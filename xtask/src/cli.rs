@@ -60,7 +60,8 @@ pub(crate) enum Command {
     /// The console goes to stdout. The exit status is the program's: 0 for
     /// a clean end, n for `exit n`, 2 for an uncaught exception (as OCaml
     /// on Linux); 134 if the guest crashed (stopped without reporting a
-    /// status), 124 if it ran past --timeout, 125 if the VMM could not run.
+    /// status), 124 if it ran past --timeout, 125 if the VMM could not run,
+    /// 128 + N if signal N (SIGINT, SIGTERM, SIGHUP) stopped it.
     Run(ocaml_unikraft_toolchain::boot::runner::RunOpts),
     /// Build examples/all and boot every example on every installed backend
     Localtests(LocaltestsOpts),

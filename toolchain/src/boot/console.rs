@@ -49,6 +49,8 @@ pub enum Ending {
     Crash,
     /// The VM was still running at the deadline and was killed.
     Timeout(Duration),
+    /// A stop signal (SIGINT, SIGTERM, SIGHUP) to the runner stopped the VM.
+    Stopped(i32),
 }
 
 impl Ending {
@@ -59,6 +61,7 @@ impl Ending {
             Ending::UncaughtException => 2,
             Ending::Crash => CRASH_STATUS,
             Ending::Timeout(_) => TIMEOUT_STATUS,
+            Ending::Stopped(signal) => 128u8.saturating_add(*signal as u8),
         }
     }
 
@@ -71,7 +74,22 @@ impl Ending {
                 "timeout after {:.0} s (status {TIMEOUT_STATUS})",
                 after.as_secs_f64()
             ),
+            Ending::Stopped(signal) => format!(
+                "stopped by {} (status {})",
+                signal_name(*signal),
+                self.status()
+            ),
         }
+    }
+}
+
+/// A stop signal's name.
+fn signal_name(signal: i32) -> String {
+    match signal {
+        1 => "SIGHUP".into(),
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        other => format!("signal {other}"),
     }
 }
 
@@ -99,10 +117,32 @@ pub struct Transcript {
     pub ending: Ending,
 }
 
-/// Reads a whole console. `token` is the boot's token; `killed_after` is the
-/// deadline if the VMM had to be killed.
-pub fn read(console: &str, token: &str, killed_after: Option<Duration>) -> Transcript {
-    let console = strip_banner(&console.replace("\r\n", "\n"));
+/// How a console read back came to an end, and whether it is whole.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cut {
+    /// The console from its first byte (else its tail: no banner to strip).
+    pub from_start: bool,
+    /// The deadline, if the VMM had to be killed at it.
+    pub killed_after: Option<Duration>,
+    /// The stop signal, if one stopped the VM.
+    pub stopped_by: Option<i32>,
+}
+
+/// Reads a console, all of it or its tail (the verdict needs only the
+/// end). `token` is the boot's token.
+pub fn read(console: &str, token: &str, cut: Cut) -> Transcript {
+    let console = console.replace("\r\n", "\n");
+    let console = match cut.from_start {
+        true => strip_banner(&console),
+        false => console,
+    };
+    if let Some(signal) = cut.stopped_by {
+        return Transcript {
+            output: console,
+            ending: Ending::Stopped(signal),
+        };
+    }
+    let killed_after = cut.killed_after;
     let Some(line) = genuine_status_line(&console, token) else {
         return Transcript {
             output: console,
@@ -288,6 +328,10 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
+/// The longest a genuine status line can be: the marker, three digits,
+/// ` boot=`, the token (32 hex digits), with room to spare.
+const MAX_STATUS_LINE: usize = 128;
+
 /// Passes console bytes through as they come, as a Linux program's output
 /// would look: the serial line's CRLF becomes LF, and the guest's own
 /// status line (the one carrying the boot's token) is dropped. Holds back
@@ -339,6 +383,13 @@ impl ConsoleFilter {
                                 shown.extend_from_slice(&self.pending[at..at + end + 1]);
                             }
                             self.pending.drain(..at + end + 1);
+                        }
+                        // A line longer than any genuine one is the
+                        // program's: show it rather than hold it back
+                        // without bound.
+                        None if self.pending.len() - at > MAX_STATUS_LINE => {
+                            shown.extend_from_slice(&self.pending[at..at + marker.len()]);
+                            self.pending.drain(..at + marker.len());
                         }
                         // Wait for the rest of it.
                         None => {

@@ -23,9 +23,14 @@ pub struct RunOpts {
     /// The image's architecture [default: read from the image]
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
-    /// Seconds the guest may run before it is stopped
-    #[arg(long, default_value_t = 60.0)]
-    pub timeout: f64,
+    /// Seconds the guest may run before it is stopped (status 124)
+    /// [default: no limit]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout, allow_negative_numbers = true)]
+    pub timeout: Option<Duration>,
+    /// An environment variable for the program, NAME=VALUE (repeatable;
+    /// the program sees it in Sys.getenv)
+    #[arg(long, short = 'e', value_name = "NAME=VALUE", value_parser = vmm::env_var)]
+    pub env: Vec<String>,
     /// Guest memory in MiB [default: 512]
     #[arg(long, value_name = "MIB")]
     pub memory: Option<u32>,
@@ -85,14 +90,28 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
             vmm::INSTALL_HELP
         );
     }
+    if opts.env.len() > vmm::MAX_ENV_VARS {
+        bail!(
+            "{} --env variables: a bundle takes at most {}",
+            opts.env.len(),
+            vmm::MAX_ENV_VARS
+        );
+    }
     let launch = vmm::Launch {
         backend,
         arch,
         image: &opts.image,
         args: &opts.args,
+        env: &opts.env,
         devices: &devices,
     };
-    let boot = vmm::boot(&launch, Duration::from_secs_f64(opts.timeout), true)?;
+    let watch = vmm::Watch {
+        deadline: opts.timeout,
+        echo: true,
+        keep_all: false,
+        stop_signals: true,
+    };
+    let boot = vmm::boot(&launch, &watch)?;
     eprint!("{}", boot.vmm_stderr);
     let transcript = boot.transcript()?;
     let ending = transcript.ending;
@@ -109,6 +128,20 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
         }
     }
     Ok(ending.status())
+}
+
+/// `--timeout`: a positive, finite number of seconds that a `Duration`
+/// holds.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!(
+            "'{text}' is not a positive, finite number of seconds"
+        ));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
 }
 
 /// The memory, network and disk the options ask for.
@@ -151,6 +184,19 @@ fn check_share(path: &Path, image: &Image, devices: &Devices) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_is_a_positive_finite_number_of_seconds() {
+        assert_eq!(parse_timeout("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_timeout("60"), Ok(Duration::from_secs(60)));
+        for bad in ["0", "-1", "inf", "nan", "-inf", "ten", ""] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_timeout("1e30"),
+            Err("1e30 seconds is too long".into())
+        );
+    }
 
     #[test]
     fn share_needs_a_9pfs_image_and_a_9pfs_image_needs_share() {

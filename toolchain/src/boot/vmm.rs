@@ -9,8 +9,7 @@ use crate::which;
 use anyhow::{bail, Context as _, Result};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One unikernel to boot.
@@ -20,6 +19,9 @@ pub struct Launch<'a> {
     pub image: &'a Path,
     /// The program's arguments (`Sys.argv` from index 1).
     pub args: &'a [String],
+    /// The program's environment variables beyond the bundle's own
+    /// (`NAME=VALUE`, checked by [`env_var`]).
+    pub env: &'a [String],
     /// Memory, network and disk.
     pub devices: &'a Devices,
 }
@@ -27,8 +29,13 @@ pub struct Launch<'a> {
 /// What a boot produced.
 #[derive(Debug)]
 pub struct Boot {
-    /// Everything the guest wrote on its serial console.
+    /// What the guest wrote on its serial console: all of it, or its last
+    /// [`TAIL_BYTES`] (see [`Watch::keep_all`]).
     pub console: String,
+    /// Console bytes dropped before [`Boot::console`] (0 when all is kept).
+    pub console_dropped: u64,
+    /// Console bytes in all.
+    pub console_bytes: u64,
     /// The token the guest's status line must carry (see [`console`]).
     pub token: String,
     /// What the VMM itself reported (warnings, errors).
@@ -37,6 +44,8 @@ pub struct Boot {
     pub vmm_status: Option<i32>,
     /// The deadline, when the VMM had to be killed.
     pub killed_after: Option<Duration>,
+    /// The stop signal that ended the run, if one did.
+    pub stopped_by: Option<i32>,
     /// From VMM start to the first console byte.
     pub first_output: Option<Duration>,
     pub program: String,
@@ -46,7 +55,15 @@ impl Boot {
     /// The program's output and how it ended; an error when the VMM itself
     /// failed (it could not start, or the host cannot run the guest).
     pub fn transcript(&self) -> Result<Transcript> {
-        let transcript = console::read(&self.console, &self.token, self.killed_after);
+        let transcript = console::read(
+            &self.console,
+            &self.token,
+            console::Cut {
+                from_start: self.console_dropped == 0,
+                killed_after: self.killed_after,
+                stopped_by: self.stopped_by,
+            },
+        );
         if transcript.ending == console::Ending::Crash && self.vmm_status != Some(0) {
             bail!(
                 "{} failed (status {}) before the guest reported an exit status{}",
@@ -68,8 +85,12 @@ pub const INSTALL_HELP: &str = "help: install the VMM (QEMU: Debian/Ubuntu packa
 
 const SERCON_FW_CFG: &str = "etc/sercon-port";
 
-/// QEMU's default x86_64 CPU model plus 1 GiB pages.
-const X86_64_CPU: &str = "qemu64,+pdpe1gb";
+/// QEMU's default x86_64 CPU model plus 1 GiB pages (Unikraft's paging
+/// needs them) and RDRAND, the CPU's random number generator, which
+/// entropy sources in the guest use (mirage-crypto-rng seeds from it).
+/// The software CPU implements RDRAND but not RDSEED (QEMU warns when asked
+/// for it).
+const X86_64_CPU: &str = "qemu64,+pdpe1gb,+rdrand";
 
 /// QEMU's qboot firmware, as QEMU installs it in its data directory.
 const QBOOT_ROM: &str = "share/qemu/qboot.rom";
@@ -117,7 +138,8 @@ fn qemu(launch: &Launch, accel: &str, token: &str, qboot: Option<&Path>) -> Resu
             }
             // The bundles page on demand (ukvmem), and Unikraft's x86_64
             // paging needs 1 GiB pages, which QEMU's default CPU model
-            // lacks (every x86_64 CPU of the last fifteen years has them).
+            // lacks (every x86_64 CPU of the last fifteen years has them,
+            // and RDRAND too).
             cmd.args(["-cpu", X86_64_CPU]);
             cmd
         }
@@ -136,7 +158,7 @@ fn qemu(launch: &Launch, accel: &str, token: &str, qboot: Option<&Path>) -> Resu
     // QEMU puts the image's name in front of the x86 command line, and
     // Unikraft its own name on arm64: both become argv[0].
     cmd.arg("-append")
-        .arg(kernel_arguments(&[], launch.args, token)?);
+        .arg(kernel_arguments(&[], launch, token)?);
     Ok(cmd)
 }
 
@@ -158,7 +180,7 @@ pub fn firecracker_config(launch: &Launch, token: &str) -> Result<String> {
     let config = serde_json::json!({
         "boot-source": {
             "kernel_image_path": launch.image,
-            "boot_args": kernel_arguments(&program_name, launch.args, token)?,
+            "boot_args": kernel_arguments(&program_name, launch, token)?,
         },
         "drives": drives,
         "network-interfaces": interfaces,
@@ -189,15 +211,64 @@ fn firecracker_log(scratch: &Path) -> PathBuf {
 }
 
 /// The kernel command line: `program_name` (where the VMM does not supply
-/// argv[0] itself), the token as a Unikraft library parameter, `--` that
+/// argv[0] itself), the token as a Unikraft library parameter, the
+/// environment as another (posix-environ's `env.vars`, a list), `--` that
 /// ends the library parameters, then the program's arguments. Unikraft
 /// hands the program only argv[0] and what follows `--`.
-fn kernel_arguments(program_name: &[String], args: &[String], token: &str) -> Result<String> {
+fn kernel_arguments(program_name: &[String], launch: &Launch, token: &str) -> Result<String> {
     let mut words = program_name.to_vec();
     words.push(format!("{}={token}", console::TOKEN_PARAMETER));
+    words.extend(env_parameter(launch.env));
     words.push("--".into());
-    words.extend(args.iter().cloned());
+    words.extend(launch.args.iter().cloned());
     command_line(&words)
+}
+
+/// The library parameter that sets these environment variables: a list,
+/// `env.vars=[A=1 B=2]`, which Unikraft's parser ends at the first word
+/// that ends with `]` (hence [`env_var`]'s rule).
+fn env_parameter(env: &[String]) -> Vec<String> {
+    let mut words: Vec<String> = env.to_vec();
+    if let Some(first) = words.first_mut() {
+        *first = format!("{ENV_PARAMETER}=[{first}");
+    }
+    if let Some(last) = words.last_mut() {
+        last.push(']');
+    }
+    words
+}
+
+/// posix-environ's library parameter (`backends/fragments/base.config`
+/// turns it on).
+const ENV_PARAMETER: &str = "env.vars";
+
+/// How many variables `env.vars` takes: `LIBPOSIX_ENVIRON_LIBPARAM_MAXCOUNT`
+/// in `backends/fragments/base.config`.
+pub const MAX_ENV_VARS: usize = 32;
+
+/// Checks one `--env` value, `NAME=VALUE`: a name as the shell has them,
+/// and a value Unikraft's list parameter carries unchanged (it may not end
+/// with `]`, which would end the list).
+pub fn env_var(text: &str) -> Result<String, String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not NAME=VALUE"))?;
+    let mut chars = name.chars();
+    let valid_name = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid_name {
+        return Err(format!(
+            "'{name}' is not a variable name (letters, digits and _, not starting with a digit)"
+        ));
+    }
+    if value.ends_with(']') {
+        return Err(format!(
+            "the value of {name} ends with ']', which Unikraft's parameter list cannot carry"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// Joins arguments into a kernel command line that Unikraft splits back
@@ -273,6 +344,7 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
         arch: Arch::X86_64,
         image: probe,
         args: &[],
+        env: &[],
         devices: &Devices::default(),
     };
     let scratch = tempfile::tempdir().ok()?;
@@ -285,8 +357,7 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
                 &launch,
                 &token,
                 scratch.path(),
-                Duration::from_secs(5),
-                false,
+                &Watch::test(Duration::from_secs(5)),
             )
         });
     let boot = match result {
@@ -308,16 +379,94 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
     }
 }
 
-/// Boots `launch`, killing the VMM after `timeout`. With `echo`, the
-/// console goes to stdout as it comes (see [`ConsoleFilter`]).
-pub fn boot(launch: &Launch, timeout: Duration, echo: bool) -> Result<Boot> {
+/// How a boot is watched: how long it may run, where its console goes,
+/// how much of it is kept, and whether the runner's stop signals end it.
+#[derive(Debug, Clone, Copy)]
+pub struct Watch {
+    /// The VMM is killed after this long (the run is then a timeout).
+    pub deadline: Option<Duration>,
+    /// The console goes to stdout as it comes (see [`ConsoleFilter`]).
+    pub echo: bool,
+    /// Keep the whole console in [`Boot::console`] (the tests compare it);
+    /// otherwise only its last [`TAIL_BYTES`], enough for the verdict, so
+    /// that a guest printing without end does not grow the runner.
+    pub keep_all: bool,
+    /// SIGINT, SIGTERM and SIGHUP to this process stop the VM: the VMM is
+    /// asked to stop, killed after [`STOP_GRACE`], and the run ends as
+    /// [`console::Ending::Stopped`]. Only for a process that boots one VM
+    /// at a time and has nothing else to do on those signals (the runner).
+    pub stop_signals: bool,
+}
+
+impl Watch {
+    /// What the tests use: a deadline, the whole console kept, nothing
+    /// echoed, signals left alone.
+    pub fn test(deadline: Duration) -> Watch {
+        Watch {
+            deadline: Some(deadline),
+            echo: false,
+            keep_all: true,
+            stop_signals: false,
+        }
+    }
+}
+
+/// How much of the console a run that does not keep it all holds: the
+/// status line, what follows it and what the verdict looks at before it
+/// (an uncaught exception's report, an out-of-memory message) fit many
+/// times over.
+pub const TAIL_BYTES: usize = 64 * 1024;
+
+/// How long a VMM asked to stop (SIGTERM) has before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The signals that stop the runner's VM; the runner then exits 128 + the
+/// signal, as a shell reports a process killed by it.
+pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Boots `launch` and watches it as `watch` says.
+pub fn boot(launch: &Launch, watch: &Watch) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
     let token = console::new_token().context("drawing the boot's token from /dev/urandom")?;
     let cmd = match launch.backend {
         Backend::Qemu => qemu(launch, "tcg", &token, qboot_rom().as_deref())?,
         Backend::Firecracker => firecracker(launch, scratch.path(), &token)?,
     };
-    run_vmm(cmd, launch, &token, scratch.path(), timeout, echo)
+    run_vmm(cmd, launch, &token, scratch.path(), watch)
+}
+
+/// The VMM's own process group, so that a terminal's Ctrl-C reaches the
+/// runner only (which then stops the VM), and the kernel's parent-death
+/// signal, so that the VMM never outlives the process that started it,
+/// even one killed with SIGKILL.
+fn tie_to_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    let parent = std::process::id();
+    cmd.process_group(0);
+    // SAFETY: between fork and exec only async-signal-safe calls are made
+    // (prctl, getppid, _exit), and nothing is allocated.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the signal was armed.
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// What ended the wait for a VMM.
+enum Wait {
+    /// It exited by itself, with this status (`None`: killed by a signal).
+    Exited(Option<i32>),
+    /// The deadline passed; it was killed.
+    Deadline(Duration),
+    /// A stop signal came; it was stopped.
+    Signal(i32),
 }
 
 /// Runs a VMM command line for `launch` (see [`boot`]).
@@ -326,10 +475,17 @@ fn run_vmm(
     launch: &Launch,
     token: &str,
     scratch: &Path,
-    timeout: Duration,
-    echo: bool,
+    watch: &Watch,
 ) -> Result<Boot> {
     let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut signals = match watch.stop_signals {
+        true => Some(
+            signal_hook::iterator::Signals::new(STOP_SIGNALS)
+                .context("cannot catch the stop signals")?,
+        ),
+        false => None,
+    };
+    tie_to_parent(&mut cmd);
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -337,75 +493,183 @@ fn run_vmm(
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run '{program}'\n{INSTALL_HELP}"))?;
-    let first = Arc::new(Mutex::new(None));
-    let mut stdout = child.stdout.take().context("no stdout")?;
+    let stdout = child.stdout.take().context("no stdout")?;
     let mut stderr = child.stderr.take().context("no stderr")?;
-    let first_seen = Arc::clone(&first);
-    let token_for_filter = token.to_string();
-    let reader = std::thread::spawn(move || {
-        let mut console = Vec::new();
-        let mut filter = ConsoleFilter::new(&token_for_filter);
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if console.is_empty() {
-                if let Ok(mut seen) = first_seen.lock() {
-                    *seen = Some(start.elapsed());
-                }
-            }
-            console.extend_from_slice(&buf[..n]);
-            if echo {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(&filter.feed(&buf[..n]));
-                let _ = out.flush();
-            }
-        }
-        if echo {
-            let _ = std::io::stdout().write_all(&filter.finish());
-        }
-        console
-    });
+    let reader = {
+        let record = Record::new(watch.keep_all, start);
+        let filter = watch.echo.then(|| ConsoleFilter::new(token));
+        std::thread::spawn(move || read_console(stdout, record, filter))
+    };
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let vmm_status = loop {
+    let wait = loop {
         if let Some(status) = child.try_wait()? {
-            break status.code();
+            break Wait::Exited(status.code());
         }
-        if start.elapsed() > timeout {
+        if let Some(signal) = signals.as_mut().and_then(|s| s.pending().next()) {
+            stop(&mut child, signals.as_mut());
+            break Wait::Signal(signal);
+        }
+        if let Some(deadline) = watch.deadline.filter(|d| start.elapsed() > *d) {
             let _ = child.kill();
             let _ = child.wait();
-            break None;
+            break Wait::Deadline(deadline);
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let console = reader.join().unwrap_or_default();
+    // A signal that came while the VMM was ending by itself (a terminal's
+    // Ctrl-C reaches the whole foreground group when the VMM is in it)
+    // still stops the run.
+    let wait = match (wait, signals.as_mut().and_then(|s| s.pending().next())) {
+        (Wait::Exited(_), Some(signal)) => Wait::Signal(signal),
+        (wait, _) => wait,
+    };
+    let record = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the console reader failed"))?;
     let mut vmm_stderr: String = errors
         .join()
         .unwrap_or_default()
         .lines()
         .filter(|l| !(l.contains(SERCON_FW_CFG) && l.contains("should be prefixed")))
+        .filter(|l| !(matches!(wait, Wait::Signal(_)) && l.contains("terminating on signal")))
         .map(|l| format!("{l}\n"))
         .collect();
+    let vmm_status = match wait {
+        Wait::Exited(status) => status,
+        _ => None,
+    };
     if launch.backend == Backend::Firecracker && vmm_status != Some(0) {
         if let Ok(log) = std::fs::read_to_string(firecracker_log(scratch)) {
             vmm_stderr.push_str(&log);
         }
     }
-    let first_output = first.lock().ok().and_then(|f| *f);
     Ok(Boot {
-        console: String::from_utf8_lossy(&console).into_owned(),
+        console: String::from_utf8_lossy(&record.kept).into_owned(),
+        console_dropped: record.dropped,
+        console_bytes: record.dropped + record.kept.len() as u64,
         token: token.to_string(),
         vmm_stderr,
-        killed_after: vmm_status.is_none().then_some(timeout),
+        killed_after: match wait {
+            Wait::Deadline(after) => Some(after),
+            _ => None,
+        },
+        stopped_by: match wait {
+            Wait::Signal(signal) => Some(signal),
+            _ => None,
+        },
         vmm_status,
-        first_output,
+        first_output: record.first_output,
         program,
     })
+}
+
+/// Stops a VMM: SIGTERM (QEMU and Firecracker both end on it), then
+/// SIGKILL after [`STOP_GRACE`] or at a second stop signal.
+fn stop(child: &mut Child, mut signals: Option<&mut signal_hook::iterator::Signals>) {
+    // SAFETY: kill(2) on the pid of a child not yet waited for.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let asked = Instant::now();
+    while asked.elapsed() < STOP_GRACE {
+        if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
+            return;
+        }
+        if signals
+            .as_mut()
+            .is_some_and(|s| s.pending().next().is_some())
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The console as it was read: all of it or its tail, and when it began.
+struct Record {
+    keep_all: bool,
+    start: Instant,
+    kept: Vec<u8>,
+    /// Bytes dropped from the front (only when not keeping all).
+    dropped: u64,
+    first_output: Option<Duration>,
+}
+
+impl Record {
+    fn new(keep_all: bool, start: Instant) -> Record {
+        Record {
+            keep_all,
+            start,
+            kept: Vec::new(),
+            dropped: 0,
+            first_output: None,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.first_output.is_none() && !bytes.is_empty() {
+            self.first_output = Some(self.start.elapsed());
+        }
+        self.kept.extend_from_slice(bytes);
+        // Trim to the tail now and then, not at every read.
+        if !self.keep_all && self.kept.len() > 2 * TAIL_BYTES {
+            let cut = self.kept.len() - TAIL_BYTES;
+            self.kept.drain(..cut);
+            self.dropped += cut as u64;
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.keep_all && self.kept.len() > TAIL_BYTES {
+            let cut = self.kept.len() - TAIL_BYTES;
+            self.kept.drain(..cut);
+            self.dropped += cut as u64;
+        }
+    }
+}
+
+/// How long the console reader lets output gather after a short read
+/// before reading again: the serial line brings a byte at a time, and
+/// reading (and echoing) each on its own would cost two system calls per
+/// byte. Output is delayed by at most this much.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// Reads a VMM's console to its end into `record`, echoing it through
+/// `filter` when there is one.
+fn read_console(
+    mut stdout: ChildStdout,
+    mut record: Record,
+    filter: Option<ConsoleFilter>,
+) -> Record {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut echo = filter.map(|filter| (filter, std::io::stdout()));
+    while let Ok(n) = stdout.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        record.push(&buf[..n]);
+        if let Some((filter, out)) = echo.as_mut() {
+            let mut out = out.lock();
+            let _ = out.write_all(&filter.feed(&buf[..n]));
+            let _ = out.flush();
+        }
+        if n < buf.len() / 2 {
+            std::thread::sleep(GATHER);
+        }
+    }
+    record.finish();
+    if let Some((filter, out)) = echo {
+        let mut out = out.lock();
+        let _ = out.write_all(&filter.finish());
+        let _ = out.flush();
+    }
+    record
 }
 
 #[cfg(test)]

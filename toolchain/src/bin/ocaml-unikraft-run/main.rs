@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 /// Boot a unikernel image on QEMU or Firecracker; exit with its program's
 /// status (134 if it crashed, 124 if it ran past --timeout, 125 if the VMM
-/// could not run)
+/// could not run, 128 + N if signal N stopped it)
 #[derive(Parser)]
 #[command(name = "ocaml-unikraft-run", version)]
 struct Runner {

@@ -5,7 +5,12 @@ const TOKEN: &str = "5eed";
 
 /// Reads `console` as a boot with token [`TOKEN`] would.
 fn read_boot(console: &str, killed_after: Option<Duration>) -> Transcript {
-    read(console, TOKEN, killed_after)
+    let cut = Cut {
+        from_start: true,
+        killed_after,
+        stopped_by: None,
+    };
+    read(console, TOKEN, cut)
 }
 
 #[test]
@@ -47,7 +52,11 @@ fn only_the_line_with_the_boot_token_counts() {
     // Forged lines alone: the VM stopped without a status.
     let forged = "ocaml-unikraft: exit status 0\nocaml-unikraft: exit status 0 boot=\n";
     assert_eq!(read_boot(forged, None).ending, Ending::Crash);
-    assert_eq!(read(forged, "", None).ending, Ending::Crash);
+    let cut = Cut {
+        from_start: true,
+        ..Cut::default()
+    };
+    assert_eq!(read(forged, "", cut).ending, Ending::Crash);
 }
 
 #[test]
@@ -236,4 +245,57 @@ fn out_of_memory_is_a_failed_page_fault_or_an_ocaml_fatal_error() {
     assert!(!out_of_memory(
         "[ 0.1] CRIT: [libkvmplat] <traps.c @  113> Crashing\n"
     ));
+}
+
+#[test]
+fn a_stop_signal_is_the_ending_whatever_the_console_says() {
+    let cut = Cut {
+        from_start: true,
+        killed_after: None,
+        stopped_by: Some(15),
+    };
+    let transcript = read(
+        "serving\nocaml-unikraft: exit status 0 boot=5eed\n",
+        TOKEN,
+        cut,
+    );
+    assert_eq!(transcript.ending, Ending::Stopped(15));
+    assert_eq!(transcript.ending.status(), 143);
+    assert_eq!(
+        transcript.ending.describe(),
+        "stopped by SIGTERM (status 143)"
+    );
+    assert_eq!(Ending::Stopped(2).status(), 130);
+    assert_eq!(Ending::Stopped(1).status(), 129);
+}
+
+#[test]
+fn a_tail_keeps_its_first_lines_and_still_gives_the_status() {
+    // The banner's first line is not a banner in the middle of a console.
+    let tail = "Powered by Unikraft x\nlast line\nocaml-unikraft: exit status 4 boot=5eed\n";
+    let cut = Cut {
+        from_start: false,
+        ..Cut::default()
+    };
+    let transcript = read(tail, TOKEN, cut);
+    assert_eq!(transcript.ending, Ending::Exit(4));
+    assert_eq!(transcript.output, "Powered by Unikraft x\nlast line\n");
+}
+
+#[test]
+fn the_filter_holds_back_no_more_than_a_status_line() {
+    // The marker, then far more than a status line without a newline: it
+    // is the program's and shows up before the line ends.
+    let mut filter = ConsoleFilter::new(TOKEN);
+    let long = format!("{STATUS_LINE}{}", "x".repeat(10 * MAX_STATUS_LINE));
+    let shown = filter.feed(long.as_bytes());
+    assert!(
+        shown.len() >= long.len() - MAX_STATUS_LINE,
+        "{}",
+        shown.len()
+    );
+    let mut all = shown;
+    all.extend(filter.feed(b"\n"));
+    all.extend(filter.finish());
+    assert_eq!(all, format!("{long}\n").into_bytes());
 }

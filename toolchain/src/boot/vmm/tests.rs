@@ -23,6 +23,7 @@ fn firecracker_config_carries_image_memory_and_arguments() {
         arch: Arch::X86_64,
         image,
         args: &args,
+        env: &[],
         devices: &Devices::default(),
     };
     let config: serde_json::Value =
@@ -61,6 +62,7 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
         arch: Arch::Arm64,
         image: Path::new("k"),
         args: &args,
+        env: &[],
         devices: &Devices {
             memory_mib: Some(300),
             disk: Some(crate::boot::devices::Disk {
@@ -94,6 +96,7 @@ fn x86_64_qemu_args(devices: &Devices, qboot: Option<&Path>) -> Vec<String> {
         arch: Arch::X86_64,
         image: Path::new("k"),
         args: &[],
+        env: &[],
         devices,
     };
     let cmd = qemu(&launch, "tcg", "t0k", qboot).unwrap();
@@ -124,7 +127,10 @@ fn x86_64_boots_with_qboot_when_qemu_has_it_and_the_guest_no_pci_device() {
     );
     // qboot prints no banner: SeaBIOS's switch for it is not needed.
     assert!(!words.iter().any(|w| w == "-fw_cfg"), "{words:?}");
-    assert!(words.iter().any(|w| w == "qemu64,+pdpe1gb"), "{words:?}");
+    assert!(
+        words.iter().any(|w| w == "qemu64,+pdpe1gb,+rdrand"),
+        "{words:?}"
+    );
 
     // Without qboot, and with PCI devices, which qboot leaves without
     // resources: SeaBIOS, QEMU's default.
@@ -183,6 +189,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
         arch: Arch::X86_64,
         image: Path::new("share_read.exe"),
         args: &[],
+        env: &[],
         devices: &share,
     };
     // qboot leaves PCI devices unconfigured: SeaBIOS even where qboot is.
@@ -191,7 +198,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(
         words.join(" "),
-        "-fw_cfg name=etc/sercon-port,string=0 -cpu qemu64,+pdpe1gb -m 512M \
+        "-fw_cfg name=etc/sercon-port,string=0 -cpu qemu64,+pdpe1gb,+rdrand -m 512M \
          -fsdev local,id=fs0,path=/srv/share,security_model=none \
          -device virtio-9p-pci,fsdev=fs0,mount_tag=fs0 \
          -accel tcg -no-reboot -nographic -nodefaults -serial stdio \
@@ -221,6 +228,7 @@ fn fake_qemu(script: &str, timeout: Duration) -> Boot {
         arch: Arch::X86_64,
         image: Path::new("image"),
         args: &[],
+        env: &[],
         devices: &Devices::default(),
     };
     let token = console::new_token().unwrap();
@@ -233,7 +241,7 @@ fn fake_qemu(script: &str, timeout: Duration) -> Boot {
         .arg("fake-qemu")
         .args(qemu.get_args());
     let scratch = tempfile::tempdir().unwrap();
-    run_vmm(fake, &launch, &token, scratch.path(), timeout, false).unwrap()
+    run_vmm(fake, &launch, &token, scratch.path(), &Watch::test(timeout)).unwrap()
 }
 
 const DEADLINE: Duration = Duration::from_secs(10);

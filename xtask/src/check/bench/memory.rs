@@ -78,9 +78,10 @@ pub(crate) fn smallest_guest_mib(bundle: &Bundle, image: &Path) -> Result<u32> {
             arch: bundle.arch,
             image,
             args: &[],
+            env: &[],
             devices: &devices,
         };
-        let boot = vmm::boot(&launch, Duration::from_secs(60), false)?;
+        let boot = vmm::boot(&launch, &vmm::Watch::test(Duration::from_secs(60)))?;
         Ok(boot.transcript()?.ending == Ending::Exit(0))
     };
     smallest(BOUNDS_MIB, runs)

@@ -389,11 +389,12 @@ fn boot_median(bundle: &Bundle, image: &Path, runs: usize) -> Result<f64> {
         arch: bundle.arch,
         image,
         args: &[],
+        env: &[],
         devices: &Default::default(),
     };
     let mut times = Vec::new();
     for _ in 0..runs {
-        let boot = vmm::boot(&launch, Duration::from_secs(60), false)?;
+        let boot = vmm::boot(&launch, &vmm::Watch::test(Duration::from_secs(60)))?;
         let first = boot.first_output.with_context(|| {
             format!(
                 "{} printed nothing on {}{}",

@@ -91,6 +91,7 @@ fn launch<'a>(
         arch: bundle.arch,
         image,
         args,
+        env: &[],
         devices,
     }
 }
@@ -115,7 +116,10 @@ pub(crate) fn boot_bundle(
         share: empty.as_ref().map(|dir| dir.path().to_owned()),
         ..Devices::default()
     };
-    let boot = vmm::boot(&launch(bundle, image, args, &devices), timeout, false)?;
+    let boot = vmm::boot(
+        &launch(bundle, image, args, &devices),
+        &vmm::Watch::test(timeout),
+    )?;
     let transcript = boot.transcript()?;
     Ok((boot, transcript))
 }

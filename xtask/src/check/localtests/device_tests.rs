@@ -46,7 +46,7 @@ pub(crate) fn boot(
 /// Boots `launch` with `devices` instead of its own.
 fn boot_with(launch: &vmm::Launch, devices: &Devices, timeout: Duration) -> Result<vmm::Boot> {
     let launch = vmm::Launch { devices, ..*launch };
-    vmm::boot(&launch, timeout, false)
+    vmm::boot(&launch, &vmm::Watch::test(timeout))
 }
 
 fn boot_with_net(
