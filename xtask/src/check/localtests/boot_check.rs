@@ -54,13 +54,20 @@ pub(crate) fn boot_and_check(
     let timeout = boots.timeout(expected);
     let (boot, mut transcript, device_problem) = match expected.device_test {
         None => {
-            let (boot, transcript) =
-                boot_bundle(bundle, image, &expected.args, expected.memory_mib, timeout)?;
+            let (boot, transcript) = boot_bundle(
+                bundle,
+                image,
+                &expected.args,
+                &expected.env_now(),
+                expected.memory_mib,
+                timeout,
+            )?;
             (boot, transcript, None)
         }
         Some(test) => {
             let no_devices = Devices::default();
-            let launch = launch(bundle, image, &expected.args, &no_devices);
+            let env = expected.env_now();
+            let launch = launch(bundle, image, &expected.args, &env, &no_devices);
             super::device_tests::boot(test, &launch, expected, timeout)?
         }
     };
@@ -84,6 +91,7 @@ fn launch<'a>(
     bundle: &Bundle,
     image: &'a Path,
     args: &'a [String],
+    env: &'a [String],
     devices: &'a Devices,
 ) -> vmm::Launch<'a> {
     vmm::Launch {
@@ -91,19 +99,20 @@ fn launch<'a>(
         arch: bundle.arch,
         image,
         args,
-        env: &[],
+        env,
         devices,
     }
 }
 
-/// Boots `image` for `bundle` with `args` and `memory_mib` (the default
-/// when `None`) and no device the program uses: the boot, and what the
+/// Boots `image` for `bundle` with `args`, `env` and `memory_mib` (the
+/// default when `None`) and no device the program uses: the boot, and what the
 /// guest reported. A 9pfs bundle stops at boot without a shared
 /// directory: it gets an empty one.
 pub(crate) fn boot_bundle(
     bundle: &Bundle,
     image: &Path,
     args: &[String],
+    env: &[String],
     memory_mib: Option<u32>,
     timeout: Duration,
 ) -> Result<(vmm::Boot, Transcript)> {
@@ -117,7 +126,7 @@ pub(crate) fn boot_bundle(
         ..Devices::default()
     };
     let boot = vmm::boot(
-        &launch(bundle, image, args, &devices),
+        &launch(bundle, image, args, env, &devices),
         &vmm::Watch::test(timeout),
     )?;
     let transcript = boot.transcript()?;

@@ -48,7 +48,7 @@ pub(crate) fn crash(
     if let Some(reason) = boots.blocker(bundle) {
         return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
     }
-    let (boot, transcript) = boot_bundle(bundle, &image, &[], None, boots.timeout)?;
+    let (boot, transcript) = boot_bundle(bundle, &image, &[], &[], None, boots.timeout)?;
     let verdict = if transcript.ending == console::Ending::Crash {
         Verdict::Pass
     } else {

@@ -7,6 +7,7 @@ use super::boot_check::{boot_and_check, Boots};
 use super::device_tests;
 use super::expected::{examples, DeviceTest, Expected};
 use super::native;
+use super::runner_stop;
 use super::{not_applicable_row, run_row, Row, Run, Verdict, LINUX};
 use crate::context::Context;
 use crate::target::{Arch, Backend, BuildOption, Bundle};
@@ -76,6 +77,7 @@ pub(crate) fn all_examples(
         ),
     );
     let mut rows = runner_rows(prefix, &build, &examples, bundles, boots);
+    rows.extend(runner_stop_rows(prefix, &build, bundles, boots));
     for (name, expected) in &examples {
         // The netdev and blkdev examples exist on Unikraft only (dune's
         // `enabled_if`); share_read runs in its shared directory.
@@ -147,6 +149,27 @@ fn runner_rows(
                     _ => run(None),
                 }
             }))
+        })
+        .collect()
+}
+
+/// The installed runner stopped by each signal on every plain QEMU bundle
+/// (see [`runner_stop`]).
+fn runner_stop_rows(prefix: &Path, build: &Path, bundles: &[&Bundle], boots: &Boots) -> Vec<Row> {
+    let runner = ocaml_unikraft_toolchain::layout::runner(prefix);
+    bundles
+        .iter()
+        .filter(|b| b.backend == Backend::Qemu && b.options.is_empty())
+        .map(|bundle| {
+            run_row("runner_stop", &bundle.name(), || {
+                if let Some(reason) = boots.blocker(bundle) {
+                    return Ok((Verdict::Skip(format!("boot skipped: {reason}")), None));
+                }
+                let image = build
+                    .join(bundle.name())
+                    .join(format!("{}.exe", runner_stop::EXAMPLE));
+                runner_stop::check(&runner, &image, boots.timeout)
+            })
         })
         .collect()
 }

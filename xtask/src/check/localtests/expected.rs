@@ -5,10 +5,14 @@
 //! must time out), `<example>.memory` (MiB of guest memory) and
 //! `<example>.devices` (`net`, `disk` or `share`: the device test it
 //! needs, see [`super::device_tests`]; `net` and `disk` examples exist on
-//! Unikraft only, `share` ones boot on 9pfs bundles only).
+//! Unikraft only, `share` ones boot on 9pfs bundles only) and
+//! `<example>.env` (`NAME=VALUE` a line: its environment, in a unikernel
+//! through the runner's `--env`; `{host_time}` in a value becomes the
+//! host's clock, in seconds since the epoch, at the launch).
 
 use crate::target::{BuildOption, Bundle};
 use anyhow::{bail, Context as _, Result};
+use ocaml_unikraft_toolchain::boot::vmm;
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,7 +29,12 @@ pub(crate) struct Expected {
     pub(crate) memory_mib: Option<u32>,
     /// The device test it needs (`<example>.devices`).
     pub(crate) device_test: Option<DeviceTest>,
+    /// Its environment (`<example>.env`), before [`Expected::env_now`].
+    pub(crate) env: Vec<String>,
 }
+
+/// In an `<example>.env` value: the host's clock at the launch.
+const HOST_TIME: &str = "{host_time}";
 
 /// A device an example needs, and the host side of its test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +57,19 @@ impl DeviceTest {
 }
 
 impl Expected {
+    /// Its environment for a launch now: `{host_time}` replaced by the
+    /// host's clock, in seconds since the epoch (to the millisecond).
+    pub(crate) fn env_now(&self) -> Vec<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        self.env
+            .iter()
+            .map(|var| var.replace(HOST_TIME, &format!("{now:.3}")))
+            .collect()
+    }
+
     /// Why the example does not boot on `bundle`, if it does not. A 9pfs
     /// bundle mounts the shared directory during boot and stops without
     /// one, so it boots exactly the examples that use one (`share`), which
@@ -78,6 +100,7 @@ impl Expected {
             timeout: None,
             memory_mib: None,
             device_test: None,
+            env: Vec::new(),
         })
     }
 }
@@ -150,6 +173,16 @@ fn example(dir: &Path, name: &str) -> Result<Expected> {
             devices_file.display()
         ),
     };
+    let env_file = file("env");
+    let env = match read_if_present(&env_file)? {
+        Some(text) => text
+            .lines()
+            .map(|line| {
+                vmm::env_var(line).map_err(|why| anyhow::anyhow!("{}: {why}", env_file.display()))
+            })
+            .collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
     Ok(Expected {
         output: read_text(&file("expected"))?,
         status,
@@ -157,6 +190,7 @@ fn example(dir: &Path, name: &str) -> Result<Expected> {
         timeout,
         memory_mib,
         device_test,
+        env,
     })
 }
 
@@ -236,6 +270,22 @@ mod tests {
     }
 
     #[test]
+    fn the_host_time_placeholder_becomes_the_clock_at_the_launch() {
+        let example = Expected {
+            env: vec!["HOST_TIME={host_time}".into(), "KEPT=as is".into()],
+            ..Expected::default()
+        };
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let env = example.env_now();
+        let host_time: f64 = env[0].strip_prefix("HOST_TIME=").unwrap().parse().unwrap();
+        assert!((host_time - before).abs() < 1.0, "{host_time} {before}");
+        assert_eq!(env[1], "KEPT=as is");
+    }
+
+    #[test]
     fn every_example_has_a_status_and_the_examples_are_all_there() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/all");
         let names: Vec<String> = examples(&dir).unwrap().into_iter().map(|e| e.0).collect();
@@ -247,6 +297,8 @@ mod tests {
             "threader",
             "domain_spawn",
             "share_read",
+            "clock",
+            "environment",
         ] {
             assert!(names.iter().any(|n| n == wanted), "{wanted} in {names:?}");
         }

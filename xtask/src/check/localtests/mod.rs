@@ -23,6 +23,10 @@
 //! - `runner`: the installed `ocaml-unikraft-run` boots the `args` example
 //!   (`share_read` with `--share` on a 9pfs bundle) on every QEMU bundle
 //!   but the debug ones, as a user outside this repository would.
+//! - `runner_stop`: on each plain QEMU bundle, the installed runner boots
+//!   `forged_hang`, a program that never ends, with no deadline, and is
+//!   stopped by SIGINT, SIGTERM and SIGHUP (it must exit 128 + the signal)
+//!   and killed by SIGKILL; no QEMU may be left after any of them.
 //!
 //! Each run's console, less Unikraft's banner and our status line, must
 //! equal `<example>.expected`, and its exit status `<example>.status`
@@ -41,6 +45,7 @@
 //! - [`device_tests`]: the host side of the examples that need a network
 //!   device or a disk;
 //! - [`native`]: the `linux` and `runner` rows, programs run on this machine;
+//! - [`runner_stop`]: the `runner_stop` rows, the runner stopped by signals;
 //! - [`compare`]: a run against what was expected, and a line diff.
 
 mod boot_check;
@@ -50,6 +55,7 @@ mod device_tests;
 mod dune;
 mod expected;
 mod native;
+mod runner_stop;
 
 use crate::check::boots;
 use crate::check::table::{not_applicable_row, print_table, run_row, Row, Run, Verdict};

@@ -31,6 +31,11 @@ pub(crate) fn run_program<S: AsRef<std::ffi::OsStr>>(
 ) -> Result<(Verdict, Option<Run>)> {
     let start = Instant::now();
     let mut command = duct::cmd(exe, args);
+    for var in expected.env_now() {
+        if let Some((name, value)) = var.split_once('=') {
+            command = command.env(name, value);
+        }
+    }
     if let Some(dir) = dir {
         command = command.dir(dir);
     }
