@@ -8,6 +8,9 @@
 //!   bytes it read. A connection alone proves nothing: QEMU's user network
 //!   accepts it on the host side whether the guest listens or not. The VM
 //!   is stopped once both are seen;
+//! - network_dhcp: the same, but no address on the command line: the guest
+//!   must log the lease QEMU's DHCP server gives it, then the same
+//!   connection and payload;
 //! - block: a fresh disk image; the skeleton's ten read and write checks
 //!   must pass, and the exit status be 0.
 
@@ -59,7 +62,8 @@ fn boot_and_judge(
             let (verdict, run) = judge_exit(status, &output, &BLOCK_LINES, 1);
             Ok((verdict, run, output))
         }
-        Example::Network => network(runner, image, timeout),
+        Example::Network => network(runner, image, timeout, &STATIC_ARGS, None),
+        Example::NetworkDhcp => network(runner, image, timeout, &DHCP_ARGS, Some(LEASE_LINE)),
     }
 }
 
@@ -102,23 +106,29 @@ fn judge_exit(
     (verdict, Some(run(ending)))
 }
 
-/// The guest's address and gateway on QEMU's user network, and its port.
-const NETWORK_ARGS: [&str; 3] = [
-    "--ipv4=10.0.2.15/24",
-    "--ipv4-gateway=10.0.2.2",
-    // The skeleton logs the bytes it read at debug level.
-    "--logs=application:debug",
-];
+/// The skeleton logs the bytes it read at debug level.
+const DEBUG_LOGS: &str = "--logs=application:debug";
+/// The guest's address and gateway on QEMU's user network.
+const STATIC_ARGS: [&str; 3] = ["--ipv4=10.0.2.15/24", "--ipv4-gateway=10.0.2.2", DEBUG_LOGS];
+/// No `--ipv4`: the stack asks for a lease.
+const DHCP_ARGS: [&str; 1] = [DEBUG_LOGS];
+/// What charrua logs (at info level) for the lease QEMU's user network
+/// gives its first guest: the address above and QEMU as the router.
+const LEASE_LINE: &str = "Lease obtained! IP: 10.0.2.15, routers: 10.0.2.2";
 const GUEST_PORT: u16 = 8080;
 /// The line the skeleton logs for each connection (from QEMU's gateway).
 const CONNECTION_LINE: &str = "new tcp connection from IP 10.0.2.2";
 /// What the stack logs once it listens.
 const STACK_READY: &str = "TCP layer connected";
 
+/// Boots the network example with `args` and serves it a payload; with
+/// `lease_line`, the guest must log that too (before its stack is up).
 fn network(
     runner: &Path,
     image: &Path,
     timeout: Duration,
+    args: &[&str],
+    lease_line: Option<&str>,
 ) -> Result<(Verdict, Option<Run>, String)> {
     // A port free a moment ago, for QEMU to listen on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -130,7 +140,7 @@ fn network(
         "--forward".into(),
         format!("{port}:{GUEST_PORT}").into(),
     ];
-    let mut vm = Vm::start(runner, image, &forward, &NETWORK_ARGS, timeout)?;
+    let mut vm = Vm::start(runner, image, &forward, args, timeout)?;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -138,12 +148,11 @@ fn network(
         "ocaml-unikraft mirage-tests payload {}-{nanos}",
         std::process::id()
     );
-    let served = |output: &str| output.contains(CONNECTION_LINE) && output.contains(&payload);
     let deadline = Instant::now() + timeout;
     let mut last_try: Option<Instant> = None;
     while Instant::now() < deadline && vm.running()? {
         let output = vm.output();
-        if served(&output) {
+        if not_yet_seen(&output, lease_line, &payload).is_none() {
             vm.stop()?;
             let run = run("served, then stopped".into());
             return Ok((Verdict::Pass, Some(run), vm.output()));
@@ -162,11 +171,9 @@ fn network(
         vm.stop()?;
     }
     let output = vm.output();
-    let seen = match (output.contains(CONNECTION_LINE), output.contains(&payload)) {
-        (false, _) => format!("no `{CONNECTION_LINE}` line"),
-        (true, false) => "the connection, but not the payload".to_string(),
-        (true, true) => unreachable!("served"),
-    };
+    // Everything may have come between the last look and the end.
+    let seen = not_yet_seen(&output, lease_line, &payload)
+        .unwrap_or_else(|| "everything, but only as the VM ended".into());
     let ending = if running {
         "stopped at the deadline"
     } else {
@@ -180,6 +187,22 @@ fn network(
         Some(run(ending.into())),
         output,
     ))
+}
+
+/// What of the network test's lines `output` lacks, the first missing in
+/// the order the guest logs them (its lease, if any, comes before its
+/// stack listens); `None` once it has them all.
+fn not_yet_seen(output: &str, lease_line: Option<&str>, payload: &str) -> Option<String> {
+    if let Some(line) = lease_line.filter(|line| !output.contains(line)) {
+        return Some(format!(
+            "no `{line}` line (no lease from QEMU's DHCP server)"
+        ));
+    }
+    match (output.contains(CONNECTION_LINE), output.contains(payload)) {
+        (false, _) => Some(format!("no `{CONNECTION_LINE}` line")),
+        (true, false) => Some("the connection, but not the payload".into()),
+        (true, true) => None,
+    }
 }
 
 /// Connects, sends `payload` and closes our side.
@@ -316,6 +339,19 @@ mod tests {
         );
         assert!(
             matches!(judge_exit(Some(2), &hello, &lines, 4).0, Verdict::Fail(why) if why.starts_with("exit 2, not 0"))
+        );
+    }
+
+    #[test]
+    fn the_dhcp_test_needs_the_lease_besides_the_connection_and_payload() {
+        let served = format!("[INFO] [application] {CONNECTION_LINE} on port 4\nread: x\nP\n");
+        assert_eq!(not_yet_seen(&served, None, "P"), None);
+        let lease = Some(LEASE_LINE);
+        assert!(not_yet_seen(&served, lease, "P").is_some_and(|why| why.contains("no lease")));
+        let leased = format!("[INFO] [dhcp_client_lwt] {LEASE_LINE}\n{served}");
+        assert_eq!(not_yet_seen(&leased, lease, "P"), None);
+        assert!(
+            not_yet_seen(&leased, lease, "Q").is_some_and(|why| why.contains("not the payload"))
         );
     }
 }

@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Example {
     Hello,
+    /// device-usage/network with a static address (`--no-dhcp`).
     Network,
+    /// The same unikernel configured as mirage's default: its address
+    /// from a DHCP server, through charrua.
+    NetworkDhcp,
     Block,
 }
 
@@ -21,6 +25,7 @@ impl Example {
         match self {
             Example::Hello => "hello",
             Example::Network => "network",
+            Example::NetworkDhcp => "network_dhcp",
             Example::Block => "block",
         }
     }
@@ -29,7 +34,7 @@ impl Example {
     fn skeleton_dir(self) -> &'static str {
         match self {
             Example::Hello => "tutorial/hello",
-            Example::Network => "device-usage/network",
+            Example::Network | Example::NetworkDhcp => "device-usage/network",
             Example::Block => "device-usage/block",
         }
     }
@@ -38,12 +43,15 @@ impl Example {
     fn image_name(self) -> &'static str {
         match self {
             Example::Block => "block_test",
+            // The same config.ml as the static one.
+            Example::NetworkDhcp => "network",
             _ => self.name(),
         }
     }
 
-    /// `mirage configure` options besides the target: the network test
-    /// gives a static address on the boot command line.
+    /// `mirage configure` options besides the target: the static network
+    /// test gives its address on the boot command line (without the
+    /// option, the DHCP one asks a DHCP server).
     fn configure_options(self) -> &'static [&'static str] {
         match self {
             Example::Network => &["--no-dhcp"],
@@ -59,21 +67,27 @@ pub(crate) struct Case {
 }
 
 impl Case {
-    /// QEMU boots every example on x86_64, hello and network on arm64
-    /// (whose QEMU bundle has virtio-blk over MMIO too, but the block test
-    /// adds nothing arch-specific); Firecracker builds them on x86_64.
+    /// QEMU boots every example on x86_64, all but block on arm64 (whose
+    /// QEMU bundle has virtio-blk over MMIO too, but the block test adds
+    /// nothing arch-specific); Firecracker builds them on x86_64.
     pub(crate) fn all() -> Vec<Case> {
         let case = |example, backend, arch| Case {
             example,
             bundle: Bundle::new(backend, arch, &[]),
         };
-        let every = [Example::Hello, Example::Network, Example::Block];
+        let every = [
+            Example::Hello,
+            Example::Network,
+            Example::NetworkDhcp,
+            Example::Block,
+        ];
         let mut cases: Vec<Case> = every
             .iter()
             .map(|&e| case(e, Backend::Qemu, Arch::X86_64))
             .collect();
         cases.extend(
-            [Example::Hello, Example::Network].map(|e| case(e, Backend::Qemu, Arch::Arm64)),
+            [Example::Hello, Example::Network, Example::NetworkDhcp]
+                .map(|e| case(e, Backend::Qemu, Arch::Arm64)),
         );
         cases.extend(every.map(|e| case(e, Backend::Firecracker, Arch::X86_64)));
         cases
@@ -196,16 +210,20 @@ mod tests {
             [
                 "hello-qemu-x86_64",
                 "network-qemu-x86_64",
+                "network_dhcp-qemu-x86_64",
                 "block-qemu-x86_64",
                 "hello-qemu-arm64",
                 "network-qemu-arm64",
+                "network_dhcp-qemu-arm64",
                 "hello-firecracker-x86_64",
                 "network-firecracker-x86_64",
+                "network_dhcp-firecracker-x86_64",
                 "block-firecracker-x86_64",
             ]
         );
-        assert_eq!(cases[2].image(), Path::new("dist/block_test.qemu"));
-        assert_eq!(cases[5].image(), Path::new("dist/hello.fc"));
+        assert_eq!(cases[2].image(), Path::new("dist/network.qemu"));
+        assert_eq!(cases[3].image(), Path::new("dist/block_test.qemu"));
+        assert_eq!(cases[7].image(), Path::new("dist/hello.fc"));
     }
 
     #[test]
