@@ -1,7 +1,7 @@
 //! Guest memory: the smallest guest, found by bisection, that runs the
-//! OCaml hello and `examples/all/memory.ml`, next to that program's peak
-//! RSS as a Linux program. The difference is what a unikernel costs beyond
-//! the program's own memory.
+//! OCaml hello and each of [`PROGRAMS`], next to each program's peak RSS
+//! as a Linux program. The difference is what a unikernel costs beyond the
+//! program's own memory.
 
 use super::report::GuestMemory;
 use crate::build::{findlib, host};
@@ -12,30 +12,43 @@ use anyhow::{bail, Context as _, Result};
 use ocaml_unikraft_toolchain::boot::console::Ending;
 use ocaml_unikraft_toolchain::boot::devices::Devices;
 use ocaml_unikraft_toolchain::boot::vmm;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// The program whose memory is measured, relative to the repository.
-pub(crate) const PROGRAM: &str = "examples/all/memory.ml";
+/// The programs whose memory is measured, relative to the repository: many
+/// small blocks, and a few large ones (which the allocator rounds up to a
+/// power of two).
+pub(crate) const PROGRAMS: [&str; 2] = ["examples/all/memory.ml", "examples/all/bigalloc.ml"];
 
 /// Bisection bounds in MiB: no guest boots in 1 MiB, and a guest that
 /// needs more than the runner's default is a failure in itself.
 const BOUNDS_MIB: (u32, u32) = (1, 512);
 
-/// Peak RSS in MiB of [`PROGRAM`] built for the host and run on it.
-pub(crate) fn native_peak_rss_mib(ctx: &Context, prefix: &Path, work: &Path) -> Result<f64> {
-    let source = work.join("memory.ml");
-    std::fs::copy(ctx.root.join(PROGRAM), &source).with_context(|| format!("copying {PROGRAM}"))?;
-    let exe = work.join("memory-native");
+/// Peak RSS in MiB of `program` (one of [`PROGRAMS`]) built for the host
+/// and run on it.
+pub(crate) fn native_peak_rss_mib(
+    ctx: &Context,
+    prefix: &Path,
+    work: &Path,
+    program: &str,
+) -> Result<f64> {
+    let name = Path::new(program)
+        .file_name()
+        .context("a program path names a file")?;
+    std::fs::copy(ctx.root.join(program), work.join(name))
+        .with_context(|| format!("copying {program}"))?;
+    let exe = work.join(Path::new(name).with_extension("native"));
     Cmd::new("ocamlfind")
-        .args(["ocamlopt", "memory.ml", "-o"])
+        .args(["ocamlopt", "-package", "unix", "-linkpkg"])
+        .arg(name)
+        .arg("-o")
         .arg(&exe)
         .dir(work)
         .env("PATH", host::user_path(ctx, prefix))
         .env("OCAMLFIND_CONF", findlib::main_conf(prefix))
         .read(false)
-        .with_context(|| format!("building {PROGRAM} for the host"))?;
+        .with_context(|| format!("building {program} for the host"))?;
     let child = Command::new(&exe)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -108,11 +121,14 @@ fn smallest(bounds: (u32, u32), mut fits: impl FnMut(u32) -> Result<bool>) -> Re
     Ok(high)
 }
 
-/// Both figures for one bundle.
-pub(crate) fn measure(bundle: &Bundle, hello: &Path, program: &Path) -> Result<GuestMemory> {
+/// The figures of one bundle: the hello's, then each program's.
+pub(crate) fn measure(bundle: &Bundle, hello: &Path, programs: &[PathBuf]) -> Result<GuestMemory> {
     Ok(GuestMemory {
         hello_mib: smallest_guest_mib(bundle, hello)?,
-        program_mib: smallest_guest_mib(bundle, program)?,
+        programs_mib: programs
+            .iter()
+            .map(|program| smallest_guest_mib(bundle, program))
+            .collect::<Result<_>>()?,
     })
 }
 

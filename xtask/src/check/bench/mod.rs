@@ -13,6 +13,7 @@
 //! as not measured. The arithmetic is in [`report`].
 
 mod cold;
+mod console;
 mod memory;
 mod report;
 
@@ -20,14 +21,14 @@ use crate::build::{findlib, host, ocaml};
 use crate::check::{boots, smoke};
 use crate::cli::BenchOpts;
 use crate::context::Context;
-use crate::target::{BuildOption, Bundle};
+use crate::target::{Backend, BuildOption, Bundle};
 use crate::util::cmd::Cmd;
 use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::step::Timing;
 use anyhow::{bail, Context as _, Result};
 use ocaml_unikraft_toolchain::boot::vmm;
-use report::{median, Boots, Driver, Image, Lean, Memory, Report, Setting};
+use report::{median, Boots, Console, Driver, Image, Lean, Memory, Report, Setting};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -68,9 +69,17 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
     let targets = Targets::of(ctx, &prefix);
     progress::say("bench", "image sizes and boot times");
     let images = images_and_boots(ctx, &prefix, &targets, work.path(), opts.boot_runs)?;
+    progress::say(
+        "bench",
+        &format!("console throughput ({} MB)", console::BYTES / 1_000_000),
+    );
+    let console = console_throughput(ctx, &prefix, &targets, work.path())?;
     progress::say("bench", "guest memory (bisection)");
     let memory = Memory {
-        native_rss_mib: memory::native_peak_rss_mib(ctx, &prefix, work.path())?,
+        native_rss_mib: memory::PROGRAMS
+            .iter()
+            .map(|program| memory::native_peak_rss_mib(ctx, &prefix, work.path(), program))
+            .collect::<Result<_>>()?,
         guests: guest_memory(ctx, &prefix, &targets, work.path())?,
     };
 
@@ -82,6 +91,7 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
         driver,
         boot_runs: opts.boot_runs,
         images,
+        console,
         memory,
     };
     write_report(ctx, &report)
@@ -315,9 +325,51 @@ fn images_and_boots(
     Ok(images)
 }
 
+/// The console program's rate as a Linux program, and through the
+/// installed runner on every measured QEMU bundle (why not, for those
+/// that cannot boot here).
+fn console_throughput(
+    ctx: &Context,
+    prefix: &Path,
+    targets: &Targets,
+    work: &Path,
+) -> Result<Console> {
+    let native = console::native(ctx, prefix, work)?;
+    let mut command = Command::new(&native);
+    command.arg(console::LINES.to_string());
+    let native_mb_s = console::rate(command)?;
+    let runner = ocaml_unikraft_toolchain::layout::runner(prefix);
+    let mut guests = Vec::new();
+    for bundle in targets
+        .measured
+        .iter()
+        .filter(|b| b.backend == Backend::Qemu)
+    {
+        let measured = match targets.blockers.get(&bundle.name()) {
+            Some(why) => Err(why.clone()),
+            None => {
+                let image = work.join(bundle.name()).join("console.exe");
+                link_ocaml(ctx, prefix, bundle, console::PROGRAM, &image)?;
+                let mut command = Command::new(&runner);
+                command
+                    .arg(&image)
+                    .args(["--timeout", "600", "--"])
+                    .arg(console::LINES.to_string());
+                Ok(console::rate(command)
+                    .with_context(|| format!("console throughput on {}", bundle.name()))?)
+            }
+        };
+        guests.push((bundle.name(), measured));
+    }
+    Ok(Console {
+        native_mb_s,
+        guests,
+    })
+}
+
 /// For every measured bundle whose VMM can boot here: the smallest guests
-/// that run the OCaml hello [`images_and_boots`] linked and
-/// [`memory::PROGRAM`]; why not, for the others.
+/// that run the OCaml hello [`images_and_boots`] linked and each of
+/// [`memory::PROGRAMS`]; why not, for the others.
 fn guest_memory(
     ctx: &Context,
     prefix: &Path,
@@ -330,9 +382,18 @@ fn guest_memory(
             Some(why) => Err(why.clone()),
             None => {
                 let dir = work.join(bundle.name());
-                let (hello, program) = (dir.join(OCAML_HELLO), dir.join("memory.exe"));
-                link_ocaml(ctx, prefix, bundle, memory::PROGRAM, &program)?;
-                Ok(memory::measure(bundle, &hello, &program)?)
+                let mut programs = Vec::new();
+                for source in memory::PROGRAMS {
+                    let image = dir.join(
+                        Path::new(source)
+                            .with_extension("exe")
+                            .file_name()
+                            .context("a program path names a file")?,
+                    );
+                    link_ocaml(ctx, prefix, bundle, source, &image)?;
+                    programs.push(image);
+                }
+                Ok(memory::measure(bundle, &dir.join(OCAML_HELLO), &programs)?)
             }
         };
         guests.push((bundle.name(), measured));

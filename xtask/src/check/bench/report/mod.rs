@@ -72,25 +72,37 @@ impl Boots {
     }
 }
 
-/// The smallest guests, in MiB, that run the OCaml hello and the memory
-/// program on one bundle.
-pub(crate) struct GuestMemory {
-    pub(crate) hello_mib: u32,
-    pub(crate) program_mib: u32,
+/// Console throughput in MB/s (`bench/console.rs`).
+pub(crate) struct Console {
+    /// The program on Linux, writing to a pipe.
+    pub(crate) native_mb_s: f64,
+    /// By QEMU bundle: through the installed runner, or why not measured.
+    pub(crate) guests: Vec<(String, Result<f64, String>)>,
 }
 
-/// Guest memory against the memory program's own needs.
+/// The smallest guests, in MiB, that run the OCaml hello and each memory
+/// program (`memory::PROGRAMS`, in order) on one bundle.
+pub(crate) struct GuestMemory {
+    pub(crate) hello_mib: u32,
+    pub(crate) programs_mib: Vec<u32>,
+}
+
+/// Guest memory against the memory programs' own needs.
 pub(crate) struct Memory {
-    /// The program's peak RSS as a Linux program.
-    pub(crate) native_rss_mib: f64,
+    /// Each program's peak RSS as a Linux program.
+    pub(crate) native_rss_mib: Vec<f64>,
     /// By bundle name: its smallest guests, or why they were not measured.
     pub(crate) guests: Vec<(String, Result<GuestMemory, String>)>,
 }
 
 impl Memory {
-    /// What a bundle's guest needs beyond the program's native peak RSS.
-    fn overhead_mib(&self, guest: &GuestMemory) -> f64 {
-        f64::from(guest.program_mib) - self.native_rss_mib
+    /// What a bundle's guest needs beyond each program's native peak RSS.
+    fn overheads_mib<'a>(&'a self, guest: &'a GuestMemory) -> impl Iterator<Item = f64> + 'a {
+        guest
+            .programs_mib
+            .iter()
+            .zip(&self.native_rss_mib)
+            .map(|(guest, native)| f64::from(*guest) - native)
     }
 }
 
@@ -127,6 +139,7 @@ pub(crate) struct Report {
     pub(crate) driver: Driver,
     pub(crate) boot_runs: usize,
     pub(crate) images: Vec<Image>,
+    pub(crate) console: Console,
     pub(crate) memory: Memory,
 }
 
@@ -186,14 +199,24 @@ mod fixtures {
             },
             boot_runs: 10,
             images,
+            console: Console {
+                native_mb_s: 450.0,
+                guests: vec![
+                    ("qemu-x86_64".into(), Ok(0.9)),
+                    (
+                        "qemu-arm64".into(),
+                        Err("qemu-system-aarch64 is not installed".into()),
+                    ),
+                ],
+            },
             memory: Memory {
-                native_rss_mib: 26.5,
+                native_rss_mib: vec![26.5, 258.0],
                 guests: vec![
                     (
                         "qemu-x86_64".into(),
                         Ok(GuestMemory {
                             hello_mib: 6,
-                            program_mib: 29,
+                            programs_mib: vec![29, 262],
                         }),
                     ),
                     (

@@ -48,6 +48,7 @@ impl Report {
         out.push_str(&self.driver_markdown());
         out.push_str(&self.images_markdown());
         out.push_str(&self.devices_markdown());
+        out.push_str(&self.console_markdown());
         out.push_str(&self.memory_markdown());
         out.push_str(&goals_markdown(&self.goals()));
         out
@@ -191,22 +192,55 @@ impl Report {
         out
     }
 
+    fn console_markdown(&self) -> String {
+        let console = &self.console;
+        let mut out = format!(
+            "\n## Console throughput\n\n`{}` prints {} MB in 100-byte lines with `print_string`; the rate (MB/s, 10^6 bytes) is counted from the first byte to the last that the runner writes to a pipe. As a Linux program, into a pipe: {:.1} MB/s.\n\n| bundle | MB/s | of the Linux rate |\n|---|---|---|\n",
+            super::super::console::PROGRAM,
+            super::super::console::BYTES / 1_000_000,
+            console.native_mb_s
+        );
+        for (bundle, rate) in &console.guests {
+            let figures = match rate {
+                Ok(rate) => format!("{rate:.2} | {:.4}", rate / console.native_mb_s),
+                Err(why) => format!("- | not measured: {why}"),
+            };
+            out.push_str(&format!("| {bundle} | {figures} |\n"));
+        }
+        out
+    }
+
     fn memory_markdown(&self) -> String {
         let memory = &self.memory;
-        let mut out = format!(
-            "\n## Guest memory\n\nThe smallest `--memory` (MiB, by bisection) at which a guest runs to exit status 0. `{}` has a peak RSS of {:.1} MiB as a Linux program; the overhead is the guest it needs beyond that.\n\n| bundle | hello | memory program | overhead MiB |\n|---|---|---|---|\n",
-            super::super::memory::PROGRAM,
-            memory.native_rss_mib
+        let programs = super::super::memory::PROGRAMS;
+        let mut out = String::from(
+            "\n## Guest memory\n\nThe smallest `--memory` (MiB, by bisection) at which a guest runs to exit status 0, for the OCaml hello and for each program below; a program's overhead is the guest it needs beyond its peak RSS as a Linux program.\n\n| program | native peak RSS MiB |\n|---|---|\n",
         );
+        for (program, rss) in programs.iter().zip(&memory.native_rss_mib) {
+            out.push_str(&format!("| `{program}` | {rss:.1} |\n"));
+        }
+        out.push_str("\n| bundle | hello |");
+        for program in programs {
+            let name = program.rsplit('/').next().unwrap_or(program);
+            out.push_str(&format!(" {name} | overhead MiB |"));
+        }
+        out.push_str(&format!(
+            "\n|---|---|{}\n",
+            "---|---|".repeat(programs.len())
+        ));
         for (bundle, guest) in &memory.guests {
             let figures = match guest {
-                Ok(g) => format!(
-                    "{} | {} | {:.1}",
-                    g.hello_mib,
-                    g.program_mib,
-                    memory.overhead_mib(g)
+                Ok(g) => {
+                    let mut cells = g.hello_mib.to_string();
+                    for (mib, overhead) in g.programs_mib.iter().zip(memory.overheads_mib(g)) {
+                        cells.push_str(&format!(" | {mib} | {overhead:.1}"));
+                    }
+                    cells
+                }
+                Err(why) => format!(
+                    "-{} | not measured: {why}",
+                    " | -".repeat(2 * programs.len() - 1)
                 ),
-                Err(why) => format!("- | - | not measured: {why}"),
             };
             out.push_str(&format!("| {bundle} | {figures} |\n"));
         }
@@ -242,15 +276,23 @@ impl Report {
             },
             "boot_runs": self.boot_runs,
             "images": self.images.iter().map(image_json).collect::<Vec<_>>(),
+            "console": {
+                "program": super::super::console::PROGRAM,
+                "bytes": super::super::console::BYTES,
+                "native_mb_s": self.console.native_mb_s,
+                "guests": self.console.guests.iter().map(|(bundle, rate)| match rate {
+                    Ok(rate) => json!({ "bundle": bundle, "mb_s": rate }),
+                    Err(why) => json!({ "bundle": bundle, "not_measured": why }),
+                }).collect::<Vec<_>>(),
+            },
             "memory": {
-                "program": super::super::memory::PROGRAM,
-                "native_peak_rss_mib": self.memory.native_rss_mib,
+                "programs": super::super::memory::PROGRAMS.iter().zip(&self.memory.native_rss_mib).map(|(program, rss)| json!({ "program": program, "native_peak_rss_mib": rss })).collect::<Vec<_>>(),
                 "guests": self.memory.guests.iter().map(|(bundle, guest)| match guest {
                     Ok(g) => json!({
                         "bundle": bundle,
                         "hello_mib": g.hello_mib,
-                        "program_mib": g.program_mib,
-                        "overhead_mib": self.memory.overhead_mib(g),
+                        "programs_mib": g.programs_mib,
+                        "overheads_mib": self.memory.overheads_mib(g).collect::<Vec<_>>(),
                     }),
                     Err(why) => json!({ "bundle": bundle, "not_measured": why }),
                 }).collect::<Vec<_>>(),
@@ -410,7 +452,7 @@ mod tests {
         assert_eq!(json["build"]["runs"][0]["jobs"], 2);
         assert_eq!(json["build"]["steps"].as_array().unwrap().len(), 15);
         assert_eq!(json["build"]["bundle_stage"]["slots"], 2);
-        let goal = &json["goals"][5];
+        let goal = &json["goals"][6];
         assert_eq!(goal["goal"], "> 0.85");
         assert_eq!(goal["met"], false);
         assert!((goal["value"].as_f64().unwrap() - 0.4777).abs() < 0.0001);
@@ -419,18 +461,23 @@ mod tests {
             "firecracker is not installed"
         );
         assert_eq!(json["goals"][3]["met"], Value::Null);
-        assert!(markdown.contains("| qemu-x86_64 | 6 | 29 | 2.5 |"));
+        assert!(markdown.contains("| qemu-x86_64 | 6 | 29 | 2.5 | 262 | 4.0 |"));
+        assert!(markdown.contains("| qemu-x86_64 | 0.90 | 0.0020 |"));
+        assert!(markdown
+            .contains("| qemu-arm64 | - | not measured: qemu-system-aarch64 is not installed |"));
+        assert_eq!(json["console"]["guests"][0]["mb_s"], 0.9);
         assert!(markdown.contains(
             "| firecracker-x86_64 | 1690 | - | - | - | not measured: no nodevices bundle |"
         ));
         assert!(markdown.contains(
-            "| firecracker-x86_64 | - | - | not measured: firecracker is not installed |"
+            "| firecracker-x86_64 | - | - | - | - | not measured: firecracker is not installed |"
         ));
         assert!(markdown.contains(
-            "| guest memory beyond the program's native peak RSS (largest) | 2.50 MiB | < 16 MiB | yes |"
+            "| guest memory beyond a program's native peak RSS (largest) | 4.00 MiB | < 16 MiB | yes |"
         ));
-        assert_eq!(json["memory"]["guests"][0]["overhead_mib"], 2.5);
-        assert_eq!(json["goals"][4]["met"], true);
+        assert_eq!(json["memory"]["guests"][0]["overheads_mib"][1], 4.0);
+        assert_eq!(json["goals"][5]["met"], true);
+        assert_eq!(json["goals"][4]["met"], false);
     }
 
     #[test]
