@@ -339,6 +339,7 @@ fn console_throughput(
     command.arg(console::LINES.to_string());
     let native_mb_s = console::rate(command)?;
     let runner = ocaml_unikraft_toolchain::layout::runner(prefix);
+    let (runner_peak_mib, runner_mb_s) = console::runner_alone(&runner, work)?;
     let mut guests = Vec::new();
     for bundle in targets
         .measured
@@ -363,6 +364,8 @@ fn console_throughput(
     }
     Ok(Console {
         native_mb_s,
+        runner_peak_mib,
+        runner_mb_s,
         guests,
     })
 }

@@ -76,6 +76,10 @@ impl Boots {
 pub(crate) struct Console {
     /// The program on Linux, writing to a pipe.
     pub(crate) native_mb_s: f64,
+    /// The runner's peak RSS (MiB) and rate with a stand-in VMM writing
+    /// 1 GB.
+    pub(crate) runner_peak_mib: f64,
+    pub(crate) runner_mb_s: f64,
     /// By QEMU bundle: through the installed runner, or why not measured.
     pub(crate) guests: Vec<(String, Result<f64, String>)>,
 }
@@ -201,6 +205,8 @@ mod fixtures {
             images,
             console: Console {
                 native_mb_s: 450.0,
+                runner_peak_mib: 4.2,
+                runner_mb_s: 310.0,
                 guests: vec![
                     ("qemu-x86_64".into(), Ok(0.9)),
                     (
