@@ -43,10 +43,10 @@ pub(crate) enum Command {
     Localbuild(LocalbuildOpts),
     /// Build what is needed and install it into --prefix DIR
     ///
-    /// DIR may be an opam switch's prefix. The cross compilers are rebuilt
-    /// for each new prefix: OCaml records its library directory when it is
-    /// configured.
-    Install(LocalbuildOpts),
+    /// DIR may be an opam switch's prefix (with --opam, as opam packages
+    /// of that switch). The cross compilers are rebuilt for each new
+    /// prefix: OCaml records its library directory when it is configured.
+    Install(InstallOpts),
     /// Make toolchain `unikraft` use ARCH's cross compiler (no rebuild)
     DefaultArch {
         #[arg(value_enum)]
@@ -132,6 +132,18 @@ pub(crate) struct MirageTestsOpts {
     pub(crate) fetch_only: bool,
     #[command(flatten)]
     pub(crate) fetch: FetchOpts,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct InstallOpts {
+    #[command(flatten)]
+    pub(crate) build: LocalbuildOpts,
+    /// DIR is an opam switch's prefix: install there as opam packages
+    /// (ocaml-unikraft, ocaml-unikraft-backend-qemu, ...) that opam owns
+    /// and `opam remove ocaml-unikraft` removes. Uses the opam on PATH
+    /// and OPAMROOT
+    #[arg(long)]
+    pub(crate) opam: bool,
 }
 
 #[derive(Args, Debug, Clone)]

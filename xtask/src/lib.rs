@@ -39,20 +39,37 @@ pub fn run() -> Result<ExitCode> {
         cli::Command::Downloads(opts) => build::sources::downloads(&ctx, &opts.sources),
         cli::Command::Localbuild(opts) => build::localbuild::localbuild(&ctx, &opts),
         cli::Command::Install(opts) => {
-            if opts.prefix.is_none() {
+            if opts.build.prefix.is_none() {
                 anyhow::bail!("install needs --prefix DIR\nhelp: `cargo xtask localbuild` installs into <repo>/_build");
             }
-            build::localbuild::localbuild(&ctx, &opts)
+            match opts.opam {
+                true => build::opam::install(&ctx, &opts),
+                false => build::localbuild::localbuild(&ctx, &opts.build),
+            }
         }
         cli::Command::Localtests(opts) => check::localtests::localtests(&ctx, &opts),
         cli::Command::MirageTests(opts) => check::mirage::mirage_tests(&ctx, &opts),
         cli::Command::DefaultArch { arch, prefix } => {
             let prefix = ctx.prefix(prefix.as_deref())?;
-            build::findlib::set_default(&prefix, arch)?;
-            util::progress::say(
-                "default-arch",
-                &format!("toolchain unikraft now builds for {}", arch.unikraft()),
-            );
+            // In an opam switch, the file is opam's: the staged one changes,
+            // and `install --opam` has opam install it.
+            let dest = build::opam::dest_of(&ctx, &prefix);
+            build::findlib::set_default(&dest, arch)?;
+            if dest.is_staged() {
+                util::progress::say(
+                    "default-arch",
+                    &format!(
+                        "toolchain unikraft of the opam packages now builds for {}; `cargo xtask install --prefix {} --opam` installs that",
+                        arch.unikraft(),
+                        prefix.display()
+                    ),
+                );
+            } else {
+                util::progress::say(
+                    "default-arch",
+                    &format!("toolchain unikraft now builds for {}", arch.unikraft()),
+                );
+            }
             Ok(())
         }
         cli::Command::Bench(opts) => check::bench::bench(&ctx, &opts),

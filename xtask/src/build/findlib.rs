@@ -18,8 +18,12 @@
 //! ocamlfind reads `findlib.conf.d/` beside whichever main configuration it
 //! uses (`$OCAMLFIND_CONF`, else the one it was built with), so the
 //! toolchains reach both our own main configuration and a foreign one.
-//! Every file is written all or none ([`place`]).
+//! Every file is written all or none ([`place`]). A staged destination
+//! ([`Dest`]) gets the files for its prefix in its root, and never a main
+//! configuration: it becomes opam packages, and in an opam switch the main
+//! configuration is ocamlfind's.
 
+use crate::build::dest::Dest;
 use crate::build::ocaml;
 use crate::target::Arch;
 use crate::util::place::{self, Piece};
@@ -71,24 +75,28 @@ impl MainConf {
 /// package path, for the main configuration when it is ours. Returns whose
 /// the main configuration is.
 pub(crate) fn write(
-    prefix: &Path,
+    dest: &Dest,
     arches: &[Arch],
     default: Arch,
     host_path: &str,
 ) -> Result<MainConf> {
-    write_with(prefix, arches, default, host_path, &mut place::rename)
+    write_with(dest, arches, default, host_path, &mut place::rename)
 }
 
 fn write_with(
-    prefix: &Path,
+    dest: &Dest,
     arches: &[Arch],
     default: Arch,
     host_path: &str,
     rename: &mut place::Rename,
 ) -> Result<MainConf> {
-    require_compiler(prefix, default)?;
+    let prefix = dest.prefix();
+    require_compiler(dest.root(), default)?;
     require_plain(prefix)?;
-    let owner = MainConf::of(prefix)?;
+    let owner = match dest.is_staged() {
+        true => MainConf::Foreign,
+        false => MainConf::of(prefix)?,
+    };
     let mut files = Vec::new();
     if owner == MainConf::Ours {
         files.push((main_conf(prefix), main_conf_text(host_path)));
@@ -109,17 +117,20 @@ fn write_with(
         files.push((seq_meta(prefix, arch), SEQ_TEXT.to_owned()));
     }
     // Staged in the prefix, as renames cannot cross filesystems.
-    let lib = prefix.join("lib");
+    let lib = dest.root().join("lib");
     std::fs::create_dir_all(&lib).with_context(|| format!("creating {}", lib.display()))?;
     let staging = tempfile::Builder::new()
         .prefix(".install-")
         .tempdir_in(&lib)
         .with_context(|| format!("creating a staging directory in {}", lib.display()))?;
     let mut pieces = Vec::new();
-    for (index, (dest, text)) in files.into_iter().enumerate() {
+    for (index, (path, text)) in files.into_iter().enumerate() {
         let staged = staging.path().join(index.to_string());
         std::fs::write(&staged, text).with_context(|| format!("writing {}", staged.display()))?;
-        pieces.push(Piece { staged, dest });
+        pieces.push(Piece {
+            staged,
+            dest: dest.written(&path),
+        });
     }
     place::all_or_none(&pieces, &lib, rename)?;
     Ok(owner)
@@ -212,22 +223,22 @@ fn seq_meta(prefix: &Path, arch: Arch) -> PathBuf {
 /// What opam's `seq.base` installs, for the same reason.
 const SEQ_TEXT: &str = "description = \"Seq is in the standard library since OCaml 4.07: nothing to link\"\nversion = \"[distributed with OCaml 4.07 or above]\"\nrequires = \"\"\n";
 
-/// The arch toolchain `unikraft` points at now, if the prefix has one
-/// written by us whose compiler is installed.
-pub(crate) fn current_default(prefix: &Path) -> Option<Arch> {
-    let text = std::fs::read_to_string(conf_dir(prefix).join("unikraft.conf")).ok()?;
+/// The arch toolchain `unikraft` points at now, if the destination has
+/// one written by us whose compiler is installed.
+pub(crate) fn current_default(dest: &Dest) -> Option<Arch> {
+    let text = std::fs::read_to_string(conf_dir(dest.root()).join("unikraft.conf")).ok()?;
     Arch::ALL.into_iter().find(|&arch| {
-        text == toolchain_text(prefix, arch, "unikraft")
-            && ocaml_unikraft_toolchain::layout::has_compiler(prefix, arch)
+        text == toolchain_text(dest.prefix(), arch, "unikraft")
+            && ocaml_unikraft_toolchain::layout::has_compiler(dest.root(), arch)
     })
 }
 
 /// Points toolchain `unikraft` at `arch`'s cross compiler.
-pub(crate) fn set_default(prefix: &Path, arch: Arch) -> Result<()> {
-    require_compiler(prefix, arch)?;
+pub(crate) fn set_default(dest: &Dest, arch: Arch) -> Result<()> {
+    require_compiler(dest.root(), arch)?;
     write_file(
-        &conf_dir(prefix).join("unikraft.conf"),
-        &toolchain_text(prefix, arch, "unikraft"),
+        &conf_dir(dest.root()).join("unikraft.conf"),
+        &toolchain_text(dest.prefix(), arch, "unikraft"),
     )
 }
 
@@ -376,7 +387,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path();
         let theirs = opam_like(prefix);
-        let owner = write(prefix, &BOTH, Arch::X86_64, "/host/lib").unwrap();
+        let owner = write(&Dest::direct(prefix), &BOTH, Arch::X86_64, "/host/lib").unwrap();
         assert_eq!(owner, MainConf::Foreign);
         assert_eq!(std::fs::read(main_conf(prefix)).unwrap(), theirs);
 
@@ -420,7 +431,7 @@ mod tests {
         assert!(read("unikraft.conf").contains(&path));
 
         // A second install still leaves it alone.
-        write(prefix, &BOTH, Arch::Arm64, "/host/lib").unwrap();
+        write(&Dest::direct(prefix), &BOTH, Arch::Arm64, "/host/lib").unwrap();
         assert_eq!(std::fs::read(main_conf(prefix)).unwrap(), theirs);
     }
 
@@ -430,9 +441,13 @@ mod tests {
             |root| drop(opam_like(root)),
             Path::to_path_buf,
             |root, renames| {
-                write_with(root, &BOTH, Arch::X86_64, "/h", &mut |from, to| {
-                    renames.rename(from, to)
-                })
+                write_with(
+                    &Dest::direct(root),
+                    &BOTH,
+                    Arch::X86_64,
+                    "/h",
+                    &mut |from, to| renames.rename(from, to),
+                )
                 .map(drop)
             },
         );
@@ -441,16 +456,46 @@ mod tests {
     }
 
     #[test]
+    fn a_staged_destination_gets_the_toolchains_for_its_prefix_and_no_main_conf() {
+        let dir = tempfile::tempdir().unwrap();
+        let (prefix, root) = (dir.path().join("switch"), dir.path().join("stage"));
+        std::fs::create_dir_all(&prefix).unwrap();
+        fake_compiler(&root, Arch::X86_64);
+        let dest = Dest::staged(&prefix, &root);
+        // The switch has no findlib.conf yet: still not ours to write.
+        let owner = write(&dest, &[Arch::X86_64], Arch::X86_64, "/host/lib").unwrap();
+        assert_eq!(owner, MainConf::Foreign);
+        assert!(!main_conf(&root).exists() && !main_conf(&prefix).exists());
+        assert!(!conf_dir(&prefix).exists());
+        let text = std::fs::read_to_string(conf_dir(&root).join("unikraft.conf")).unwrap();
+        assert_eq!(text, toolchain_text(&prefix, Arch::X86_64, "unikraft"));
+        assert!(is_unikraft_meta(&root, Arch::X86_64).is_file());
+        assert_eq!(current_default(&dest), Some(Arch::X86_64));
+    }
+
+    #[test]
     fn our_own_main_conf_is_written_then_rewritten() {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path();
         fake_compiler(prefix, Arch::X86_64);
         assert_eq!(
-            write(prefix, &[Arch::X86_64], Arch::X86_64, "/host/a").unwrap(),
+            write(
+                &Dest::direct(prefix),
+                &[Arch::X86_64],
+                Arch::X86_64,
+                "/host/a"
+            )
+            .unwrap(),
             MainConf::Ours
         );
         assert_eq!(
-            write(prefix, &[Arch::X86_64], Arch::X86_64, "/host/b").unwrap(),
+            write(
+                &Dest::direct(prefix),
+                &[Arch::X86_64],
+                Arch::X86_64,
+                "/host/b"
+            )
+            .unwrap(),
             MainConf::Ours
         );
         let main = std::fs::read_to_string(main_conf(prefix)).unwrap();
@@ -477,7 +522,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("a:b");
         fake_compiler(&prefix, Arch::X86_64);
-        let err = write(&prefix, &[Arch::X86_64], Arch::X86_64, "/h")
+        let err = write(&Dest::direct(&prefix), &[Arch::X86_64], Arch::X86_64, "/h")
             .unwrap_err()
             .to_string();
         assert!(err.contains("holds ':'"), "{err}");
@@ -517,7 +562,7 @@ mod tests {
         let prefix = dir.path();
         fake_compiler(prefix, Arch::X86_64);
         fake_compiler(prefix, Arch::Arm64);
-        write(prefix, &BOTH, Arch::X86_64, "/host/lib").unwrap();
+        write(&Dest::direct(prefix), &BOTH, Arch::X86_64, "/host/lib").unwrap();
         let read = |name: &str| std::fs::read_to_string(conf_dir(prefix).join(name)).unwrap();
         let x86 = read("unikraft_x86_64.conf");
         assert!(read("unikraft.conf").contains("ocaml-unikraft-x86_64/bin/ocamlopt"));
@@ -525,9 +570,9 @@ mod tests {
             .unwrap()
             .contains("path = \"/host/lib\""));
 
-        assert_eq!(current_default(prefix), Some(Arch::X86_64));
-        set_default(prefix, Arch::Arm64).unwrap();
-        assert_eq!(current_default(prefix), Some(Arch::Arm64));
+        assert_eq!(current_default(&Dest::direct(prefix)), Some(Arch::X86_64));
+        set_default(&Dest::direct(prefix), Arch::Arm64).unwrap();
+        assert_eq!(current_default(&Dest::direct(prefix)), Some(Arch::Arm64));
         let unikraft = read("unikraft.conf");
         assert!(
             unikraft.contains("ocamlopt(unikraft) = \"")
@@ -541,8 +586,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path();
         fake_compiler(prefix, Arch::X86_64);
-        write(prefix, &[Arch::X86_64], Arch::X86_64, "/host/lib").unwrap();
-        let err = set_default(prefix, Arch::Arm64).unwrap_err().to_string();
+        write(
+            &Dest::direct(prefix),
+            &[Arch::X86_64],
+            Arch::X86_64,
+            "/host/lib",
+        )
+        .unwrap();
+        let err = set_default(&Dest::direct(prefix), Arch::Arm64)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no arm64 cross compiler"), "{err}");
         let unikraft = std::fs::read_to_string(conf_dir(prefix).join("unikraft.conf")).unwrap();
         assert!(unikraft.contains("ocaml-unikraft-x86_64"));

@@ -6,10 +6,12 @@
 
 use crate::build::backends;
 use crate::build::ccache::{self, Ccache};
+use crate::build::dest::Dest;
+use crate::build::findlib::{self, MainConf};
 use crate::build::host::{self, HostTools};
 use crate::build::install::{self, Installation, Programs};
+use crate::build::ocaml;
 use crate::build::sources::{self, Fetcher, Source};
-use crate::build::{findlib, ocaml};
 use crate::cli::LocalbuildOpts;
 use crate::context::Context;
 use crate::target::{Arch, Bundle, Selection};
@@ -18,18 +20,39 @@ use crate::util::progress;
 use crate::util::ready::Ready;
 use crate::util::step::{self, Timing};
 use anyhow::{Context as _, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
 pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
+    let prefix = ctx.prefix(opts.prefix.as_deref())?;
+    let built = build(ctx, opts, &Dest::direct(&prefix))?;
+    progress::say("localbuild", "to use the toolchain:");
+    for line in findlib::usage(&prefix, built.main_conf, built.host_bin.as_deref()) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// What a finished build tells about the toolchain's use.
+pub(crate) struct Built {
+    /// Whose the prefix's main ocamlfind configuration is.
+    pub(crate) main_conf: MainConf,
+    /// The host tools we built (OCaml, ocamlfind, dune), when the host had
+    /// none to use.
+    pub(crate) host_bin: Option<PathBuf>,
+}
+
+/// Builds what is out of date and installs it into `dest`; the summary
+/// ends with the critical path and ccache's figures.
+pub(crate) fn build(ctx: &Context, opts: &LocalbuildOpts, dest: &Dest) -> Result<Built> {
     let start = Instant::now();
     let jobs = opts
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let jobserver = jobserver::Client::new(jobs).context("creating the make jobserver")?;
-    let prefix = ctx.prefix(opts.prefix.as_deref())?;
+    let prefix = dest.prefix().to_path_buf();
     // Before anything runs: a selection that cannot be built fails at once.
     let bundles: Vec<Bundle> = crate::target::select(&Selection {
         backends: &opts.backends,
@@ -102,7 +125,7 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
             install::install(
                 ctx,
                 &Installation {
-                    prefix: &prefix,
+                    prefix: dest.root(),
                     programs,
                     bundles: &bundles,
                     bundle_stages: &stages,
@@ -114,7 +137,7 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
                 host::ensure_ocaml(ctx, &ocaml_src.version, &trees, &jobserver, ccache.as_ref())?;
             let cross = CrossInputs {
                 ctx,
-                prefix: &prefix,
+                dest,
                 trees: &trees,
                 host: &host,
                 key: cross_key(&trees, &host)?,
@@ -160,19 +183,16 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
     // The default arch stays as it was (`cargo xtask default-arch` sets
     // it): a build of one arch or one variant leaves it alone. A first
     // build picks x86_64 when it has it.
-    let default = findlib::current_default(&prefix).unwrap_or(if arches.contains(&Arch::X86_64) {
+    let default = findlib::current_default(dest).unwrap_or(if arches.contains(&Arch::X86_64) {
         Arch::X86_64
     } else {
         arches[0]
     });
-    let owner = findlib::write(&prefix, &arches, default, &host_path)?;
+    let main_conf = findlib::write(dest, &arches, default, &host_path)?;
 
     progress::say(
         "localbuild",
-        &format!(
-            "done in {:.1} s; to use the toolchain:",
-            start.elapsed().as_secs_f64()
-        ),
+        &format!("done in {:.1} s", start.elapsed().as_secs_f64()),
     );
     let ran = step::this_run(&ctx.log_dir())?;
     if let Some(path) = critical_path(&ran, &bundles, ccache.is_some()) {
@@ -182,16 +202,16 @@ pub(crate) fn localbuild(ctx: &Context, opts: &LocalbuildOpts) -> Result<()> {
         let stats = ccache.stats()?;
         progress::say("ccache", &stats.summary(ccache.has_remote_storage()));
     }
-    for line in findlib::usage(&prefix, owner, host_tools.bin_dir.as_deref()) {
-        println!("{line}");
-    }
-    Ok(())
+    Ok(Built {
+        main_conf,
+        host_bin: host_tools.bin_dir,
+    })
 }
 
 /// What the cross compilers are built from, besides their arch.
 struct CrossInputs<'a> {
     ctx: &'a Context,
-    prefix: &'a Path,
+    dest: &'a Dest,
     trees: &'a host::Trees,
     host: &'a HostTools,
     /// The OCaml tree's identity and the host compiler's version.
@@ -228,7 +248,7 @@ impl CrossInputs<'_> {
         install::driver_prefix(&driver, &programs.driver, &leader, &stage)?;
         let path = host::path_with_all(&[driver.join("bin")], self.host.bin_dir.as_deref());
         let cross = ocaml::Cross {
-            prefix: self.prefix,
+            dest: self.dest,
             source: &self.trees.ocaml,
             key: &self.key,
             path: &path,

@@ -7,13 +7,19 @@
 //! - [`install`]: the C driver and the bundles, staged and moved into the prefix;
 //! - [`ocaml`]: the OCaml cross compilers, one per arch;
 //! - [`findlib`]: the ocamlfind toolchains `unikraft` and `unikraft_<arch>`;
-//! - [`localbuild`]: every stage above, in order.
+//! - [`dest`]: where an installation is written (its prefix, or a staging
+//!   copy of it);
+//! - [`localbuild`]: every stage above, in order;
+//! - [`opam`]: `install --opam`, the installation as opam packages of a
+//!   switch.
 
 pub(crate) mod backends;
 pub(crate) mod ccache;
+pub(crate) mod dest;
 pub(crate) mod findlib;
 pub(crate) mod host;
 pub(crate) mod install;
 pub(crate) mod localbuild;
 pub(crate) mod ocaml;
+pub(crate) mod opam;
 pub mod sources;

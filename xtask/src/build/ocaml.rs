@@ -6,9 +6,11 @@
 //! OCaml first on `PATH`, built with `make crossopt` and installed with
 //! `make installcross` into a staging directory in the prefix, then moved
 //! to `<prefix>/lib/ocaml-unikraft-<arch>/` (replacing the previous one only
-//! if the move succeeds, see [`place`]).
+//! if the move succeeds, see [`place`]). A staged destination ([`Dest`])
+//! gets the same files, configured for its prefix, in its root instead.
 
 use crate::build::ccache::{self, Ccache};
+use crate::build::dest::Dest;
 use crate::context::Context;
 use crate::target::Arch;
 use crate::util::cmd::Cmd;
@@ -37,7 +39,7 @@ const STAGING: &str = "${staging}";
 pub(crate) use ocaml_unikraft_toolchain::layout::compiler_dir as compiler_prefix;
 
 pub(crate) struct Cross<'a> {
-    pub(crate) prefix: &'a Path,
+    pub(crate) dest: &'a Dest,
     pub(crate) source: &'a Path,
     /// Identity of the patched OCaml tree and of the host compiler.
     pub(crate) key: &'a str,
@@ -54,11 +56,17 @@ pub(crate) fn build(
     jobserver: &jobserver::Client,
 ) -> Result<()> {
     let name = step_name(arch);
-    let install_dir = compiler_prefix(cross.prefix, arch);
+    let install_dir = compiler_prefix(cross.dest.prefix(), arch);
+    let written_dir = cross.dest.written(&install_dir);
     let recipe = recipe(arch, &install_dir);
-    // One stamp per prefix: installing elsewhere must not make the next
-    // build for the usual prefix start over.
-    let prefix_id = &fs::sha256_hex(install_dir.as_os_str().as_encoded_bytes())[..12];
+    // One stamp per prefix (and staging root): installing elsewhere must
+    // not make the next build for the usual prefix start over.
+    let mut destination = install_dir.as_os_str().as_encoded_bytes().to_vec();
+    if cross.dest.is_staged() {
+        destination.push(b'\n');
+        destination.extend(written_dir.as_os_str().as_encoded_bytes());
+    }
+    let prefix_id = &fs::sha256_hex(&destination)[..12];
     let step = BuildStep {
         name: name.clone(),
         stamp: Stamp::new(
@@ -69,7 +77,7 @@ pub(crate) fn build(
         log: ctx.log_dir().join(format!("{name}.log")),
         inputs: format!("{name}\n{}", cross.key),
         recipe: &recipe,
-        output: Some(install_dir.join("bin/ocamlopt")),
+        output: Some(written_dir.join("bin/ocamlopt")),
         // The last step of its line: nothing after it can hide its delay.
         urgency: Urgency::Critical,
     };
@@ -95,7 +103,7 @@ pub(crate) fn build(
         run(build, &[])?;
         // Staged in the prefix: a rename cannot cross filesystems, and
         // the prefix may be on another one than the build tree.
-        let lib_dir = cross.prefix.join("lib");
+        let lib_dir = cross.dest.root().join("lib");
         std::fs::create_dir_all(&lib_dir)
             .with_context(|| format!("creating {}", lib_dir.display()))?;
         let staging = tempfile::Builder::new()
@@ -108,12 +116,12 @@ pub(crate) fn build(
             .join(install_dir.strip_prefix("/").unwrap_or(&install_dir));
         let piece = Piece {
             staged,
-            dest: install_dir.clone(),
+            dest: written_dir.clone(),
         };
         place::all_or_none(&[piece], &lib_dir, &mut place::rename)
     })?;
     if result == StepResult::Ran {
-        progress::say(&name, &format!("installed in {}", install_dir.display()));
+        progress::say(&name, &format!("installed in {}", written_dir.display()));
     }
     Ok(())
 }
