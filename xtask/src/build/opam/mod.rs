@@ -285,16 +285,18 @@ impl Opam {
             bail!("opam is not on PATH\nhelp: install opam 2.1 or later (`apt-get install opam`), or leave out --opam");
         }
         let read = |args: &[&str]| Cmd::new("opam").args(args).read(ctx.verbose);
-        let root = PathBuf::from(read(&["var", "root"])?.trim());
         let switches = read(&["switch", "list", "--short"])?;
-        let found = switches.lines().map(str::trim).find(|name| {
-            std::fs::canonicalize(switch_prefix(&root, name)).is_ok_and(|p| p == prefix)
-        });
+        let found = switch_names(prefix)
+            .into_iter()
+            .filter(|name| switches.lines().any(|line| line.trim() == name))
+            .find(|name| {
+                read(&["var", "prefix", "--switch", name])
+                    .is_ok_and(|p| std::fs::canonicalize(p.trim()).is_ok_and(|p| p == prefix))
+            });
         let Some(switch) = found else {
             bail!(
-                "{} is the prefix of no opam switch of the opam root {}\nhelp: create one (`opam switch create NAME --empty`) and give its prefix (`opam var prefix --switch NAME`); set OPAMROOT for another opam root",
-                prefix.display(),
-                root.display()
+                "{} is the prefix of no opam switch (opam root: $OPAMROOT, else ~/.opam)\nhelp: create one (`opam switch create NAME --empty`) and give its prefix (`opam var prefix --switch NAME`)",
+                prefix.display()
             );
         };
         Ok(Opam {
@@ -353,13 +355,20 @@ impl Opam {
     }
 }
 
-/// The prefix of switch `name` in the opam root `root`: a local switch (a
-/// directory's) is in its `_opam`.
-fn switch_prefix(root: &Path, name: &str) -> PathBuf {
-    match Path::new(name).is_absolute() {
-        true => Path::new(name).join("_opam"),
-        false => root.join(name),
+/// The names a switch whose prefix is `prefix` can have: a local switch
+/// (a directory's, named by its path) has its prefix in `<dir>/_opam`, a
+/// switch of the opam root in `<root>/<name>`.
+fn switch_names(prefix: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    if prefix.file_name().is_some_and(|name| name == "_opam") {
+        names.extend(prefix.parent().map(|dir| dir.display().to_string()));
     }
+    names.extend(
+        prefix
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned()),
+    );
+    names
 }
 
 #[cfg(test)]
@@ -374,13 +383,10 @@ mod tests {
 
     #[test]
     fn switches_live_in_the_root_or_in_a_projects_opam_directory() {
+        assert_eq!(switch_names(Path::new("/r/default")), ["default"]);
         assert_eq!(
-            switch_prefix(Path::new("/r"), "default"),
-            Path::new("/r/default")
-        );
-        assert_eq!(
-            switch_prefix(Path::new("/r"), "/src/app"),
-            Path::new("/src/app/_opam")
+            switch_names(Path::new("/src/app/_opam")),
+            ["/src/app", "_opam"]
         );
     }
 
