@@ -32,10 +32,11 @@
  * The bundle's features are written into every image as a string that
  * stays in the stripped image, for ocaml-unikraft-run to read (see
  * toolchain/src/boot/image.rs): `ocaml-unikraft-features:` then, for each
- * feature, a space and its name, then `;`. The one feature so far is
- * `9pfs`: the guest mounts the host directory shared with virtio-9p tag
- * fs0 at / during boot, so it needs `run --share DIR` (without the device
- * the boot stops before main), and only such an image can use one.
+ * feature, a space and its name, then `;`. `9pfs`: the guest mounts the
+ * host directory shared with virtio-9p tag fs0 at / during boot, so it
+ * needs `run --share DIR` (without the device the boot stops before main),
+ * and only such an image can use one. `vconsole`: the image sends its
+ * console output over a virtio-console device when it has one (console.c).
  *
  * This lives in a library of its own, not in the placeholder application:
  * the application object is replaced by the user's objects at link time,
@@ -55,6 +56,9 @@ __attribute__((used)) static const char features[] =
 	"ocaml-unikraft-features:"
 #if CONFIG_LIBVFSCORE_AUTOMOUNT_CI_9PFS && CONFIG_LIBVIRTIO_9P
 	" 9pfs"
+#endif
+#if CONFIG_LIBVIRTIO_BUS
+	" vconsole"
 #endif
 	";";
 

@@ -13,6 +13,9 @@ use std::path::Path;
 pub const FEATURES_MARKER: &[u8] = b"ocaml-unikraft-features:";
 /// The feature of images whose bundle mounts a shared directory at boot.
 pub const NINEPFS: &str = "9pfs";
+/// The feature of images that send their console over a virtio-console
+/// device when they get one (`backends/app/console.c`).
+pub const VCONSOLE: &str = "vconsole";
 
 /// What an image file says.
 pub struct Image {

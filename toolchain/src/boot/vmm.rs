@@ -4,12 +4,16 @@
 use crate::arch::Arch;
 use crate::backend::Backend;
 use crate::boot::console::{self, ConsoleFilter, Transcript};
-use crate::boot::devices::Devices;
+use crate::boot::devices::{Console, Devices};
+use crate::boot::image::{self, Image};
 use crate::which;
 use anyhow::{bail, Context as _, Result};
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write as _};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// One unikernel to boot.
@@ -112,12 +116,22 @@ fn qboot_rom_of(qemu: &Path) -> Option<PathBuf> {
 /// The QEMU command line that boots `launch` with accelerator `accel`: the
 /// software CPU (`tcg`) works everywhere, KVM is not required. `token` goes
 /// to the guest's status line (see [`console`]). `qboot` is QEMU's qboot
-/// firmware where it has one ([`qboot_rom`]).
-fn qemu(launch: &Launch, accel: &str, token: &str, qboot: Option<&Path>) -> Result<Command> {
+/// firmware where it has one ([`qboot_rom`]). With `console_socket`, the
+/// guest also gets a virtio-console whose port is connected to that Unix
+/// socket, where the caller listens (see [`virtio_console`]).
+fn qemu(
+    launch: &Launch,
+    accel: &str,
+    token: &str,
+    qboot: Option<&Path>,
+    console_socket: Option<&Path>,
+) -> Result<Command> {
+    let virtio_console = console_socket.is_some();
     let mut cmd = match launch.arch {
         Arch::X86_64 => {
             let mut cmd = Command::new("qemu-system-x86_64");
-            match qboot.filter(|_| launch.devices.memory_only()) {
+            let pci_devices = !launch.devices.memory_only() || virtio_console;
+            match qboot.filter(|_| !pci_devices) {
                 // qboot hands over to the image within milliseconds, where
                 // QEMU's default firmware, SeaBIOS, takes 50-70 ms on
                 // the software CPU, and prints nothing. But it leaves PCI
@@ -154,12 +168,56 @@ fn qemu(launch: &Launch, accel: &str, token: &str, qboot: Option<&Path>) -> Resu
     // A guest that resets (a triple fault, a crash on some platforms) ends
     // QEMU instead of booting again.
     cmd.args(["-accel", accel, "-no-reboot", "-nographic", "-nodefaults"]);
-    cmd.args(["-serial", "stdio", "-kernel"]).arg(launch.image);
+    cmd.args(["-serial", "stdio"]);
+    if let Some(socket) = console_socket {
+        // Port 1 of a virtio-serial device, a plain port: QEMU holds the
+        // guest back while the socket is full, where a console port (port
+        // 0, virtconsole) would drop what does not fit. Port 1 needs the
+        // multiport feature, hence two ports at most.
+        let transport = match launch.arch {
+            Arch::X86_64 => "pci",
+            Arch::Arm64 => "device",
+        };
+        let path = socket
+            .to_str()
+            .context("the console socket's path is not UTF-8")?;
+        cmd.args([
+            "-chardev",
+            &format!("socket,id=vconsole,path={}", path.replace(',', ",,")),
+        ]);
+        cmd.args(["-device", &format!("virtio-serial-{transport},max_ports=2")]);
+        cmd.args(["-device", "virtserialport,chardev=vconsole,nr=1"]);
+    }
+    cmd.arg("-kernel").arg(launch.image);
     // QEMU puts the image's name in front of the x86 command line, and
     // Unikraft its own name on arm64: both become argv[0].
     cmd.arg("-append")
         .arg(kernel_arguments(&[], launch, token)?);
     Ok(cmd)
+}
+
+/// Whether `launch` gets a virtio-console device (see [`Console`]): the
+/// image says whether it has the driver (an image that cannot be read is
+/// left to QEMU to complain about). Its output then comes on a socket of
+/// its own, beside the serial line's (QEMU's multiplexer, which would
+/// give both one character device, tells only the serial line that the
+/// host side is open, and the port would drop everything).
+fn virtio_console(launch: &Launch) -> Result<bool> {
+    let has_driver = Image::read(launch.image)
+        .ok()
+        .and_then(|image| image.has(image::VCONSOLE));
+    Ok(match (launch.devices.console, has_driver) {
+        (Console::Serial, _) => false,
+        (Console::Virtio, Some(false)) => bail!(
+            "{} has no virtio-console driver (its bundle was built without it)\nhelp: link it again with this toolchain, or boot it with --console serial",
+            launch.image.display()
+        ),
+        (Console::Virtio, _) => true,
+        (Console::Auto, Some(true)) => {
+            launch.arch == Arch::Arm64 || !launch.devices.memory_only()
+        }
+        (Console::Auto, _) => false,
+    })
 }
 
 /// Firecracker's VM configuration for `launch`, as JSON.
@@ -351,12 +409,13 @@ pub fn kvm_problem(probe: &Path) -> Option<String> {
     let result = console::new_token()
         .map_err(anyhow::Error::from)
         .and_then(|token| {
-            let cmd = qemu(&launch, "kvm", &token, qboot_rom().as_deref())?;
+            let cmd = qemu(&launch, "kvm", &token, qboot_rom().as_deref(), None)?;
             run_vmm(
                 cmd,
                 &launch,
                 &token,
                 scratch.path(),
+                None,
                 &Watch::test(Duration::from_secs(5)),
             )
         });
@@ -428,11 +487,28 @@ pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 pub fn boot(launch: &Launch, watch: &Watch) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
     let token = console::new_token().context("drawing the boot's token from /dev/urandom")?;
+    let console_socket = match launch.backend {
+        Backend::Qemu => virtio_console(launch)?.then(|| scratch.path().join("console.sock")),
+        Backend::Firecracker => None,
+    };
     let cmd = match launch.backend {
-        Backend::Qemu => qemu(launch, "tcg", &token, qboot_rom().as_deref())?,
+        Backend::Qemu => qemu(
+            launch,
+            "tcg",
+            &token,
+            qboot_rom().as_deref(),
+            console_socket.as_deref(),
+        )?,
         Backend::Firecracker => firecracker(launch, scratch.path(), &token)?,
     };
-    run_vmm(cmd, launch, &token, scratch.path(), watch)
+    run_vmm(
+        cmd,
+        launch,
+        &token,
+        scratch.path(),
+        console_socket.as_deref(),
+        watch,
+    )
 }
 
 /// The VMM's own process group, so that a terminal's Ctrl-C reaches the
@@ -475,9 +551,16 @@ fn run_vmm(
     launch: &Launch,
     token: &str,
     scratch: &Path,
+    console_socket: Option<&Path>,
     watch: &Watch,
 ) -> Result<Boot> {
     let program = cmd.get_program().to_string_lossy().into_owned();
+    // QEMU connects to the virtio console's socket as it starts.
+    let listener = console_socket
+        .map(|path| {
+            UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))
+        })
+        .transpose()?;
     let mut signals = match watch.stop_signals {
         true => Some(
             signal_hook::iterator::Signals::new(STOP_SIGNALS)
@@ -498,7 +581,7 @@ fn run_vmm(
     let reader = {
         let record = Record::new(watch.keep_all, start);
         let filter = watch.echo.then(|| ConsoleFilter::new(token));
-        std::thread::spawn(move || read_console(stdout, record, filter))
+        std::thread::spawn(move || read_console(stdout, listener, record, filter))
     };
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
@@ -641,26 +724,42 @@ impl Record {
 const GATHER: Duration = Duration::from_millis(2);
 
 /// Reads a VMM's console to its end into `record`, echoing it through
-/// `filter` when there is one.
+/// `filter` when there is one: the serial line (the VMM's stdout) and, with
+/// `listener`, the virtio console's socket, in the order their bytes come.
 fn read_console(
-    mut stdout: ChildStdout,
+    serial: ChildStdout,
+    listener: Option<UnixListener>,
     mut record: Record,
     filter: Option<ConsoleFilter>,
 ) -> Record {
-    let mut buf = vec![0u8; 64 * 1024];
+    // Bounded: a reader waits for the echo rather than piling up chunks
+    // (the VMM then waits too, and QEMU holds the guest back).
+    let (chunks, received) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+    let serial_closed = Arc::new(AtomicBool::new(false));
+    {
+        let chunks = chunks.clone();
+        let serial_closed = Arc::clone(&serial_closed);
+        std::thread::spawn(move || {
+            forward(serial, &chunks);
+            serial_closed.store(true, Ordering::SeqCst);
+        });
+    }
+    if let Some(listener) = listener {
+        std::thread::spawn(move || {
+            if let Some(stream) = accept_console(&listener, &serial_closed) {
+                forward(stream, &chunks);
+            }
+        });
+    } else {
+        drop(chunks);
+    }
     let mut echo = filter.map(|filter| (filter, std::io::stdout()));
-    while let Ok(n) = stdout.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        record.push(&buf[..n]);
+    for chunk in received {
+        record.push(&chunk);
         if let Some((filter, out)) = echo.as_mut() {
             let mut out = out.lock();
-            let _ = out.write_all(&filter.feed(&buf[..n]));
+            let _ = out.write_all(&filter.feed(&chunk));
             let _ = out.flush();
-        }
-        if n < buf.len() / 2 {
-            std::thread::sleep(GATHER);
         }
     }
     record.finish();
@@ -670,6 +769,43 @@ fn read_console(
         let _ = out.flush();
     }
     record
+}
+
+/// Console chunks read but not yet echoed, at most (each up to 64 KiB).
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// Sends what `source` gives, chunk by chunk, until it ends.
+fn forward(mut source: impl Read, chunks: &mpsc::SyncSender<Vec<u8>>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = source.read(&mut buf) {
+        if n == 0 || chunks.send(buf[..n].to_vec()).is_err() {
+            break;
+        }
+        if n < buf.len() / 2 {
+            std::thread::sleep(GATHER);
+        }
+    }
+}
+
+/// The VMM's connection to the virtio console's socket; `None` if the VMM
+/// ended (its serial line closed) without making one.
+fn accept_console(listener: &UnixListener, serial_closed: &AtomicBool) -> Option<UnixStream> {
+    listener.set_nonblocking(true).ok()?;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).ok()?;
+                return Some(stream);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                if serial_closed.load(Ordering::SeqCst) {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::boot::devices::Disk;
 
 fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
@@ -71,10 +72,11 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
             }),
             net: None,
             share: None,
+            console: Console::Auto,
         },
     };
     // No firmware choice on arm64: qboot is x86 firmware.
-    let cmd = qemu(&launch, "tcg", "t0k", Some(Path::new("qboot.rom"))).unwrap();
+    let cmd = qemu(&launch, "tcg", "t0k", Some(Path::new("qboot.rom")), None).unwrap();
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(cmd.get_program(), "qemu-system-aarch64");
     for wanted in [
@@ -99,7 +101,7 @@ fn x86_64_qemu_args(devices: &Devices, qboot: Option<&Path>) -> Vec<String> {
         env: &[],
         devices,
     };
-    let cmd = qemu(&launch, "tcg", "t0k", qboot).unwrap();
+    let cmd = qemu(&launch, "tcg", "t0k", qboot, None).unwrap();
     cmd.get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect()
@@ -194,7 +196,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
     };
     // qboot leaves PCI devices unconfigured: SeaBIOS even where qboot is.
     let qboot = Some(Path::new("/usr/share/qemu/qboot.rom"));
-    let cmd = qemu(&launch, "tcg", "t0k", qboot).unwrap();
+    let cmd = qemu(&launch, "tcg", "t0k", qboot, None).unwrap();
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(
         words.join(" "),
@@ -208,7 +210,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
         arch: Arch::Arm64,
         ..launch
     };
-    let cmd = qemu(&arm, "tcg", "t0k", None).unwrap();
+    let cmd = qemu(&arm, "tcg", "t0k", None, None).unwrap();
     assert!(cmd
         .get_args()
         .any(|a| a == "virtio-9p-device,fsdev=fs0,mount_tag=fs0"));
@@ -232,7 +234,7 @@ fn fake_qemu(script: &str, timeout: Duration) -> Boot {
         devices: &Devices::default(),
     };
     let token = console::new_token().unwrap();
-    let qemu = qemu(&launch, "tcg", &token, None).unwrap();
+    let qemu = qemu(&launch, "tcg", &token, None, None).unwrap();
     let prelude = r#"for a; do case "$a" in *libocamlexit.token=*)
         t=${a#*libocamlexit.token=}; t=${t%% *};; esac; done"#;
     let mut fake = Command::new("sh");
@@ -241,7 +243,15 @@ fn fake_qemu(script: &str, timeout: Duration) -> Boot {
         .arg("fake-qemu")
         .args(qemu.get_args());
     let scratch = tempfile::tempdir().unwrap();
-    run_vmm(fake, &launch, &token, scratch.path(), &Watch::test(timeout)).unwrap()
+    run_vmm(
+        fake,
+        &launch,
+        &token,
+        scratch.path(),
+        None,
+        &Watch::test(timeout),
+    )
+    .unwrap()
 }
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -308,4 +318,98 @@ fn a_vmm_that_fails_before_any_status_is_an_error() {
     let boot = fake_qemu("echo 'qemu: cannot open image' >&2; exit 1", DEADLINE);
     let err = boot.transcript().unwrap_err().to_string();
     assert!(err.contains("cannot open image"), "{err}");
+}
+
+/// An image file whose feature list is `features`.
+fn image_with_features(dir: &Path, features: &str) -> PathBuf {
+    let path = dir.join("image");
+    let mut bytes = b"\x7fELF not really".to_vec();
+    bytes.extend_from_slice(image::FEATURES_MARKER);
+    bytes.extend_from_slice(features.as_bytes());
+    bytes.push(b';');
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn qemu_words(launch: &Launch) -> Result<Vec<String>> {
+    let socket = virtio_console(launch)?.then(|| Path::new("/run/c.sock"));
+    let cmd = qemu(launch, "tcg", "t0k", Some(Path::new("qboot.rom")), socket)?;
+    Ok(cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect())
+}
+
+#[test]
+fn the_virtio_console_goes_where_it_costs_no_boot_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = image_with_features(dir.path(), " vconsole");
+    let disk = Devices {
+        disk: Some(Disk {
+            path: "d.img".into(),
+            read_only: false,
+        }),
+        ..Devices::default()
+    };
+    let launch = |arch, devices| Launch {
+        backend: Backend::Qemu,
+        arch,
+        image: &image,
+        args: &[],
+        env: &[],
+        devices,
+    };
+    let has_console = |words: &[String]| {
+        words
+            .iter()
+            .any(|w| w == "virtserialport,chardev=vconsole,nr=1")
+    };
+    let none = Devices::default();
+    // x86_64 with memory only: qboot and the serial line.
+    let words = qemu_words(&launch(Arch::X86_64, &none)).unwrap();
+    assert!(
+        !has_console(&words) && words.iter().any(|w| w == "qboot.rom"),
+        "{words:?}"
+    );
+    // x86_64 with a disk: SeaBIOS anyway, so the virtio console on PCI.
+    let words = qemu_words(&launch(Arch::X86_64, &disk)).unwrap();
+    assert!(has_console(&words), "{words:?}");
+    assert!(words.iter().any(|w| w == "virtio-serial-pci,max_ports=2"));
+    assert!(!words.iter().any(|w| w == "qboot.rom"));
+    // arm64: always, over MMIO.
+    let words = qemu_words(&launch(Arch::Arm64, &none)).unwrap();
+    assert!(has_console(&words));
+    assert!(words
+        .iter()
+        .any(|w| w == "virtio-serial-device,max_ports=2"));
+    assert!(words
+        .iter()
+        .any(|w| w == "socket,id=vconsole,path=/run/c.sock"));
+    // Asked for: on x86_64 with memory only too, without qboot.
+    let virtio = Devices {
+        console: Console::Virtio,
+        ..Devices::default()
+    };
+    let words = qemu_words(&launch(Arch::X86_64, &virtio)).unwrap();
+    assert!(has_console(&words) && !words.iter().any(|w| w == "qboot.rom"));
+    // Refused: serial only.
+    let serial = Devices {
+        console: Console::Serial,
+        ..disk.clone()
+    };
+    let words = qemu_words(&launch(Arch::Arm64, &serial)).unwrap();
+    assert!(!has_console(&words) && words.iter().any(|w| w == "stdio"));
+    // An image without the driver: never on its own, an error when asked.
+    let old = image_with_features(dir.path(), "");
+    let old_launch = Launch {
+        image: &old,
+        ..launch(Arch::Arm64, &none)
+    };
+    assert!(!has_console(&qemu_words(&old_launch).unwrap()));
+    let asked = Launch {
+        devices: &virtio,
+        ..old_launch
+    };
+    let err = qemu_words(&asked).unwrap_err().to_string();
+    assert!(err.contains("no virtio-console driver"), "{err}");
 }

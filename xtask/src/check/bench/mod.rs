@@ -346,21 +346,30 @@ fn console_throughput(
         .iter()
         .filter(|b| b.backend == Backend::Qemu)
     {
-        let measured = match targets.blockers.get(&bundle.name()) {
-            Some(why) => Err(why.clone()),
-            None => {
-                let image = work.join(bundle.name()).join("console.exe");
-                link_ocaml(ctx, prefix, bundle, console::PROGRAM, &image)?;
-                let mut command = Command::new(&runner);
-                command
-                    .arg(&image)
-                    .args(["--timeout", "600", "--"])
-                    .arg(console::LINES.to_string());
-                Ok(console::rate(command)
-                    .with_context(|| format!("console throughput on {}", bundle.name()))?)
-            }
-        };
-        guests.push((bundle.name(), measured));
+        let image = work.join(bundle.name()).join("console.exe");
+        if !targets.blockers.contains_key(&bundle.name()) {
+            link_ocaml(ctx, prefix, bundle, console::PROGRAM, &image)?;
+        }
+        for device in ["serial", "virtio"] {
+            let rate = match targets.blockers.get(&bundle.name()) {
+                Some(why) => Err(why.clone()),
+                None => {
+                    let mut command = Command::new(&runner);
+                    command
+                        .arg(&image)
+                        .args(["--console", device, "--timeout", "600", "--"])
+                        .arg(console::LINES.to_string());
+                    Ok(console::rate(command).with_context(|| {
+                        format!("console throughput on {} ({device})", bundle.name())
+                    })?)
+                }
+            };
+            guests.push(report::ConsoleRun {
+                bundle: bundle.name(),
+                console: device,
+                rate,
+            });
+        }
     }
     Ok(Console {
         native_mb_s,

@@ -65,6 +65,7 @@ fn boot_with_net(
         }),
         disk: None,
         share: None,
+        console: Default::default(),
     };
     let vm_ended = Arc::new(AtomicBool::new(false));
     let exchange = {
@@ -178,6 +179,7 @@ fn boot_with_disk(
             read_only: false,
         }),
         share: None,
+        console: Default::default(),
     };
     let boot = boot_with(launch, &devices, timeout)?;
     let transcript = boot.transcript()?;

@@ -80,8 +80,17 @@ pub(crate) struct Console {
     /// 1 GB.
     pub(crate) runner_peak_mib: f64,
     pub(crate) runner_mb_s: f64,
-    /// By QEMU bundle: through the installed runner, or why not measured.
-    pub(crate) guests: Vec<(String, Result<f64, String>)>,
+    /// Through the installed runner, by QEMU bundle and console device.
+    pub(crate) guests: Vec<ConsoleRun>,
+}
+
+/// One bundle's console rate with one console device (`--console`).
+pub(crate) struct ConsoleRun {
+    pub(crate) bundle: String,
+    /// `serial` or `virtio`.
+    pub(crate) console: &'static str,
+    /// MB/s, or why not measured.
+    pub(crate) rate: Result<f64, String>,
 }
 
 /// The smallest guests, in MiB, that run the OCaml hello and each memory
@@ -208,11 +217,21 @@ mod fixtures {
                 runner_peak_mib: 4.2,
                 runner_mb_s: 310.0,
                 guests: vec![
-                    ("qemu-x86_64".into(), Ok(0.9)),
-                    (
-                        "qemu-arm64".into(),
-                        Err("qemu-system-aarch64 is not installed".into()),
-                    ),
+                    ConsoleRun {
+                        bundle: "qemu-x86_64".into(),
+                        console: "serial",
+                        rate: Ok(0.9),
+                    },
+                    ConsoleRun {
+                        bundle: "qemu-x86_64".into(),
+                        console: "virtio",
+                        rate: Ok(25.0),
+                    },
+                    ConsoleRun {
+                        bundle: "qemu-arm64".into(),
+                        console: "virtio",
+                        rate: Err("qemu-system-aarch64 is not installed".into()),
+                    },
                 ],
             },
             memory: Memory {
