@@ -12,10 +12,16 @@
 //!   must log the lease QEMU's DHCP server gives it, then the same
 //!   connection and payload;
 //! - block: a fresh disk image; the skeleton's ten read and write checks
-//!   must pass, and the exit status be 0.
+//!   must pass, and the exit status be 0;
+//! - entropy: booted twice; each boot must log mirage-crypto-rng's entropy
+//!   sources and 32 random bytes in hex, and exit 0. The two draws must
+//!   differ (a generator seeded alike at every boot draws alike), and on
+//!   x86_64 the sources must name rdrand (the runner's CPU has RDRAND;
+//!   mirage-crypto knows no arm64 CPU RNG, so there only the timer).
 
 use super::unikernel::Example;
 use crate::check::table::{Run, Verdict};
+use crate::target::Arch;
 use anyhow::{Context as _, Result};
 use std::io::{Read, Write as _};
 use std::net::TcpStream;
@@ -24,16 +30,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Boots `image` with `runner` and judges the run of `example`; what the
-/// runner printed goes to `console`.
+/// Boots `image` (built for `arch`) with `runner` and judges the run of
+/// `example`; what the runner printed goes to `console`.
 pub(crate) fn boot(
     runner: &Path,
     example: Example,
+    arch: Arch,
     image: &Path,
     timeout: Duration,
     console: &Path,
 ) -> Result<(Verdict, Option<Run>)> {
-    let (verdict, run, output) = boot_and_judge(runner, example, image, timeout)?;
+    let (verdict, run, output) = boot_and_judge(runner, example, arch, image, timeout)?;
     std::fs::write(console, output).with_context(|| format!("writing {}", console.display()))?;
     Ok((verdict, run))
 }
@@ -41,6 +48,7 @@ pub(crate) fn boot(
 fn boot_and_judge(
     runner: &Path,
     example: Example,
+    arch: Arch,
     image: &Path,
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
@@ -64,6 +72,20 @@ fn boot_and_judge(
         }
         Example::Network => network(runner, image, timeout, &STATIC_ARGS, None),
         Example::NetworkDhcp => network(runner, image, timeout, &DHCP_ARGS, Some(LEASE_LINE)),
+        Example::Entropy => {
+            let mut boots = Vec::new();
+            for _ in 0..2 {
+                boots.push(Vm::start(runner, image, &[], &[], timeout)?.wait()?);
+            }
+            let (verdict, run) = judge_entropy(arch, &boots);
+            // Both consoles, each under a line of ours.
+            let output = boots
+                .iter()
+                .enumerate()
+                .map(|(n, (_, output))| format!("=== boot {} ===\n{output}", n + 1))
+                .collect();
+            Ok((verdict, run, output))
+        }
     }
 }
 
@@ -85,10 +107,7 @@ fn judge_exit(
     lines: &[&str],
     times: usize,
 ) -> (Verdict, Option<Run>) {
-    let ending = match status {
-        Some(code) => format!("exit {code}"),
-        None => "killed".to_string(),
-    };
+    let ending = ending_of(status);
     let missing: Vec<&str> = lines
         .iter()
         .copied()
@@ -104,6 +123,86 @@ fn judge_exit(
         )),
     };
     (verdict, Some(run(ending)))
+}
+
+fn ending_of(status: Option<i32>) -> String {
+    match status {
+        Some(code) => format!("exit {code}"),
+        None => "killed".to_string(),
+    }
+}
+
+/// What the entropy example logs: the sources as mirage-crypto-rng prints
+/// them (`[0] rdrand, [1] timer`), then its draw in hex.
+const SOURCES_LINE: &str = "[INFO] [application] entropy sources: ";
+const DRAW_LINE: &str = "[INFO] [application] random bytes: ";
+/// 32 bytes.
+const DRAW_DIGITS: usize = 64;
+
+/// A pass when each of `boots` (status and console) exited 0 and logged
+/// its sources and a draw, the draws differ, and on x86_64 the sources
+/// name rdrand. The outcome records the sources.
+fn judge_entropy(arch: Arch, boots: &[(Option<i32>, String)]) -> (Verdict, Option<Run>) {
+    let mut problems = Vec::new();
+    let mut sources = Vec::new();
+    let mut draws = Vec::new();
+    for (n, (status, output)) in boots.iter().enumerate() {
+        let boot = n + 1;
+        if *status != Some(0) {
+            problems.push(format!("boot {boot}: {}, not 0", ending_of(*status)));
+        }
+        match logged_once(output, SOURCES_LINE) {
+            Some(names) => sources.push(names),
+            None => problems.push(format!("boot {boot}: not one `{SOURCES_LINE}` line")),
+        }
+        let hex = |d: &&str| d.len() == DRAW_DIGITS && d.bytes().all(|b| b.is_ascii_hexdigit());
+        match logged_once(output, DRAW_LINE).filter(hex) {
+            Some(draw) => draws.push(draw),
+            None => problems.push(format!(
+                "boot {boot}: not one `{DRAW_LINE}` line with {DRAW_DIGITS} hex digits"
+            )),
+        }
+    }
+    if let [first, second] = draws[..] {
+        if first == second {
+            problems.push(format!(
+                "both boots drew {first}: the generator was seeded alike"
+            ));
+        }
+    }
+    // The runner gives QEMU x86_64 a CPU with RDRAND, which mirage-crypto
+    // uses when cpuid shows it.
+    let has_rdrand = |names: &&str| names.split(", ").any(|s| s.ends_with("] rdrand"));
+    if arch == Arch::X86_64 && !sources.iter().all(has_rdrand) {
+        problems.push(format!(
+            "the sources ({}) do not name rdrand\nhelp: the runner's QEMU x86_64 CPU must have RDRAND (`-cpu ...,+rdrand`); mirage-crypto seeds from the timer alone without it",
+            sources.join(" | ")
+        ));
+    }
+    let endings: Vec<String> = boots.iter().map(|(s, _)| ending_of(*s)).collect();
+    if problems.is_empty() {
+        let ending = format!("exit 0 ×{}; {}", boots.len(), sources[0]);
+        return (Verdict::Pass, Some(run(ending)));
+    }
+    let consoles: Vec<String> = boots
+        .iter()
+        .enumerate()
+        .map(|(n, (_, output))| format!("boot {}:\n{}", n + 1, tail(output)))
+        .collect();
+    let why = format!("{}\n{}", problems.join("\n"), consoles.join("\n"));
+    (Verdict::Fail(why), Some(run(endings.join(", "))))
+}
+
+/// The rest of the one line of `output` that has `mark`; `None` when none
+/// or several have it.
+fn logged_once<'a>(output: &'a str, mark: &str) -> Option<&'a str> {
+    let mut found = output
+        .lines()
+        .filter_map(|line| line.split_once(mark).map(|(_, rest)| rest.trim()));
+    match (found.next(), found.next()) {
+        (Some(rest), None) => Some(rest),
+        _ => None,
+    }
 }
 
 /// The skeleton logs the bytes it read at debug level.
@@ -340,6 +439,62 @@ mod tests {
         assert!(
             matches!(judge_exit(Some(2), &hello, &lines, 4).0, Verdict::Fail(why) if why.starts_with("exit 2, not 0"))
         );
+    }
+
+    #[test]
+    fn entropy_needs_two_different_draws_and_rdrand_on_x86_64() {
+        let boot = |sources: &str, draw: &str| {
+            (
+                Some(0),
+                format!(
+                    "no CPU RNG bootstrap\nT: {SOURCES_LINE}{sources}\r\nT: {DRAW_LINE}{draw}\n"
+                ),
+            )
+        };
+        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
+        let both = "[0] rdrand, [1] timer";
+        let passed = judge_entropy(Arch::X86_64, &[boot(both, &a), boot(both, &b)]);
+        assert_eq!(passed.0, Verdict::Pass);
+        assert_eq!(passed.1.unwrap().ending, "exit 0 ×2; [0] rdrand, [1] timer");
+        let fails = |arch, boots: &[(Option<i32>, String)], why: &str| {
+            let verdict = judge_entropy(arch, boots).0;
+            assert!(
+                matches!(&verdict, Verdict::Fail(w) if w.contains(why)),
+                "{verdict:?}"
+            );
+        };
+        let timer = "[0] timer";
+        assert_eq!(
+            judge_entropy(Arch::Arm64, &[boot(timer, &a), boot(timer, &b)]).0,
+            Verdict::Pass
+        );
+        fails(
+            Arch::X86_64,
+            &[boot(timer, &a), boot(timer, &b)],
+            "do not name rdrand",
+        );
+        fails(
+            Arch::Arm64,
+            &[boot(timer, &a), boot(timer, &a)],
+            "seeded alike",
+        );
+        fails(
+            Arch::Arm64,
+            &[boot(timer, &a), boot(timer, "ab")],
+            "boot 2: not one",
+        );
+        let mut exit1 = boot(timer, &b);
+        exit1.0 = Some(1);
+        fails(
+            Arch::Arm64,
+            &[boot(timer, &a), exit1],
+            "boot 2: exit 1, not 0",
+        );
+        let twice = (
+            Some(0),
+            format!("{}{}", boot(timer, &a).1, boot(timer, &b).1),
+        );
+        fails(Arch::Arm64, &[twice, boot(timer, &b)], "boot 1: not one");
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //!   duniverse with the host OCaml and dune of the toolchain's build, and
 //!   installed with its libraries (a stamped step).
 //! - `<build>/mirage/duniverse`: the one duniverse every example builds
-//!   with; `<build>/mirage/<example>-<backend>-<arch>`: a copy of a
-//!   mirage-skeleton example, configured with `mirage configure -t
-//!   unikraft-<backend>` and built with `dune build ./dist`.
+//!   with; `<build>/mirage/<example>-<backend>-<arch>`: a copy of an
+//!   example (mirage-skeleton's, or ours from `tests/mirage/unikernels`),
+//!   configured with `mirage configure -t unikraft-<backend>` and built
+//!   with `dune build ./dist`.
 //! - The images are booted on QEMU with the installed
 //!   `ocaml-unikraft-run` and checked ([`boot`]); Firecracker's are built
 //!   only, as Firecracker cannot boot here (see [`crate::check::boots`]).
@@ -130,6 +131,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
 
     // The examples.
     let skeleton = tree(&sets.examples.source);
+    let ours = dir.join("unikernels");
     let blockers = crate::check::boots::blockers(ctx, &prefix, &bundles_of(&Case::all()));
     let runner = ocaml_unikraft_toolchain::layout::runner(&prefix);
     let timeout = Duration::from_secs_f64(opts.timeout);
@@ -142,7 +144,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
         let log = mirage.log_dir().join(format!("{name}.log"));
         let built = unikernel::build(
             &case,
-            &skeleton,
+            &case.example.source_dir(&skeleton, &ours),
             &mirage.build_dir.join(&name),
             &mirage.build_dir.join("duniverse"),
             &host_tool::prefix(&host),
@@ -168,7 +170,14 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
             }
             progress::say("mirage-tests", &format!("booting {name}"));
             let console = mirage.log_dir().join(format!("{name}.console"));
-            boot::boot(&runner, case.example, &built.image, timeout, &console)
+            boot::boot(
+                &runner,
+                case.example,
+                case.bundle.arch,
+                &built.image,
+                timeout,
+                &console,
+            )
         }));
     }
     print_table(&rows);

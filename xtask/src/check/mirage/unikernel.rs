@@ -1,6 +1,7 @@
-//! The example unikernels: which mirage-skeleton example is built for
-//! which backend and arch, and how, as a user does: `mirage configure`,
-//! then `dune build ./dist` against the installed toolchain.
+//! The example unikernels: which example (mirage-skeleton's, or one of
+//! ours in `tests/mirage/unikernels`) is built for which backend and arch,
+//! and how, as a user does: `mirage configure`, then `dune build ./dist`
+//! against the installed toolchain.
 
 use super::Tools;
 use crate::target::{Arch, Backend, Bundle};
@@ -18,6 +19,18 @@ pub(crate) enum Example {
     /// from a DHCP server, through charrua.
     NetworkDhcp,
     Block,
+    /// Ours: the entropy sources mirage-crypto-rng reports and a draw from
+    /// its default generator.
+    Entropy,
+}
+
+/// Where an example's `config.ml` and `unikernel.ml` come from.
+enum Origin {
+    /// A directory of mirage-skeleton.
+    Skeleton(&'static str),
+    /// A directory of `tests/mirage/unikernels`: what mirage-skeleton has
+    /// no example for.
+    Ours(&'static str),
 }
 
 impl Example {
@@ -27,15 +40,25 @@ impl Example {
             Example::Network => "network",
             Example::NetworkDhcp => "network_dhcp",
             Example::Block => "block",
+            Example::Entropy => "entropy",
         }
     }
 
-    /// Its directory in mirage-skeleton.
-    fn skeleton_dir(self) -> &'static str {
+    fn origin(self) -> Origin {
         match self {
-            Example::Hello => "tutorial/hello",
-            Example::Network | Example::NetworkDhcp => "device-usage/network",
-            Example::Block => "device-usage/block",
+            Example::Hello => Origin::Skeleton("tutorial/hello"),
+            Example::Network | Example::NetworkDhcp => Origin::Skeleton("device-usage/network"),
+            Example::Block => Origin::Skeleton("device-usage/block"),
+            Example::Entropy => Origin::Ours("entropy"),
+        }
+    }
+
+    /// Its directory: in the mirage-skeleton tree `skeleton`, or in `ours`
+    /// (`tests/mirage/unikernels`).
+    pub(crate) fn source_dir(self, skeleton: &Path, ours: &Path) -> PathBuf {
+        match self.origin() {
+            Origin::Skeleton(dir) => skeleton.join(dir),
+            Origin::Ours(dir) => ours.join(dir),
         }
     }
 
@@ -69,7 +92,8 @@ pub(crate) struct Case {
 impl Case {
     /// QEMU boots every example on x86_64, all but block on arm64 (whose
     /// QEMU bundle has virtio-blk over MMIO too, but the block test adds
-    /// nothing arch-specific); Firecracker builds them on x86_64.
+    /// nothing arch-specific; entropy does: mirage-crypto has a CPU RNG
+    /// on x86_64 only); Firecracker builds them on x86_64.
     pub(crate) fn all() -> Vec<Case> {
         let case = |example, backend, arch| Case {
             example,
@@ -80,14 +104,20 @@ impl Case {
             Example::Network,
             Example::NetworkDhcp,
             Example::Block,
+            Example::Entropy,
         ];
         let mut cases: Vec<Case> = every
             .iter()
             .map(|&e| case(e, Backend::Qemu, Arch::X86_64))
             .collect();
         cases.extend(
-            [Example::Hello, Example::Network, Example::NetworkDhcp]
-                .map(|e| case(e, Backend::Qemu, Arch::Arm64)),
+            [
+                Example::Hello,
+                Example::Network,
+                Example::NetworkDhcp,
+                Example::Entropy,
+            ]
+            .map(|e| case(e, Backend::Qemu, Arch::Arm64)),
         );
         cases.extend(every.map(|e| case(e, Backend::Firecracker, Arch::X86_64)));
         cases
@@ -115,12 +145,12 @@ pub(crate) struct Built {
     pub(crate) image_bytes: u64,
 }
 
-/// Copies the example from `skeleton` into `dir` (afresh), configures it
-/// with the `mirage` tool of `tool_prefix` and builds it with the
-/// duniverse `duniverse`; the output goes to `log`.
+/// Copies the example from `source` (its [`Example::source_dir`]) into
+/// `dir` (afresh), configures it with the `mirage` tool of `tool_prefix`
+/// and builds it with the duniverse `duniverse`; the output goes to `log`.
 pub(crate) fn build(
     case: &Case,
-    skeleton: &Path,
+    source: &Path,
     dir: &Path,
     duniverse: &Path,
     tool_prefix: &Path,
@@ -129,8 +159,7 @@ pub(crate) fn build(
 ) -> Result<Built> {
     crate::util::fs::remove_if_present(dir)?;
     crate::util::fs::remove_if_present(log)?;
-    let source = skeleton.join(case.example.skeleton_dir());
-    crate::util::fs::copy_tree(&source, dir, &Default::default())?;
+    crate::util::fs::copy_tree(source, dir, &Default::default())?;
     std::os::unix::fs::symlink(duniverse, dir.join("duniverse"))
         .with_context(|| format!("linking the duniverse into {}", dir.display()))?;
 
@@ -212,18 +241,42 @@ mod tests {
                 "network-qemu-x86_64",
                 "network_dhcp-qemu-x86_64",
                 "block-qemu-x86_64",
+                "entropy-qemu-x86_64",
                 "hello-qemu-arm64",
                 "network-qemu-arm64",
                 "network_dhcp-qemu-arm64",
+                "entropy-qemu-arm64",
                 "hello-firecracker-x86_64",
                 "network-firecracker-x86_64",
                 "network_dhcp-firecracker-x86_64",
                 "block-firecracker-x86_64",
+                "entropy-firecracker-x86_64",
             ]
         );
         assert_eq!(cases[2].image(), Path::new("dist/network.qemu"));
         assert_eq!(cases[3].image(), Path::new("dist/block_test.qemu"));
-        assert_eq!(cases[7].image(), Path::new("dist/hello.fc"));
+        assert_eq!(cases[9].image(), Path::new("dist/hello.fc"));
+        assert_eq!(cases[13].image(), Path::new("dist/entropy.fc"));
+    }
+
+    #[test]
+    fn our_examples_come_from_our_directory() {
+        let (skeleton, ours) = (Path::new("/skeleton"), Path::new("/ours"));
+        assert_eq!(
+            Example::Hello.source_dir(skeleton, ours),
+            Path::new("/skeleton/tutorial/hello")
+        );
+        assert_eq!(
+            Example::Entropy.source_dir(skeleton, ours),
+            Path::new("/ours/entropy")
+        );
+        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mirage/unikernels");
+        for file in ["config.ml", "unikernel.ml"] {
+            assert!(Example::Entropy
+                .source_dir(skeleton, &here)
+                .join(file)
+                .is_file());
+        }
     }
 
     #[test]
