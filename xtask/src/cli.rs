@@ -65,8 +65,9 @@ pub(crate) enum Command {
     Run(ocaml_unikraft_toolchain::boot::runner::RunOpts),
     /// Build examples/all and boot every example on every installed backend
     Localtests(LocaltestsOpts),
-    /// Build MirageOS unikernels (mirage-skeleton's hello, network, block)
-    /// with the installed toolchain and boot them on QEMU
+    /// Build MirageOS unikernels (mirage-skeleton's hello, network with a
+    /// static address and with DHCP, block; our entropy one) with the
+    /// installed toolchain and boot them on QEMU
     ///
     /// The pinned MirageOS sources are in tests/mirage/sources.toml; the
     /// work goes under <build>/mirage.
