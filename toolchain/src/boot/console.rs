@@ -354,14 +354,23 @@ impl ConsoleFilter {
 
     /// Takes the next bytes from the console, returns what can be shown now.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        for &byte in bytes {
-            if std::mem::take(&mut self.carriage_return) && byte != b'\n' {
+        // Copy the runs between carriage returns whole; a CR is dropped
+        // when a LF follows it, possibly in the next chunk.
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if std::mem::take(&mut self.carriage_return) && rest[0] != b'\n' {
                 self.pending.push(b'\r');
             }
-            if byte == b'\r' {
-                self.carriage_return = true;
-            } else {
-                self.pending.push(byte);
+            match memchr::memchr(b'\r', rest) {
+                Some(at) => {
+                    self.pending.extend_from_slice(&rest[..at]);
+                    self.carriage_return = true;
+                    rest = &rest[at + 1..];
+                }
+                None => {
+                    self.pending.extend_from_slice(rest);
+                    rest = &[];
+                }
             }
         }
         let marker = STATUS_LINE.as_bytes();
@@ -370,7 +379,7 @@ impl ConsoleFilter {
             match find(&self.pending, marker) {
                 Some(at) => {
                     shown.extend_from_slice(&self.pending[..at]);
-                    match self.pending[at..].iter().position(|&b| b == b'\n') {
+                    match memchr::memchr(b'\n', &self.pending[at..]) {
                         // The whole line has come: drop it if it is the
                         // guest's own, show it if the program printed it.
                         Some(end) => {
@@ -422,9 +431,7 @@ impl ConsoleFilter {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 #[cfg(test)]

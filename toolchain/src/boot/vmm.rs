@@ -717,11 +717,15 @@ impl Record {
     }
 }
 
-/// How long the console reader lets output gather after a short read
-/// before reading again: the serial line brings a byte at a time, and
-/// reading (and echoing) each on its own would cost two system calls per
-/// byte. Output is delayed by at most this much.
+/// How long the console reader lets output gather after a read of fewer
+/// than [`DRIBBLE`] bytes before reading again: the serial line brings a
+/// byte at a time, and reading (and echoing) each on its own would cost
+/// two system calls per byte. Output is delayed by at most this much.
+/// Larger reads (the virtio console's 4 KiB chunks, a full pipe) are
+/// followed by the next read at once: sleeping after them would cap the
+/// rate at what a pipe holds per sleep.
 const GATHER: Duration = Duration::from_millis(2);
+const DRIBBLE: usize = 1024;
 
 /// Reads a VMM's console to its end into `record`, echoing it through
 /// `filter` when there is one: the serial line (the VMM's stdout) and, with
@@ -781,7 +785,7 @@ fn forward(mut source: impl Read, chunks: &mpsc::SyncSender<Vec<u8>>) {
         if n == 0 || chunks.send(buf[..n].to_vec()).is_err() {
             break;
         }
-        if n < buf.len() / 2 {
+        if n < DRIBBLE {
             std::thread::sleep(GATHER);
         }
     }
