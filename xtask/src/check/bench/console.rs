@@ -8,9 +8,6 @@
 //! status line; the runner's peak RSS and its rate show what it costs
 //! whatever a guest prints.
 
-use crate::build::{findlib, host};
-use crate::context::Context;
-use crate::util::cmd::Cmd;
 use anyhow::{bail, Context as _, Result};
 use std::io::Read as _;
 use std::path::Path;
@@ -56,22 +53,6 @@ pub(crate) fn rate(mut command: Command) -> Result<f64> {
         );
     }
     Ok(BYTES as f64 / 1e6 / elapsed)
-}
-
-/// [`PROGRAM`] built for the host in `work`.
-pub(crate) fn native(ctx: &Context, prefix: &Path, work: &Path) -> Result<std::path::PathBuf> {
-    std::fs::copy(ctx.root.join(PROGRAM), work.join("console.ml"))
-        .with_context(|| format!("copying {PROGRAM}"))?;
-    let exe = work.join("console.native");
-    Cmd::new("ocamlfind")
-        .args(["ocamlopt", "console.ml", "-o"])
-        .arg(&exe)
-        .dir(work)
-        .env("PATH", host::user_path(ctx, prefix))
-        .env("OCAMLFIND_CONF", findlib::main_conf(prefix))
-        .read(false)
-        .with_context(|| format!("building {PROGRAM} for the host"))?;
-    Ok(exe)
 }
 
 /// What the stand-in VMM writes: 1 GB.

@@ -4,10 +4,7 @@
 //! program's own memory.
 
 use super::report::GuestMemory;
-use crate::build::{findlib, host};
-use crate::context::Context;
 use crate::target::Bundle;
-use crate::util::cmd::Cmd;
 use anyhow::{bail, Context as _, Result};
 use ocaml_unikraft_toolchain::boot::console::Ending;
 use ocaml_unikraft_toolchain::boot::devices::Devices;
@@ -25,31 +22,10 @@ pub(crate) const PROGRAMS: [&str; 2] = ["examples/all/memory.ml", "examples/all/
 /// needs more than the runner's default is a failure in itself.
 const BOUNDS_MIB: (u32, u32) = (1, 512);
 
-/// Peak RSS in MiB of `program` (one of [`PROGRAMS`]) built for the host
-/// and run on it.
-pub(crate) fn native_peak_rss_mib(
-    ctx: &Context,
-    prefix: &Path,
-    work: &Path,
-    program: &str,
-) -> Result<f64> {
-    let name = Path::new(program)
-        .file_name()
-        .context("a program path names a file")?;
-    std::fs::copy(ctx.root.join(program), work.join(name))
-        .with_context(|| format!("copying {program}"))?;
-    let exe = work.join(Path::new(name).with_extension("native"));
-    Cmd::new("ocamlfind")
-        .args(["ocamlopt", "-package", "unix", "-linkpkg"])
-        .arg(name)
-        .arg("-o")
-        .arg(&exe)
-        .dir(work)
-        .env("PATH", host::user_path(ctx, prefix))
-        .env("OCAMLFIND_CONF", findlib::main_conf(prefix))
-        .read(false)
-        .with_context(|| format!("building {program} for the host"))?;
-    let child = Command::new(&exe)
+/// Peak RSS in MiB of `exe`, one of [`PROGRAMS`] built for the host, run
+/// on it.
+pub(crate) fn native_peak_rss_mib(exe: &Path) -> Result<f64> {
+    let child = Command::new(exe)
         .stdout(std::process::Stdio::null())
         .spawn()
         .with_context(|| format!("running {}", exe.display()))?;

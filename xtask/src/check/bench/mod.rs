@@ -30,7 +30,7 @@ use anyhow::{bail, Context as _, Result};
 use ocaml_unikraft_toolchain::boot::vmm;
 use report::{median, Boots, Console, Driver, Image, Lean, Memory, Report, Setting};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -78,7 +78,10 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
     let memory = Memory {
         native_rss_mib: memory::PROGRAMS
             .iter()
-            .map(|program| memory::native_peak_rss_mib(ctx, &prefix, work.path(), program))
+            .map(|program| {
+                let exe = build_native(ctx, &prefix, program, work.path())?;
+                memory::native_peak_rss_mib(&exe)
+            })
             .collect::<Result<_>>()?,
         guests: guest_memory(ctx, &prefix, &targets, work.path())?,
     };
@@ -334,7 +337,7 @@ fn console_throughput(
     targets: &Targets,
     work: &Path,
 ) -> Result<Console> {
-    let native = console::native(ctx, prefix, work)?;
+    let native = build_native(ctx, prefix, console::PROGRAM, work)?;
     let mut command = Command::new(&native);
     command.arg(console::LINES.to_string());
     let native_mb_s = console::rate(command)?;
@@ -411,6 +414,29 @@ fn guest_memory(
         guests.push((bundle.name(), measured));
     }
     Ok(guests)
+}
+
+/// Builds the OCaml program `source` (relative to the repository) for
+/// the host in `work`, with the host tools of `prefix`: the executable,
+/// `<name>.native`.
+fn build_native(ctx: &Context, prefix: &Path, source: &str, work: &Path) -> Result<PathBuf> {
+    let name = Path::new(source)
+        .file_name()
+        .context("a source path names a file")?;
+    std::fs::copy(ctx.root.join(source), work.join(name))
+        .with_context(|| format!("copying {source}"))?;
+    let exe = work.join(Path::new(name).with_extension("native"));
+    Cmd::new("ocamlfind")
+        .args(["ocamlopt", "-package", "unix", "-linkpkg"])
+        .arg(name)
+        .arg("-o")
+        .arg(&exe)
+        .dir(work)
+        .env("PATH", host::user_path(ctx, prefix))
+        .env("OCAMLFIND_CONF", findlib::main_conf(prefix))
+        .read(false)
+        .with_context(|| format!("building {source} for the host"))?;
+    Ok(exe)
 }
 
 /// Links the OCaml program `source` (relative to the repository) for
