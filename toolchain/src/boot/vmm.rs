@@ -38,8 +38,6 @@ pub struct Boot {
     pub console: String,
     /// Console bytes dropped before [`Boot::console`] (0 when all is kept).
     pub console_dropped: u64,
-    /// Console bytes in all.
-    pub console_bytes: u64,
     /// The token the guest's status line must carry (see [`console`]).
     pub token: String,
     /// What the VMM itself reported (warnings, errors).
@@ -203,20 +201,25 @@ fn qemu(
 /// give both one character device, tells only the serial line that the
 /// host side is open, and the port would drop everything).
 fn virtio_console(launch: &Launch) -> Result<bool> {
-    let has_driver = Image::read(launch.image)
-        .ok()
-        .and_then(|image| image.has(image::VCONSOLE));
-    Ok(match (launch.devices.console, has_driver) {
-        (Console::Serial, _) => false,
-        (Console::Virtio, Some(false)) => bail!(
-            "{} has no virtio-console driver (its bundle was built without it)\nhelp: link it again with this toolchain, or boot it with --console serial",
-            launch.image.display()
-        ),
-        (Console::Virtio, _) => true,
-        (Console::Auto, Some(true)) => {
-            launch.arch == Arch::Arm64 || !launch.devices.memory_only()
+    // The image is read only where its answer counts.
+    let has_driver = || {
+        Image::read(launch.image)
+            .ok()
+            .and_then(|image| image.has(image::VCONSOLE))
+    };
+    let free_of_cost = launch.arch == Arch::Arm64 || !launch.devices.memory_only();
+    Ok(match launch.devices.console {
+        Console::Serial => false,
+        Console::Virtio => {
+            if has_driver() == Some(false) {
+                bail!(
+                    "{} has no virtio-console driver (its bundle was built without it)\nhelp: link it again with this toolchain, or boot it with --console serial",
+                    launch.image.display()
+                );
+            }
+            true
         }
-        (Console::Auto, _) => false,
+        Console::Auto => free_of_cost && has_driver() == Some(true),
     })
 }
 
@@ -487,19 +490,19 @@ pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 pub fn boot(launch: &Launch, watch: &Watch) -> Result<Boot> {
     let scratch = tempfile::tempdir()?;
     let token = console::new_token().context("drawing the boot's token from /dev/urandom")?;
-    let console_socket = match launch.backend {
-        Backend::Qemu => virtio_console(launch)?.then(|| scratch.path().join("console.sock")),
-        Backend::Firecracker => None,
-    };
-    let cmd = match launch.backend {
-        Backend::Qemu => qemu(
-            launch,
-            "tcg",
-            &token,
-            qboot_rom().as_deref(),
-            console_socket.as_deref(),
-        )?,
-        Backend::Firecracker => firecracker(launch, scratch.path(), &token)?,
+    let (cmd, console_socket) = match launch.backend {
+        Backend::Qemu => {
+            let socket = virtio_console(launch)?.then(|| scratch.path().join("console.sock"));
+            let cmd = qemu(
+                launch,
+                "tcg",
+                &token,
+                qboot_rom().as_deref(),
+                socket.as_deref(),
+            )?;
+            (cmd, socket)
+        }
+        Backend::Firecracker => (firecracker(launch, scratch.path(), &token)?, None),
     };
     run_vmm(
         cmd,
@@ -633,7 +636,6 @@ fn run_vmm(
     Ok(Boot {
         console: String::from_utf8_lossy(&record.kept).into_owned(),
         console_dropped: record.dropped,
-        console_bytes: record.dropped + record.kept.len() as u64,
         token: token.to_string(),
         vmm_stderr,
         killed_after: match wait {
@@ -701,14 +703,13 @@ impl Record {
         }
         self.kept.extend_from_slice(bytes);
         // Trim to the tail now and then, not at every read.
-        if !self.keep_all && self.kept.len() > 2 * TAIL_BYTES {
-            let cut = self.kept.len() - TAIL_BYTES;
-            self.kept.drain(..cut);
-            self.dropped += cut as u64;
+        if self.kept.len() > 2 * TAIL_BYTES {
+            self.trim();
         }
     }
 
-    fn finish(&mut self) {
+    /// Keeps only the last [`TAIL_BYTES`], unless keeping all.
+    fn trim(&mut self) {
         if !self.keep_all && self.kept.len() > TAIL_BYTES {
             let cut = self.kept.len() - TAIL_BYTES;
             self.kept.drain(..cut);
@@ -766,7 +767,7 @@ fn read_console(
             let _ = out.flush();
         }
     }
-    record.finish();
+    record.trim();
     if let Some((filter, out)) = echo {
         let mut out = out.lock();
         let _ = out.write_all(&filter.finish());
