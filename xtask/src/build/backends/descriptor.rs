@@ -111,6 +111,10 @@ pub(crate) fn extract(
     // Linux processes, meaningless in a unikernel, that would show in every
     // user's build output.
     link_flags.push("-Wl,--no-warn-execstack".to_owned());
+    // A unikernel links archives only. Without this, `-L dir -lgmp` takes
+    // a `libgmp.so` lying beside `libgmp.a` (mirage's ocaml-gmp installs an
+    // empty one) and the link fails on every GMP symbol.
+    link_flags.push("-Wl,-Bstatic".to_owned());
     let after = drop_output(after);
 
     let post_link = post_link_steps(outputs.image)?;

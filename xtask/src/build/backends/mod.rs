@@ -39,7 +39,7 @@ const IMAGE_NAME: &str = "ocamlbundle";
 /// Version of the staging, how a finished build is turned into a bundle
 /// (descriptor extraction, files copied): bump it when that changes. Only
 /// the staging reruns then; Unikraft's build resumes as it was.
-const STAGING_VERSION: u32 = 2;
+const STAGING_VERSION: u32 = 3;
 
 /// Placeholders of the make commands for the paths of this machine's build,
 /// which stay out of the stamp key: the placeholder application, the

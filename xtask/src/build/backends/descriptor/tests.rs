@@ -111,6 +111,7 @@ fn multiboot_image_descriptor() {
             "-Wl,--entry=_multiboot_entry",
             "-Wl,-u,main",
             "-Wl,--no-warn-execstack",
+            "-Wl,-Bstatic",
         ])
     );
     assert_eq!(
