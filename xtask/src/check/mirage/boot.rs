@@ -13,6 +13,8 @@
 //!   connection and payload;
 //! - block: a fresh disk image; the skeleton's ten read and write checks
 //!   must pass, and the exit status be 0;
+//! - crypto: the known answers of its digests and cipher, and its RSA key
+//!   ([`super::crypto`]);
 //! - entropy: booted twice; each boot must log mirage-crypto-rng's entropy
 //!   sources and 32 random bytes in hex, and exit 0. The two draws must
 //!   differ (a generator seeded alike at every boot draws alike), and on
@@ -70,6 +72,12 @@ fn boot_and_judge(
             let (verdict, run) = judge_exit(status, &output, &BLOCK_LINES, 1);
             Ok((verdict, run, output))
         }
+        Example::Crypto => {
+            let vm = Vm::start(runner, image, &[], &[], timeout)?;
+            let (status, output) = vm.wait()?;
+            let (verdict, run) = super::crypto::judge(status, &output);
+            Ok((verdict, run, output))
+        }
         Example::Network => network(runner, image, timeout, &STATIC_ARGS, None),
         Example::NetworkDhcp => network(runner, image, timeout, &DHCP_ARGS, Some(LEASE_LINE)),
         Example::Entropy => {
@@ -125,7 +133,7 @@ fn judge_exit(
     (verdict, Some(run(ending)))
 }
 
-fn ending_of(status: Option<i32>) -> String {
+pub(super) fn ending_of(status: Option<i32>) -> String {
     match status {
         Some(code) => format!("exit {code}"),
         None => "killed".to_string(),
@@ -312,7 +320,7 @@ fn send(port: u16, payload: &str) -> std::io::Result<()> {
     stream.shutdown(std::net::Shutdown::Write)
 }
 
-fn run(ending: String) -> Run {
+pub(super) fn run(ending: String) -> Run {
     Run {
         ending,
         first_output: None,
@@ -320,7 +328,7 @@ fn run(ending: String) -> Run {
 }
 
 /// The last lines of a console, for a failure's message.
-fn tail(output: &str) -> String {
+pub(super) fn tail(output: &str) -> String {
     let lines: Vec<&str> = output.lines().collect();
     lines[lines.len().saturating_sub(15)..]
         .iter()

@@ -18,9 +18,10 @@
 //!
 //! The files: [`sets`] (which source goes where, the duniverses),
 //! [`host_tool`], [`unikernel`] (the examples, configured and built),
-//! [`boot`].
+//! [`boot`], [`crypto`] (the known answers the crypto example must show).
 
 mod boot;
+mod crypto;
 mod host_tool;
 mod sets;
 mod unikernel;

@@ -19,6 +19,9 @@ pub(crate) enum Example {
     /// from a DHCP server, through charrua.
     NetworkDhcp,
     Block,
+    /// applications/crypto: digests, a cipher and RSA (mirage-crypto-pk,
+    /// so zarith and GMP in the guest).
+    Crypto,
     /// Ours: the entropy sources mirage-crypto-rng reports and a draw from
     /// its default generator.
     Entropy,
@@ -40,6 +43,7 @@ impl Example {
             Example::Network => "network",
             Example::NetworkDhcp => "network_dhcp",
             Example::Block => "block",
+            Example::Crypto => "crypto",
             Example::Entropy => "entropy",
         }
     }
@@ -49,6 +53,7 @@ impl Example {
             Example::Hello => Origin::Skeleton("tutorial/hello"),
             Example::Network | Example::NetworkDhcp => Origin::Skeleton("device-usage/network"),
             Example::Block => Origin::Skeleton("device-usage/block"),
+            Example::Crypto => Origin::Skeleton("applications/crypto"),
             Example::Entropy => Origin::Ours("entropy"),
         }
     }
@@ -66,6 +71,7 @@ impl Example {
     fn image_name(self) -> &'static str {
         match self {
             Example::Block => "block_test",
+            Example::Crypto => "crypto-test",
             // The same config.ml as the static one.
             Example::NetworkDhcp => "network",
             _ => self.name(),
@@ -102,6 +108,7 @@ impl Case {
             Example::Network,
             Example::NetworkDhcp,
             Example::Block,
+            Example::Crypto,
             Example::Entropy,
         ];
         let mut cases: Vec<Case> = every
@@ -231,23 +238,27 @@ mod tests {
                 "network-qemu-x86_64",
                 "network_dhcp-qemu-x86_64",
                 "block-qemu-x86_64",
+                "crypto-qemu-x86_64",
                 "entropy-qemu-x86_64",
                 "hello-qemu-arm64",
                 "network-qemu-arm64",
                 "network_dhcp-qemu-arm64",
                 "block-qemu-arm64",
+                "crypto-qemu-arm64",
                 "entropy-qemu-arm64",
                 "hello-firecracker-x86_64",
                 "network-firecracker-x86_64",
                 "network_dhcp-firecracker-x86_64",
                 "block-firecracker-x86_64",
+                "crypto-firecracker-x86_64",
                 "entropy-firecracker-x86_64",
             ]
         );
         assert_eq!(cases[2].image(), Path::new("dist/network.qemu"));
         assert_eq!(cases[3].image(), Path::new("dist/block_test.qemu"));
-        assert_eq!(cases[10].image(), Path::new("dist/hello.fc"));
-        assert_eq!(cases[14].image(), Path::new("dist/entropy.fc"));
+        assert_eq!(cases[4].image(), Path::new("dist/crypto-test.qemu"));
+        assert_eq!(cases[12].image(), Path::new("dist/hello.fc"));
+        assert_eq!(cases[17].image(), Path::new("dist/entropy.fc"));
     }
 
     #[test]
