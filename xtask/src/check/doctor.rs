@@ -105,6 +105,20 @@ const TOOLS: &[Tool] = &[
         fedora: "ccache",
         required: false,
     },
+    Tool {
+        program: "m4",
+        why: "building GMP for MirageOS crypto (mirage-tests)",
+        debian: "m4",
+        fedora: "m4",
+        required: false,
+    },
+    Tool {
+        program: "openssl",
+        why: "the certificate of mirage-tests' HTTPS website",
+        debian: "openssl",
+        fedora: "openssl",
+        required: false,
+    },
 ];
 
 pub(crate) fn doctor() -> Result<()> {

@@ -15,6 +15,8 @@
 //!   must pass, and the exit status be 0;
 //! - crypto: the known answers of its digests and cipher, and its RSA key
 //!   ([`super::crypto`]);
+//! - dns: its question answered by a resolver of ours ([`super::dns`]);
+//! - https: served to a TLS client of ours ([`super::https`]);
 //! - entropy: booted twice; each boot must log mirage-crypto-rng's entropy
 //!   sources and 32 random bytes in hex, and exit 0. The two draws must
 //!   differ (a generator seeded alike at every boot draws alike), and on
@@ -32,17 +34,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Boots `image` (built for `arch`) with `runner` and judges the run of
-/// `example`; what the runner printed goes to `console`.
+/// Boots `image` (built for `arch` in the case directory `dir`) with
+/// `runner` and judges the run of `example`; what the runner printed goes
+/// to `console`.
 pub(crate) fn boot(
     runner: &Path,
     example: Example,
     arch: Arch,
+    dir: &Path,
     image: &Path,
     timeout: Duration,
     console: &Path,
 ) -> Result<(Verdict, Option<Run>)> {
-    let (verdict, run, output) = boot_and_judge(runner, example, arch, image, timeout)?;
+    let (verdict, run, output) = boot_and_judge(runner, example, arch, dir, image, timeout)?;
     std::fs::write(console, output).with_context(|| format!("writing {}", console.display()))?;
     Ok((verdict, run))
 }
@@ -51,6 +55,7 @@ fn boot_and_judge(
     runner: &Path,
     example: Example,
     arch: Arch,
+    dir: &Path,
     image: &Path,
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
@@ -78,6 +83,8 @@ fn boot_and_judge(
             let (verdict, run) = super::crypto::judge(status, &output);
             Ok((verdict, run, output))
         }
+        Example::Dns => super::dns::boot(runner, image, timeout),
+        Example::Https => super::https::boot(runner, dir, image, timeout),
         Example::Network => network(runner, image, timeout, &STATIC_ARGS, None),
         Example::NetworkDhcp => network(runner, image, timeout, &DHCP_ARGS, Some(LEASE_LINE)),
         Example::Entropy => {
@@ -339,14 +346,14 @@ pub(super) fn tail(output: &str) -> String {
 
 /// A runner started in a process group of its own, so that stopping it
 /// stops its VMM too; its stdout and stderr are collected as they come.
-struct Vm {
+pub(super) struct Vm {
     child: Child,
     output: Arc<Mutex<Vec<u8>>>,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Vm {
-    fn start(
+    pub(super) fn start(
         runner: &Path,
         image: &Path,
         options: &[std::ffi::OsString],
@@ -396,17 +403,17 @@ impl Vm {
         })
     }
 
-    fn output(&self) -> String {
+    pub(super) fn output(&self) -> String {
         let bytes = self.output.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    fn running(&mut self) -> Result<bool> {
+    pub(super) fn running(&mut self) -> Result<bool> {
         Ok(self.child.try_wait()?.is_none())
     }
 
     /// Stops the runner and its VMM (SIGTERM to their process group).
-    fn stop(&mut self) -> Result<()> {
+    pub(super) fn stop(&mut self) -> Result<()> {
         // The group's id is the runner's pid (`process_group(0)`).
         let group = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) with a negative pid signals that process group only.
@@ -417,7 +424,7 @@ impl Vm {
 
     /// Waits for the runner to end by itself (it stops the VMM at its own
     /// `--timeout`); its status and everything it printed.
-    fn wait(mut self) -> Result<(Option<i32>, String)> {
+    pub(super) fn wait(mut self) -> Result<(Option<i32>, String)> {
         let status = self.wait_for_end()?;
         Ok((status, self.output()))
     }

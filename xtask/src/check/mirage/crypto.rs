@@ -172,7 +172,9 @@ mod tests {
         let expected: Expected = toml::from_str(EXPECTED).unwrap();
         assert_eq!(expected.known_answers.len(), 6);
         for answer in expected.known_answers.values() {
-            assert!(answer.len().is_multiple_of(2) && answer.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(
+                answer.len().is_multiple_of(2) && answer.bytes().all(|b| b.is_ascii_hexdigit())
+            );
         }
     }
 }

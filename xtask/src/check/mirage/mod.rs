@@ -18,11 +18,15 @@
 //!
 //! The files: [`sets`] (which source goes where, the duniverses),
 //! [`host_tool`], [`unikernel`] (the examples, configured and built),
-//! [`boot`], [`crypto`] (the known answers the crypto example must show).
+//! [`boot`], [`crypto`] (the known answers the crypto example must show),
+//! [`dns`] (the resolver the dns example asks), [`https`] (the website
+//! over TLS and its client).
 
 mod boot;
 mod crypto;
+mod dns;
 mod host_tool;
+mod https;
 mod sets;
 mod unikernel;
 
@@ -53,6 +57,9 @@ pub(crate) struct Tools {
     /// The host compiler's and dune's versions, part of the host tool's
     /// stamp.
     versions: String,
+    /// dune's cache for the examples' builds, every rule in it, emptied at
+    /// each run (see [`unikernel::build`]).
+    dune_cache: PathBuf,
 }
 
 impl Tools {
@@ -131,6 +138,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
     };
 
     // The examples.
+    crate::util::fs::remove_if_present(&tools.dune_cache)?;
     let skeleton = tree(&sets.examples.source);
     let ours = dir.join("unikernels");
     let blockers = crate::check::boots::blockers(ctx, &prefix, &bundles_of(&Case::all()));
@@ -175,6 +183,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
                 &runner,
                 case.example,
                 case.bundle.arch,
+                &mirage.build_dir.join(&name),
                 &built.image,
                 timeout,
                 &console,
@@ -240,6 +249,20 @@ fn toolchain(ctx: &Context, prefix: &Path, opts: &MirageTestsOpts) -> Result<Too
             missing.push(compiler);
         }
     }
+    // GMP's build runs m4 on its assembly; the HTTPS test makes its
+    // certificate with openssl.
+    let programs: Vec<&str> = ["m4", "openssl"]
+        .into_iter()
+        .filter(|program| ocaml_unikraft_toolchain::which::on_path(program).is_none())
+        .collect();
+    if !programs.is_empty() {
+        bail!(
+            "mirage-tests needs {} on PATH\nhelp: install {} (Debian: apt-get install {}); `cargo xtask doctor` lists every tool",
+            programs.join(" and "),
+            programs.join(" and "),
+            programs.join(" ")
+        );
+    }
     if !missing.is_empty() {
         bail!(
             "the toolchain in {} lacks {}\nhelp: run `cargo xtask localbuild` first (or name its prefix with --prefix)",
@@ -255,6 +278,7 @@ fn toolchain(ctx: &Context, prefix: &Path, opts: &MirageTestsOpts) -> Result<Too
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         verbose: ctx.verbose,
         versions: String::new(),
+        dune_cache: ctx.build_dir.join("mirage/dune-cache"),
     };
     let ocaml = tools.env(Cmd::new("ocamlfind").args(["ocamlopt", "-version"]));
     tools.versions = (|| -> Result<String> {

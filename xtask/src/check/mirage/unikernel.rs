@@ -22,6 +22,12 @@ pub(crate) enum Example {
     /// applications/crypto: digests, a cipher and RSA (mirage-crypto-pk,
     /// so zarith and GMP in the guest).
     Crypto,
+    /// applications/dns: a name resolved through the DNS client (with
+    /// DHCP, happy-eyeballs and the TLS closure it links).
+    Dns,
+    /// applications/static_website_tls: a website over HTTPS (cohttp on
+    /// conduit and ocaml-tls), with a certificate of the test's.
+    Https,
     /// Ours: the entropy sources mirage-crypto-rng reports and a draw from
     /// its default generator.
     Entropy,
@@ -44,6 +50,8 @@ impl Example {
             Example::NetworkDhcp => "network_dhcp",
             Example::Block => "block",
             Example::Crypto => "crypto",
+            Example::Dns => "dns",
+            Example::Https => "https",
             Example::Entropy => "entropy",
         }
     }
@@ -54,6 +62,8 @@ impl Example {
             Example::Network | Example::NetworkDhcp => Origin::Skeleton("device-usage/network"),
             Example::Block => Origin::Skeleton("device-usage/block"),
             Example::Crypto => Origin::Skeleton("applications/crypto"),
+            Example::Dns => Origin::Skeleton("applications/dns"),
+            Example::Https => Origin::Skeleton("applications/static_website_tls"),
             Example::Entropy => Origin::Ours("entropy"),
         }
     }
@@ -72,6 +82,7 @@ impl Example {
         match self {
             Example::Block => "block_test",
             Example::Crypto => "crypto-test",
+            Example::Dns => "resolve",
             // The same config.ml as the static one.
             Example::NetworkDhcp => "network",
             _ => self.name(),
@@ -109,6 +120,8 @@ impl Case {
             Example::NetworkDhcp,
             Example::Block,
             Example::Crypto,
+            Example::Dns,
+            Example::Https,
             Example::Entropy,
         ];
         let mut cases: Vec<Case> = every
@@ -159,6 +172,9 @@ pub(crate) fn build(
     crate::util::fs::copy_tree(source, dir, &Default::default())?;
     std::os::unix::fs::symlink(duniverse, dir.join("duniverse"))
         .with_context(|| format!("linking the duniverse into {}", dir.display()))?;
+    if case.example == Example::Https {
+        super::https::make_certificate(dir, log, tools.verbose)?;
+    }
 
     let target = format!("unikraft-{}", case.bundle.backend.name());
     let mut path = vec![tool_prefix.join("bin")];
@@ -188,6 +204,14 @@ pub(crate) fn build(
         ])
         .arg(dir)
         .arg("./dist");
+    // GMP, zarith's configuration and ca-certs-nss' trust anchors come
+    // from rules of their own, which dune's default cache leaves out: each
+    // example would build GMP again. A cache of every rule, for this run's
+    // toolchain only (those rules do not name the compiler they run), lets
+    // the examples share them.
+    let build = build
+        .env("DUNE_CACHE", "enabled")
+        .env("DUNE_CACHE_ROOT", &tools.dune_cache);
     tools
         .env(build)
         .run_timed(log, tools.verbose)
@@ -239,26 +263,34 @@ mod tests {
                 "network_dhcp-qemu-x86_64",
                 "block-qemu-x86_64",
                 "crypto-qemu-x86_64",
+                "dns-qemu-x86_64",
+                "https-qemu-x86_64",
                 "entropy-qemu-x86_64",
                 "hello-qemu-arm64",
                 "network-qemu-arm64",
                 "network_dhcp-qemu-arm64",
                 "block-qemu-arm64",
                 "crypto-qemu-arm64",
+                "dns-qemu-arm64",
+                "https-qemu-arm64",
                 "entropy-qemu-arm64",
                 "hello-firecracker-x86_64",
                 "network-firecracker-x86_64",
                 "network_dhcp-firecracker-x86_64",
                 "block-firecracker-x86_64",
                 "crypto-firecracker-x86_64",
+                "dns-firecracker-x86_64",
+                "https-firecracker-x86_64",
                 "entropy-firecracker-x86_64",
             ]
         );
         assert_eq!(cases[2].image(), Path::new("dist/network.qemu"));
         assert_eq!(cases[3].image(), Path::new("dist/block_test.qemu"));
         assert_eq!(cases[4].image(), Path::new("dist/crypto-test.qemu"));
-        assert_eq!(cases[12].image(), Path::new("dist/hello.fc"));
-        assert_eq!(cases[17].image(), Path::new("dist/entropy.fc"));
+        assert_eq!(cases[5].image(), Path::new("dist/resolve.qemu"));
+        assert_eq!(cases[6].image(), Path::new("dist/https.qemu"));
+        assert_eq!(cases[16].image(), Path::new("dist/hello.fc"));
+        assert_eq!(cases[23].image(), Path::new("dist/entropy.fc"));
     }
 
     #[test]
