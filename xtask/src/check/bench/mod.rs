@@ -16,6 +16,7 @@ mod cold;
 mod console;
 mod memory;
 mod report;
+mod website;
 
 use crate::build::{findlib, host, ocaml};
 use crate::check::{boots, smoke};
@@ -86,6 +87,18 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
         guests: guest_memory(ctx, &prefix, &targets, work.path())?,
     };
 
+    progress::say(
+        "bench",
+        &format!(
+            "MirageOS website over HTTP and HTTPS ({} GETs each way)",
+            website::REQUESTS
+        ),
+    );
+    let website = website::measure(
+        &ocaml_unikraft_toolchain::layout::runner(&prefix),
+        &ctx.build_dir.join("mirage"),
+    );
+
     let report = Report {
         setting,
         steps,
@@ -96,6 +109,7 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
         images,
         console,
         memory,
+        website,
     };
     write_report(ctx, &report)
 }

@@ -16,13 +16,14 @@
 //! - crypto: the known answers of its digests and cipher, and its RSA key
 //!   ([`super::crypto`]);
 //! - dns: its question answered by a resolver of ours ([`super::dns`]);
-//! - https: served to a TLS client of ours ([`super::https`]);
+//! - https, website: served to a TLS client of ours ([`super::https`]);
 //! - entropy: booted twice; each boot must log mirage-crypto-rng's entropy
 //!   sources and 32 random bytes in hex, and exit 0. The two draws must
 //!   differ (a generator seeded alike at every boot draws alike), and on
 //!   x86_64 the sources must name rdrand (the runner's CPU has RDRAND;
 //!   mirage-crypto knows no arm64 CPU RNG, so there only the timer).
 
+use super::https::Site;
 use super::unikernel::Example;
 use crate::check::table::{Run, Verdict};
 use crate::target::Arch;
@@ -84,7 +85,8 @@ fn boot_and_judge(
             Ok((verdict, run, output))
         }
         Example::Dns => super::dns::boot(runner, image, timeout),
-        Example::Https => super::https::boot(runner, dir, image, timeout),
+        Example::Https => super::https::boot(runner, Site::Skeleton, dir, image, timeout),
+        Example::Website => super::https::boot(runner, Site::Ours, dir, image, timeout),
         Example::Network => network(runner, image, timeout, &STATIC_ARGS, None),
         Example::NetworkDhcp => network(runner, image, timeout, &DHCP_ARGS, Some(LEASE_LINE)),
         Example::Entropy => {
@@ -346,14 +348,14 @@ pub(super) fn tail(output: &str) -> String {
 
 /// A runner started in a process group of its own, so that stopping it
 /// stops its VMM too; its stdout and stderr are collected as they come.
-pub(super) struct Vm {
+pub(crate) struct Vm {
     child: Child,
     output: Arc<Mutex<Vec<u8>>>,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Vm {
-    pub(super) fn start(
+    pub(crate) fn start(
         runner: &Path,
         image: &Path,
         options: &[std::ffi::OsString],
@@ -403,17 +405,17 @@ impl Vm {
         })
     }
 
-    pub(super) fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         let bytes = self.output.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    pub(super) fn running(&mut self) -> Result<bool> {
+    pub(crate) fn running(&mut self) -> Result<bool> {
         Ok(self.child.try_wait()?.is_none())
     }
 
     /// Stops the runner and its VMM (SIGTERM to their process group).
-    pub(super) fn stop(&mut self) -> Result<()> {
+    pub(crate) fn stop(&mut self) -> Result<()> {
         // The group's id is the runner's pid (`process_group(0)`).
         let group = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) with a negative pid signals that process group only.
@@ -424,7 +426,7 @@ impl Vm {
 
     /// Waits for the runner to end by itself (it stops the VMM at its own
     /// `--timeout`); its status and everything it printed.
-    pub(super) fn wait(mut self) -> Result<(Option<i32>, String)> {
+    pub(crate) fn wait(mut self) -> Result<(Option<i32>, String)> {
         let status = self.wait_for_end()?;
         Ok((status, self.output()))
     }

@@ -1,8 +1,19 @@
-//! The HTTPS example: mirage-skeleton's applications/static_website_tls,
-//! a cohttp server over TLS (ocaml-tls) serving its `htdocs` on 443 and
-//! redirecting plain HTTP on 80 to it.
+//! The HTTPS examples, served from the host's side through forwarded
+//! ports:
 //!
-//! Its `tls/` directory holds a certificate no current client accepts
+//! - https: mirage-skeleton's applications/static_website_tls, a cohttp
+//!   server over TLS (ocaml-tls) serving its `htdocs` on 443 and
+//!   redirecting plain HTTP on 80 to it. `GET /` must return
+//!   `htdocs/index.html` byte for byte; a path that does not exist gets a
+//!   404; plain HTTP gets a redirect to https; a connection that sends an
+//!   HTTP request instead of a ClientHello does not stop the server: the
+//!   next `GET /` is served.
+//! - website: ours (`tests/mirage/unikernels/website`), one request handler
+//!   behind plain HTTP on 8080 and HTTPS on 8443, so that `bench` can tell
+//!   what TLS costs. `GET /` over each must return its `htdocs/index.html`,
+//!   and a missing page a 404.
+//!
+//! The skeleton's `tls/` holds a certificate no current client accepts
 //! (X.509 version 1, a 1024-bit RSA key, signed with SHA-1, expired in
 //! 2015); its config.ml invites users to put their own there, and so does
 //! the test: [`make_certificate`] writes a fresh self-signed one (version
@@ -10,12 +21,6 @@
 //! build embeds it. The client trusts that certificate alone, so the whole
 //! handshake is verified: the chain, the name, the dates and the server's
 //! signature.
-//!
-//! Booted with both ports forwarded, the test checks from the host:
-//! `GET /` returns `htdocs/index.html` byte for byte; a path that does not
-//! exist gets a 404; plain HTTP gets a redirect to https; a connection
-//! that sends an HTTP request instead of a ClientHello does not stop the
-//! server: the next `GET /` is served.
 
 use super::boot::{run, tail, Vm};
 use crate::check::table::{Run, Verdict};
@@ -26,21 +31,43 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The certificate and key static_website_tls reads from its `tls/`.
+/// The certificate and key the examples read from their `tls/`.
 const CERTIFICATE: &str = "tls/server.pem";
 const KEY: &str = "tls/server.key";
-/// What it serves for `/`.
+/// What they serve for `/`.
 const INDEX: &str = "htdocs/index.html";
 /// The name the certificate is for, which the client asks for.
-const HOST: &str = "localhost";
-const HTTPS_PORT: u16 = 443;
-const HTTP_PORT: u16 = 80;
-/// What the app logs once it listens on 443.
-const LISTENING: &str = "listening for HTTPS on 443/TCP";
+pub(crate) const HOST: &str = "localhost";
 
-/// Replaces the example's certificate and key in `dir` (its copy) with a
-/// fresh self-signed pair, made with `openssl`.
+/// Which of the two examples, with its ports in the guest and the line it
+/// logs once it listens.
+#[derive(Clone, Copy)]
+pub(crate) enum Site {
+    Skeleton,
+    Ours,
+}
+
+impl Site {
+    /// The guest's HTTPS and plain HTTP ports.
+    pub(crate) fn ports(self) -> [u16; 2] {
+        match self {
+            Site::Skeleton => [443, 80],
+            Site::Ours => [8443, 8080],
+        }
+    }
+
+    pub(crate) fn listening(self) -> &'static str {
+        match self {
+            Site::Skeleton => "listening for HTTPS on 443/TCP",
+            Site::Ours => "serving on 8080/TCP (HTTP) and 8443/TCP (HTTPS)",
+        }
+    }
+}
+
+/// Puts a fresh self-signed certificate and its key, made with `openssl`,
+/// in the `tls/` of `dir` (an example's copy), replacing what is there.
 pub(crate) fn make_certificate(dir: &Path, log: &Path, verbose: bool) -> Result<()> {
+    std::fs::create_dir_all(dir.join("tls"))?;
     Cmd::new("openssl")
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
         .args(["-subj", &format!("/CN={HOST}")])
@@ -53,40 +80,29 @@ pub(crate) fn make_certificate(dir: &Path, log: &Path, verbose: bool) -> Result<
     Ok(())
 }
 
-/// Boots the example (the image `dir/dist/https.qemu`) and checks it from
-/// the host through forwarded ports.
+/// Boots `site` (the image `image` built in `dir`) and checks it from the
+/// host through forwarded ports.
 pub(crate) fn boot(
     runner: &Path,
+    site: Site,
     dir: &Path,
     image: &Path,
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
     let index = std::fs::read(dir.join(INDEX))?;
     let certificate = std::fs::read(dir.join(CERTIFICATE))?;
-    let [https, http] = [free_port()?, free_port()?];
-    let options = [
-        "--net".into(),
-        "user".into(),
-        "--forward".into(),
-        format!("{https}:{HTTPS_PORT}").into(),
-        "--forward".into(),
-        format!("{http}:{HTTP_PORT}").into(),
-    ];
-    let mut vm = Vm::start(runner, image, &options, &[], timeout)?;
-    let deadline = Instant::now() + timeout;
-    while !vm.output().contains(LISTENING) && vm.running()? && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let checked = if vm.output().contains(LISTENING) {
-        check(&certificate, &index, https, http)
-    } else {
-        Err(anyhow::anyhow!("the app never logged `{LISTENING}`"))
-    };
-    let running = vm.running()?;
+    let mut served = Served::start(runner, site, image, timeout)?;
+    let checked = served
+        .ready(site, timeout)
+        .and_then(|[https, http]| match site {
+            Site::Skeleton => check_skeleton(&certificate, &index, https, http),
+            Site::Ours => check_ours(&certificate, &index, https, http),
+        });
+    let running = served.vm.running()?;
     if running {
-        vm.stop()?;
+        served.vm.stop()?;
     }
-    let output = vm.output();
+    let output = served.vm.output();
     Ok(match checked {
         Ok(()) if running => (
             Verdict::Pass,
@@ -106,6 +122,44 @@ pub(crate) fn boot(
     })
 }
 
+/// A site booted with its HTTPS and plain HTTP ports forwarded from free
+/// ports of 127.0.0.1.
+pub(crate) struct Served {
+    pub(crate) vm: Vm,
+    /// The host's ends of the HTTPS and HTTP ports.
+    ports: [u16; 2],
+}
+
+impl Served {
+    pub(crate) fn start(
+        runner: &Path,
+        site: Site,
+        image: &Path,
+        timeout: Duration,
+    ) -> Result<Served> {
+        let ports = [free_port()?, free_port()?];
+        let mut options = vec!["--net".into(), "user".into()];
+        for (host, guest) in ports.iter().zip(site.ports()) {
+            options.extend(["--forward".into(), format!("{host}:{guest}").into()]);
+        }
+        let vm = Vm::start(runner, image, &options, &[], timeout)?;
+        Ok(Served { vm, ports })
+    }
+
+    /// Waits until the guest logs that it listens; then the host's HTTPS
+    /// and HTTP ports.
+    pub(crate) fn ready(&mut self, site: Site, timeout: Duration) -> Result<[u16; 2]> {
+        let deadline = Instant::now() + timeout;
+        while !self.vm.output().contains(site.listening()) {
+            if !self.vm.running()? || Instant::now() > deadline {
+                bail!("the guest never logged `{}`", site.listening());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(self.ports)
+    }
+}
+
 /// A port free a moment ago, for QEMU to listen on.
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -113,9 +167,9 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-/// The checks of the module's documentation, in order.
-fn check(certificate: &[u8], index: &[u8], https: u16, http: u16) -> Result<()> {
-    let client = client(certificate, https)?;
+/// The skeleton's checks of the module's documentation, in order.
+fn check_skeleton(certificate: &[u8], index: &[u8], https: u16, http: u16) -> Result<()> {
+    let client = client(certificate, https, false)?;
     let url = format!("https://{HOST}:{https}");
     expect(&client, &format!("{url}/"), 200, Some(index)).context("GET /")?;
     expect(&client, &format!("{url}/no-such-page.html"), 404, None)
@@ -142,11 +196,32 @@ fn check(certificate: &[u8], index: &[u8], https: u16, http: u16) -> Result<()> 
         .context("GET / after a connection that sent no ClientHello")
 }
 
+/// Our site's: the same page over each protocol, and a 404 over each.
+fn check_ours(certificate: &[u8], index: &[u8], https: u16, http: u16) -> Result<()> {
+    let client = client(certificate, https, false)?;
+    for url in [
+        format!("https://{HOST}:{https}"),
+        format!("http://127.0.0.1:{http}"),
+    ] {
+        expect(&client, &format!("{url}/"), 200, Some(index))
+            .with_context(|| format!("GET {url}/"))?;
+        expect(&client, &format!("{url}/no-such-page.html"), 404, None)
+            .with_context(|| format!("GET {url}/no-such-page.html"))?;
+    }
+    Ok(())
+}
+
 /// A client that trusts `certificate` alone and reaches `HOST` at the
-/// forwarded port.
-fn client(certificate: &[u8], port: u16) -> Result<reqwest::blocking::Client> {
+/// forwarded `port`; with `fresh`, a new connection for every request.
+pub(crate) fn client(
+    certificate: &[u8],
+    port: u16,
+    fresh: bool,
+) -> Result<reqwest::blocking::Client> {
     let trusted = reqwest::Certificate::from_pem(certificate)?;
+    let idle = if fresh { 0 } else { usize::MAX };
     Ok(reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(idle)
         .tls_built_in_root_certs(false)
         .add_root_certificate(trusted)
         .resolve(HOST, SocketAddr::from(([127, 0, 0, 1], port)))

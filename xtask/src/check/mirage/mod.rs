@@ -26,7 +26,7 @@ mod boot;
 mod crypto;
 mod dns;
 mod host_tool;
-mod https;
+pub(crate) mod https;
 mod sets;
 mod unikernel;
 

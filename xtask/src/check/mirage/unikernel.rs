@@ -28,6 +28,8 @@ pub(crate) enum Example {
     /// applications/static_website_tls: a website over HTTPS (cohttp on
     /// conduit and ocaml-tls), with a certificate of the test's.
     Https,
+    /// Ours: one website over plain HTTP and HTTPS (what `bench` compares).
+    Website,
     /// Ours: the entropy sources mirage-crypto-rng reports and a draw from
     /// its default generator.
     Entropy,
@@ -52,6 +54,7 @@ impl Example {
             Example::Crypto => "crypto",
             Example::Dns => "dns",
             Example::Https => "https",
+            Example::Website => "website",
             Example::Entropy => "entropy",
         }
     }
@@ -64,6 +67,7 @@ impl Example {
             Example::Crypto => Origin::Skeleton("applications/crypto"),
             Example::Dns => Origin::Skeleton("applications/dns"),
             Example::Https => Origin::Skeleton("applications/static_website_tls"),
+            Example::Website => Origin::Ours("website"),
             Example::Entropy => Origin::Ours("entropy"),
         }
     }
@@ -122,6 +126,7 @@ impl Case {
             Example::Crypto,
             Example::Dns,
             Example::Https,
+            Example::Website,
             Example::Entropy,
         ];
         let mut cases: Vec<Case> = every
@@ -172,7 +177,7 @@ pub(crate) fn build(
     crate::util::fs::copy_tree(source, dir, &Default::default())?;
     std::os::unix::fs::symlink(duniverse, dir.join("duniverse"))
         .with_context(|| format!("linking the duniverse into {}", dir.display()))?;
-    if case.example == Example::Https {
+    if matches!(case.example, Example::Https | Example::Website) {
         super::https::make_certificate(dir, log, tools.verbose)?;
     }
 
@@ -265,6 +270,7 @@ mod tests {
                 "crypto-qemu-x86_64",
                 "dns-qemu-x86_64",
                 "https-qemu-x86_64",
+                "website-qemu-x86_64",
                 "entropy-qemu-x86_64",
                 "hello-qemu-arm64",
                 "network-qemu-arm64",
@@ -273,6 +279,7 @@ mod tests {
                 "crypto-qemu-arm64",
                 "dns-qemu-arm64",
                 "https-qemu-arm64",
+                "website-qemu-arm64",
                 "entropy-qemu-arm64",
                 "hello-firecracker-x86_64",
                 "network-firecracker-x86_64",
@@ -281,6 +288,7 @@ mod tests {
                 "crypto-firecracker-x86_64",
                 "dns-firecracker-x86_64",
                 "https-firecracker-x86_64",
+                "website-firecracker-x86_64",
                 "entropy-firecracker-x86_64",
             ]
         );
@@ -289,8 +297,9 @@ mod tests {
         assert_eq!(cases[4].image(), Path::new("dist/crypto-test.qemu"));
         assert_eq!(cases[5].image(), Path::new("dist/resolve.qemu"));
         assert_eq!(cases[6].image(), Path::new("dist/https.qemu"));
-        assert_eq!(cases[16].image(), Path::new("dist/hello.fc"));
-        assert_eq!(cases[23].image(), Path::new("dist/entropy.fc"));
+        assert_eq!(cases[7].image(), Path::new("dist/website.qemu"));
+        assert_eq!(cases[18].image(), Path::new("dist/hello.fc"));
+        assert_eq!(cases[26].image(), Path::new("dist/entropy.fc"));
     }
 
     #[test]
@@ -306,11 +315,12 @@ mod tests {
         );
         let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mirage/unikernels");
         for file in ["config.ml", "unikernel.ml"] {
-            assert!(Example::Entropy
-                .source_dir(skeleton, &here)
-                .join(file)
-                .is_file());
+            for ours in [Example::Entropy, Example::Website] {
+                assert!(ours.source_dir(skeleton, &here).join(file).is_file());
+            }
         }
+        let pages = Example::Website.source_dir(skeleton, &here).join("htdocs");
+        assert!(pages.join("index.html").is_file());
     }
 
     #[test]

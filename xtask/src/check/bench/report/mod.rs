@@ -154,6 +154,8 @@ pub(crate) struct Report {
     pub(crate) images: Vec<Image>,
     pub(crate) console: Console,
     pub(crate) memory: Memory,
+    /// By QEMU bundle (`bench/website.rs`).
+    pub(crate) website: Vec<super::website::WebsiteRun>,
 }
 
 /// The last record of each step: the figures of the build that last did
@@ -187,6 +189,7 @@ mod tests {
 /// Recorded figures for the tests of the arithmetic and of the rendering.
 #[cfg(test)]
 mod fixtures {
+    use super::super::website::{Rate, WebsiteRun};
     use super::*;
 
     /// A cold localbuild at `-j2` on 2 cores (the figures of the first
@@ -250,6 +253,25 @@ mod fixtures {
                     ),
                 ],
             },
+            website: vec![
+                WebsiteRun {
+                    bundle: "qemu-x86_64".into(),
+                    rates: Ok(
+                        [(400.0, 2.4), (200.0, 4.8), (100.0, 9.9), (10.0, 99.0)].map(
+                            |(requests_per_second, median_ms)| Rate {
+                                requests_per_second,
+                                median_ms,
+                            },
+                        ),
+                    ),
+                },
+                WebsiteRun {
+                    bundle: "qemu-arm64".into(),
+                    rates: Err(
+                        "no dist/website.qemu:\n`cargo xtask mirage-tests` builds it".into(),
+                    ),
+                },
+            ],
         }
     }
 

@@ -50,6 +50,7 @@ impl Report {
         out.push_str(&self.devices_markdown());
         out.push_str(&self.console_markdown());
         out.push_str(&self.memory_markdown());
+        out.push_str(&self.website_markdown());
         out.push_str(&goals_markdown(&self.goals()));
         out
     }
@@ -215,6 +216,36 @@ impl Report {
         out
     }
 
+    fn website_markdown(&self) -> String {
+        use super::super::website::{REQUESTS, WAYS};
+        let mut out = format!(
+            "\n## A MirageOS website: HTTP and HTTPS\n\nOur website example (`tests/mirage/unikernels/website`: one cohttp request handler behind plain HTTP and HTTPS with an RSA-2048 certificate, built by `cargo xtask mirage-tests`), booted on QEMU's software CPU with both ports forwarded; {REQUESTS} GETs of `/` one after another from the host, on one kept-alive connection, then with a new connection (for HTTPS a whole handshake) per request. Requests per second, and the median time of one.\n\n| bundle | protocol | connection | requests/s | median ms | of HTTP's rate |\n|---|---|---|---|---|---|\n"
+        );
+        for run in &self.website {
+            match &run.rates {
+                Ok(rates) => {
+                    for (n, ((protocol, connection), rate)) in WAYS.iter().zip(rates).enumerate() {
+                        // Rates come in HTTP, HTTPS pairs.
+                        let http = &rates[n - n % 2];
+                        out.push_str(&format!(
+                            "| {} | {protocol} | {connection} | {:.1} | {:.1} | {:.2} |\n",
+                            run.bundle,
+                            rate.requests_per_second,
+                            rate.median_ms,
+                            rate.requests_per_second / http.requests_per_second
+                        ));
+                    }
+                }
+                Err(why) => out.push_str(&format!(
+                    "| {} | - | - | - | - | not measured: {} |\n",
+                    run.bundle,
+                    why.replace('\n', " ")
+                )),
+            }
+        }
+        out
+    }
+
     fn memory_markdown(&self) -> String {
         let memory = &self.memory;
         let programs = super::super::memory::PROGRAMS;
@@ -291,6 +322,19 @@ impl Report {
                     Err(why) => json!({ "bundle": run.bundle, "console": run.console, "not_measured": why }),
                 }).collect::<Vec<_>>(),
             },
+            "website": self.website.iter().map(|run| match &run.rates {
+                Ok(rates) => json!({
+                    "bundle": run.bundle,
+                    "requests": super::super::website::REQUESTS,
+                    "ways": super::super::website::WAYS.iter().zip(rates).map(|((protocol, connection), rate)| json!({
+                        "protocol": protocol,
+                        "connection": connection,
+                        "requests_per_second": rate.requests_per_second,
+                        "median_ms": rate.median_ms,
+                    })).collect::<Vec<_>>(),
+                }),
+                Err(why) => json!({ "bundle": run.bundle, "not_measured": why }),
+            }).collect::<Vec<_>>(),
             "memory": {
                 "programs": super::super::memory::PROGRAMS.iter().zip(&self.memory.native_rss_mib).map(|(program, rss)| json!({ "program": program, "native_peak_rss_mib": rss })).collect::<Vec<_>>(),
                 "guests": self.memory.guests.iter().map(|(bundle, guest)| match guest {
@@ -492,6 +536,17 @@ mod tests {
         );
         assert!(markdown
             .contains("stand-in QEMU writing 1 GB as fast as it can: 310 MB/s, peak RSS 4.2 MiB"));
+        assert!(markdown.contains("| qemu-x86_64 | HTTPS | one connection | 200.0 | 4.8 | 0.50 |"));
+        assert!(markdown
+            .contains("| qemu-x86_64 | HTTPS | a connection per request | 10.0 | 99.0 | 0.10 |"));
+        assert!(markdown.contains(
+            "| qemu-arm64 | - | - | - | - | not measured: no dist/website.qemu: `cargo xtask mirage-tests` builds it |"
+        ));
+        assert_eq!(json["website"][0]["ways"][3]["median_ms"], 99.0);
+        assert_eq!(
+            json["website"][0]["ways"][2]["connection"],
+            "a connection per request"
+        );
     }
 
     #[test]
