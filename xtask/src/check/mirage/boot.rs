@@ -142,6 +142,17 @@ fn judge_exit(
     (verdict, Some(run(ending)))
 }
 
+/// A pass when nothing is wrong; else a fail listing `problems` above the
+/// end of the console. The row's outcome is `ending`.
+pub(super) fn judged(problems: &[String], output: &str, ending: String) -> (Verdict, Option<Run>) {
+    let verdict = if problems.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail(format!("{}\n{}", problems.join("\n"), tail(output)))
+    };
+    (verdict, Some(run(ending)))
+}
+
 pub(super) fn ending_of(status: Option<i32>) -> String {
     match status {
         Some(code) => format!("exit {code}"),

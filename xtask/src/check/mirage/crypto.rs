@@ -4,7 +4,7 @@
 //! RSA key that signs and verifies (mirage-crypto-pk, so zarith and GMP
 //! built for the guest), then exit status 0.
 
-use super::boot::{ending_of, run, tail};
+use super::boot::{ending_of, judged};
 use crate::check::table::{Run, Verdict};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -41,12 +41,7 @@ pub(crate) fn judge(status: Option<i32>, output: &str) -> (Verdict, Option<Run>)
     if !output.lines().any(|line| line.ends_with(RSA_LINE)) {
         problems.push(format!("no `{RSA_LINE}` line"));
     }
-    let verdict = if problems.is_empty() {
-        Verdict::Pass
-    } else {
-        Verdict::Fail(format!("{}\n{}", problems.join("\n"), tail(output)))
-    };
-    (verdict, Some(run(ending)))
+    judged(&problems, output, ending)
 }
 
 /// The bytes (in lowercase hex) of the hexdump Ohex prints after `label`

@@ -9,7 +9,7 @@
 //! answer need. The guest gets its address by DHCP, asks for a name made
 //! up for the run, and must log the address the resolver gave, then exit 0.
 
-use super::boot::{ending_of, run, tail, Vm};
+use super::boot::{ending_of, judged, Vm};
 use crate::check::table::{Run, Verdict};
 use anyhow::Result;
 use std::net::{Ipv4Addr, UdpSocket};
@@ -82,12 +82,7 @@ fn judge(
     if !output.lines().any(|line| line.ends_with(&answer_line)) {
         problems.push(format!("no `{answer_line}` line"));
     }
-    let verdict = if problems.is_empty() {
-        Verdict::Pass
-    } else {
-        Verdict::Fail(format!("{}\n{}", problems.join("\n"), tail(output)))
-    };
-    (verdict, Some(run(ending)))
+    judged(&problems, output, ending)
 }
 
 /// Record type A and class IN.
