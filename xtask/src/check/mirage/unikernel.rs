@@ -211,12 +211,15 @@ pub(crate) fn build(
         .arg("./dist");
     // GMP, zarith's configuration and ca-certs-nss' trust anchors come
     // from rules of their own, which dune's default cache leaves out: each
-    // example would build GMP again. A cache of every rule, for this run's
-    // toolchain only (those rules do not name the compiler they run), lets
-    // the examples share them.
-    let build = build
-        .env("DUNE_CACHE", "enabled")
-        .env("DUNE_CACHE_ROOT", &tools.dune_cache);
+    // example would build GMP again. A cache of every rule lets the
+    // examples share them, but such a rule's key does not name the
+    // compiler it runs: so a cache for this run's toolchain only, and one
+    // per arch (the unikraft context has the same name for both, and
+    // mirage-crypto's C flags for x86_64 would be taken for arm64).
+    let build = build.env("DUNE_CACHE", "enabled").env(
+        "DUNE_CACHE_ROOT",
+        tools.dune_cache.join(case.bundle.arch.unikraft()),
+    );
     tools
         .env(build)
         .run_timed(log, tools.verbose)
