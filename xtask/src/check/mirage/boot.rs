@@ -19,9 +19,9 @@
 //! - https, website: served to a TLS client of ours ([`super::https`]);
 //! - entropy: booted twice; each boot must log mirage-crypto-rng's entropy
 //!   sources and 32 random bytes in hex, and exit 0. The two draws must
-//!   differ (a generator seeded alike at every boot draws alike), and on
-//!   x86_64 the sources must name rdrand (the runner's CPU has RDRAND;
-//!   mirage-crypto knows no arm64 CPU RNG, so there only the timer).
+//!   differ (a generator seeded alike at every boot draws alike), and the
+//!   sources must name rdrand (the runner's CPU has RDRAND on x86_64 and
+//!   FEAT_RNG on arm64, which our mirage-crypto patch puts to use).
 
 use super::https::Site;
 use super::unikernel::Example;
@@ -198,12 +198,17 @@ fn judge_entropy(arch: Arch, boots: &[(Option<i32>, String)]) -> (Verdict, Optio
             ));
         }
     }
-    // The runner gives QEMU x86_64 a CPU with RDRAND, which mirage-crypto
-    // uses when cpuid shows it.
+    // The runner gives QEMU guests a CPU with a random number generator
+    // (x86_64: RDRAND; arm64: FEAT_RNG's RNDR, which our mirage-crypto
+    // patch lets it use under the same name).
     let has_rdrand = |names: &&str| names.split(", ").any(|s| s.ends_with("] rdrand"));
-    if arch == Arch::X86_64 && !sources.iter().all(has_rdrand) {
+    if !sources.iter().all(has_rdrand) {
+        let cpu = match arch {
+            Arch::X86_64 => "QEMU x86_64 CPU must have RDRAND (`-cpu ...,+rdrand`)",
+            Arch::Arm64 => "QEMU arm64 CPU must have FEAT_RNG (`-cpu max`), and mirage-crypto our patch (tests/mirage/patches/mirage-crypto)",
+        };
         problems.push(format!(
-            "the sources ({}) do not name rdrand\nhelp: the runner's QEMU x86_64 CPU must have RDRAND (`-cpu ...,+rdrand`); mirage-crypto seeds from the timer alone without it",
+            "the sources ({}) do not name rdrand\nhelp: the runner's {cpu}; mirage-crypto seeds from the timer alone without it",
             sources.join(" | ")
         ));
     }
@@ -470,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn entropy_needs_two_different_draws_and_rdrand_on_x86_64() {
+    fn entropy_needs_two_different_draws_and_the_cpu_rng() {
         let boot = |sources: &str, draw: &str| {
             (
                 Some(0),
@@ -491,38 +496,37 @@ mod tests {
                 "{verdict:?}"
             );
         };
-        let timer = "[0] timer";
         assert_eq!(
-            judge_entropy(Arch::Arm64, &[boot(timer, &a), boot(timer, &b)]).0,
+            judge_entropy(Arch::Arm64, &[boot(both, &a), boot(both, &b)]).0,
             Verdict::Pass
         );
-        fails(
-            Arch::X86_64,
-            &[boot(timer, &a), boot(timer, &b)],
-            "do not name rdrand",
-        );
+        let timer = "[0] timer";
+        for arch in [Arch::X86_64, Arch::Arm64] {
+            fails(
+                arch,
+                &[boot(timer, &a), boot(timer, &b)],
+                "do not name rdrand",
+            );
+        }
         fails(
             Arch::Arm64,
-            &[boot(timer, &a), boot(timer, &a)],
+            &[boot(both, &a), boot(both, &a)],
             "seeded alike",
         );
         fails(
             Arch::Arm64,
-            &[boot(timer, &a), boot(timer, "ab")],
+            &[boot(both, &a), boot(both, "ab")],
             "boot 2: not one",
         );
-        let mut exit1 = boot(timer, &b);
+        let mut exit1 = boot(both, &b);
         exit1.0 = Some(1);
         fails(
             Arch::Arm64,
-            &[boot(timer, &a), exit1],
+            &[boot(both, &a), exit1],
             "boot 2: exit 1, not 0",
         );
-        let twice = (
-            Some(0),
-            format!("{}{}", boot(timer, &a).1, boot(timer, &b).1),
-        );
-        fails(Arch::Arm64, &[twice, boot(timer, &b)], "boot 1: not one");
+        let twice = (Some(0), format!("{}{}", boot(both, &a).1, boot(both, &b).1));
+        fails(Arch::Arm64, &[twice, boot(both, &b)], "boot 1: not one");
     }
 
     #[test]
