@@ -131,6 +131,11 @@ pub(crate) struct MirageTestsOpts {
     /// needed): tells whether the tests can run here
     #[arg(long)]
     pub(crate) fetch_only: bool,
+    /// Build and boot only this example (repeatable; `hello`, `network`,
+    /// `network_dhcp`, `block`, `crypto`, `dns`, `https`, `http`,
+    /// `website`, `entropy`) [default: all]
+    #[arg(long = "example", value_name = "NAME")]
+    pub(crate) examples: Vec<String>,
     #[command(flatten)]
     pub(crate) fetch: FetchOpts,
 }

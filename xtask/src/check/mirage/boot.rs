@@ -17,6 +17,7 @@
 //!   ([`super::crypto`]);
 //! - dns: its question answered by a resolver of ours ([`super::dns`]);
 //! - https, website: served to a TLS client of ours ([`super::https`]);
+//! - http: HTTP/2 and HTTP/1.1 over TLS ([`super::minipaf`]);
 //! - entropy: booted twice; each boot must log mirage-crypto-rng's entropy
 //!   sources and 32 random bytes in hex, and exit 0. The two draws must
 //!   differ (a generator seeded alike at every boot draws alike), and the
@@ -87,6 +88,7 @@ fn boot_and_judge(
         Example::Dns => super::dns::boot(runner, image, timeout),
         Example::Https => super::https::boot(runner, Site::Skeleton, dir, image, timeout),
         Example::Website => super::https::boot(runner, Site::Ours, dir, image, timeout),
+        Example::Http => super::minipaf::boot(runner, dir, image, timeout),
         Example::Network => network(runner, image, timeout, &STATIC_ARGS, None),
         Example::NetworkDhcp => network(runner, image, timeout, &DHCP_ARGS, Some(LEASE_LINE)),
         Example::Entropy => {

@@ -32,8 +32,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The certificate and key the examples read from their `tls/`.
-const CERTIFICATE: &str = "tls/server.pem";
-const KEY: &str = "tls/server.key";
+pub(crate) const CERTIFICATE: &str = "tls/server.pem";
+pub(crate) const KEY: &str = "tls/server.key";
 /// What they serve for `/`.
 const INDEX: &str = "htdocs/index.html";
 /// The name the certificate is for, which the client asks for.
@@ -64,16 +64,26 @@ impl Site {
     }
 }
 
-/// Puts a fresh self-signed certificate and its key, made with `openssl`,
-/// in the `tls/` of `dir` (an example's copy), replacing what is there.
-pub(crate) fn make_certificate(dir: &Path, log: &Path, verbose: bool) -> Result<()> {
-    std::fs::create_dir_all(dir.join("tls"))?;
+/// Writes a fresh self-signed certificate and its key, made with
+/// `openssl`, to `certificate` and `key` in `dir` (an example's copy),
+/// replacing what is there.
+pub(crate) fn make_certificate(
+    dir: &Path,
+    [certificate, key]: [&str; 2],
+    log: &Path,
+    verbose: bool,
+) -> Result<()> {
+    for file in [certificate, key] {
+        if let Some(parent) = dir.join(file).parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
     Cmd::new("openssl")
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
         .args(["-subj", &format!("/CN={HOST}")])
         .args(["-addext", &format!("subjectAltName=DNS:{HOST},IP:127.0.0.1")])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-keyout", KEY, "-out", CERTIFICATE])
+        .args(["-keyout", key, "-out", certificate])
         .dir(dir)
         .run_timed(log, verbose)
         .context("making the test's certificate with openssl\nhelp: install openssl (Debian: apt-get install openssl)")?;
@@ -161,7 +171,7 @@ impl Served {
 }
 
 /// A port free a moment ago, for QEMU to listen on.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -20,13 +20,14 @@
 //! [`host_tool`], [`unikernel`] (the examples, configured and built),
 //! [`boot`], [`crypto`] (the known answers the crypto example must show),
 //! [`dns`] (the resolver the dns example asks), [`https`] (the website
-//! over TLS and its client).
+//! over TLS and its client), [`minipaf`] (the http example).
 
 mod boot;
 mod crypto;
 mod dns;
 mod host_tool;
 pub(crate) mod https;
+mod minipaf;
 mod sets;
 mod unikernel;
 
@@ -70,6 +71,7 @@ impl Tools {
 }
 
 pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> {
+    let cases = Case::selected(&opts.examples)?;
     let dir = ctx.root.join("tests/mirage");
     // The pinned set is a source set of its own: its trees, stamps and
     // logs live under <build>/mirage; the download cache is shared.
@@ -141,12 +143,12 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
     crate::util::fs::remove_if_present(&tools.dune_cache)?;
     let skeleton = tree(&sets.examples.source);
     let ours = dir.join("unikernels");
-    let blockers = crate::check::boots::blockers(ctx, &prefix, &bundles_of(&Case::all()));
+    let blockers = crate::check::boots::blockers(ctx, &prefix, &bundles_of(&cases));
     let runner = ocaml_unikraft_toolchain::layout::runner(&prefix);
     let timeout = Duration::from_secs_f64(opts.timeout);
     let mut rows = Vec::new();
     let mut figures = vec![format!("mirage tool: {tool_time}")];
-    for case in Case::all() {
+    for case in cases {
         let name = case.dir_name();
         let target = case.bundle.name();
         progress::say("mirage-tests", &format!("building {name}"));

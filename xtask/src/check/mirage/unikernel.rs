@@ -28,6 +28,9 @@ pub(crate) enum Example {
     /// applications/static_website_tls: a website over HTTPS (cohttp on
     /// conduit and ocaml-tls), with a certificate of the test's.
     Https,
+    /// applications/http: HTTP/1.1 and HTTP/2 over TLS (paf, h1, h2), with
+    /// a certificate of the test's.
+    Http,
     /// Ours: one website over plain HTTP and HTTPS (what `bench` compares).
     Website,
     /// Ours: the entropy sources mirage-crypto-rng reports and a draw from
@@ -54,6 +57,7 @@ impl Example {
             Example::Crypto => "crypto",
             Example::Dns => "dns",
             Example::Https => "https",
+            Example::Http => "http",
             Example::Website => "website",
             Example::Entropy => "entropy",
         }
@@ -67,6 +71,7 @@ impl Example {
             Example::Crypto => Origin::Skeleton("applications/crypto"),
             Example::Dns => Origin::Skeleton("applications/dns"),
             Example::Https => Origin::Skeleton("applications/static_website_tls"),
+            Example::Http => Origin::Skeleton("applications/http"),
             Example::Website => Origin::Ours("website"),
             Example::Entropy => Origin::Ours("entropy"),
         }
@@ -86,6 +91,7 @@ impl Example {
         match self {
             Example::Block => "block_test",
             Example::Crypto => "crypto-test",
+            Example::Http => "minipaf",
             Example::Dns => "resolve",
             // The same config.ml as the static one.
             Example::NetworkDhcp => "network",
@@ -126,6 +132,7 @@ impl Case {
             Example::Crypto,
             Example::Dns,
             Example::Https,
+            Example::Http,
             Example::Website,
             Example::Entropy,
         ];
@@ -136,6 +143,35 @@ impl Case {
         cases.extend(every.map(|e| case(e, Backend::Qemu, Arch::Arm64)));
         cases.extend(every.map(|e| case(e, Backend::Firecracker, Arch::X86_64)));
         cases
+    }
+
+    /// The cases of the examples named in `names` (all when empty); an
+    /// error names the unknown ones and the known.
+    pub(crate) fn selected(names: &[String]) -> Result<Vec<Case>> {
+        let all = Case::all();
+        let known = |name: &String| all.iter().any(|c| c.example.name() == name);
+        let unknown: Vec<&str> = names
+            .iter()
+            .filter(|n| !known(n))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            let mut examples: Vec<&str> = Vec::new();
+            for name in all.iter().map(|c| c.example.name()) {
+                if !examples.contains(&name) {
+                    examples.push(name);
+                }
+            }
+            bail!(
+                "no MirageOS example named {}\nhelp: the examples are {}",
+                unknown.join(", "),
+                examples.join(", ")
+            );
+        }
+        Ok(all
+            .into_iter()
+            .filter(|c| names.is_empty() || names.iter().any(|n| n == c.example.name()))
+            .collect())
     }
 
     /// `hello-qemu-x86_64`: its directory under `<mirage>`.
@@ -177,8 +213,13 @@ pub(crate) fn build(
     crate::util::fs::copy_tree(source, dir, &Default::default())?;
     std::os::unix::fs::symlink(duniverse, dir.join("duniverse"))
         .with_context(|| format!("linking the duniverse into {}", dir.display()))?;
-    if matches!(case.example, Example::Https | Example::Website) {
-        super::https::make_certificate(dir, log, tools.verbose)?;
+    let certificate = match case.example {
+        Example::Https | Example::Website => Some([super::https::CERTIFICATE, super::https::KEY]),
+        Example::Http => Some([super::minipaf::CERTIFICATE, super::minipaf::KEY]),
+        _ => None,
+    };
+    if let Some(files) = certificate {
+        super::https::make_certificate(dir, files, log, tools.verbose)?;
     }
 
     let target = format!("unikraft-{}", case.bundle.backend.name());
@@ -273,6 +314,7 @@ mod tests {
                 "crypto-qemu-x86_64",
                 "dns-qemu-x86_64",
                 "https-qemu-x86_64",
+                "http-qemu-x86_64",
                 "website-qemu-x86_64",
                 "entropy-qemu-x86_64",
                 "hello-qemu-arm64",
@@ -282,6 +324,7 @@ mod tests {
                 "crypto-qemu-arm64",
                 "dns-qemu-arm64",
                 "https-qemu-arm64",
+                "http-qemu-arm64",
                 "website-qemu-arm64",
                 "entropy-qemu-arm64",
                 "hello-firecracker-x86_64",
@@ -291,6 +334,7 @@ mod tests {
                 "crypto-firecracker-x86_64",
                 "dns-firecracker-x86_64",
                 "https-firecracker-x86_64",
+                "http-firecracker-x86_64",
                 "website-firecracker-x86_64",
                 "entropy-firecracker-x86_64",
             ]
@@ -300,9 +344,25 @@ mod tests {
         assert_eq!(cases[4].image(), Path::new("dist/crypto-test.qemu"));
         assert_eq!(cases[5].image(), Path::new("dist/resolve.qemu"));
         assert_eq!(cases[6].image(), Path::new("dist/https.qemu"));
-        assert_eq!(cases[7].image(), Path::new("dist/website.qemu"));
-        assert_eq!(cases[18].image(), Path::new("dist/hello.fc"));
-        assert_eq!(cases[26].image(), Path::new("dist/entropy.fc"));
+        assert_eq!(cases[7].image(), Path::new("dist/minipaf.qemu"));
+        assert_eq!(cases[8].image(), Path::new("dist/website.qemu"));
+        assert_eq!(cases[20].image(), Path::new("dist/hello.fc"));
+        assert_eq!(cases[29].image(), Path::new("dist/entropy.fc"));
+    }
+
+    #[test]
+    fn examples_are_chosen_by_name() {
+        let cases = Case::selected(&["dns".into(), "hello".into()]).unwrap();
+        let names: Vec<String> = cases.iter().map(Case::dir_name).collect();
+        assert_eq!(names[..2], ["hello-qemu-x86_64", "dns-qemu-x86_64"]);
+        assert_eq!(cases.len(), 6);
+        assert_eq!(Case::selected(&[]).unwrap().len(), Case::all().len());
+        let err = Case::selected(&["dsn".into()]).err().unwrap().to_string();
+        assert!(err.contains("no MirageOS example named dsn"), "{err}");
+        assert!(
+            err.ends_with("the examples are hello, network, network_dhcp, block, crypto, dns, https, http, website, entropy"),
+            "{err}"
+        );
     }
 
     #[test]
