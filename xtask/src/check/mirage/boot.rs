@@ -264,10 +264,7 @@ fn network(
     args: &[&str],
     lease_line: Option<&str>,
 ) -> Result<(Verdict, Option<Run>, String)> {
-    // A port free a moment ago, for QEMU to listen on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = free_port()?;
     let forward = [
         "--net".into(),
         "user".into(),
@@ -337,6 +334,13 @@ fn not_yet_seen(output: &str, lease_line: Option<&str>, payload: &str) -> Option
         (true, false) => Some("the connection, but not the payload".into()),
         (true, true) => None,
     }
+}
+
+/// A port of 127.0.0.1 free a moment ago, for QEMU to listen on.
+pub(super) fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Connects, sends `payload` and closes our side.
@@ -430,6 +434,32 @@ impl Vm {
 
     pub(crate) fn running(&mut self) -> Result<bool> {
         Ok(self.child.try_wait()?.is_none())
+    }
+
+    /// The row of a server checked from the host: `checked` is what the
+    /// checks found while the VM served. The VM is stopped if it still
+    /// runs; a pass needs it to have run until then.
+    pub(super) fn judge_served(
+        mut self,
+        checked: Result<()>,
+    ) -> Result<(Verdict, Option<Run>, String)> {
+        let running = self.running()?;
+        if running {
+            self.stop()?;
+        }
+        let output = self.output();
+        let (verdict, ending) = match checked {
+            Ok(()) if running => (Verdict::Pass, "served, then stopped"),
+            Ok(()) => (
+                Verdict::Fail(format!("the VM ended while serving:\n{}", tail(&output))),
+                "ended by itself",
+            ),
+            Err(err) => (
+                Verdict::Fail(format!("{err:#}\n{}", tail(&output))),
+                "stopped",
+            ),
+        };
+        Ok((verdict, Some(run(ending.into())), output))
     }
 
     /// Stops the runner and its VMM (SIGTERM to their process group).

@@ -22,7 +22,7 @@
 //! handshake is verified: the chain, the name, the dates and the server's
 //! signature.
 
-use super::boot::{run, tail, Vm};
+use super::boot::{free_port, Vm};
 use crate::check::table::{Run, Verdict};
 use crate::util::cmd::Cmd;
 use anyhow::{bail, Context as _, Result};
@@ -108,28 +108,7 @@ pub(crate) fn boot(
             Site::Skeleton => check_skeleton(&certificate, &index, https, http),
             Site::Ours => check_ours(&certificate, &index, https, http),
         });
-    let running = served.vm.running()?;
-    if running {
-        served.vm.stop()?;
-    }
-    let output = served.vm.output();
-    Ok(match checked {
-        Ok(()) if running => (
-            Verdict::Pass,
-            Some(run("served, then stopped".into())),
-            output,
-        ),
-        Ok(()) => (
-            Verdict::Fail(format!("the VM ended while serving:\n{}", tail(&output))),
-            Some(run("ended by itself".into())),
-            output,
-        ),
-        Err(err) => (
-            Verdict::Fail(format!("{err:#}\n{}", tail(&output))),
-            Some(run("stopped".into())),
-            output,
-        ),
-    })
+    served.vm.judge_served(checked)
 }
 
 /// A site booted with its HTTPS and plain HTTP ports forwarded from free
@@ -168,13 +147,6 @@ impl Served {
         }
         Ok(self.ports)
     }
-}
-
-/// A port free a moment ago, for QEMU to listen on.
-pub(crate) fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// The skeleton's checks of the module's documentation, in order.

@@ -11,7 +11,7 @@
 //!   from what `/random` sent;
 //! - `POST /transmit` sends back the random bytes the test posts.
 
-use super::boot::{run, tail, Vm};
+use super::boot::{free_port, Vm};
 use super::https;
 use crate::check::table::{Run, Verdict};
 use anyhow::{bail, Context as _, Result};
@@ -38,7 +38,7 @@ pub(crate) fn boot(
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
     let certificate = std::fs::read(dir.join(CERTIFICATE))?;
-    let port = https::free_port()?;
+    let port = free_port()?;
     let options = [
         "--net".into(),
         "user".into(),
@@ -47,23 +47,7 @@ pub(crate) fn boot(
     ];
     let mut vm = Vm::start(runner, image, &options, &["--tls"], timeout)?;
     let checked = check(&mut vm, &certificate, port, timeout);
-    let running = vm.running()?;
-    if running {
-        vm.stop()?;
-    }
-    let output = vm.output();
-    let (verdict, ending) = match checked {
-        Ok(()) if running => (Verdict::Pass, "served, then stopped"),
-        Ok(()) => (
-            Verdict::Fail(format!("the VM ended while serving:\n{}", tail(&output))),
-            "ended by itself",
-        ),
-        Err(err) => (
-            Verdict::Fail(format!("{err:#}\n{}", tail(&output))),
-            "stopped",
-        ),
-    };
-    Ok((verdict, Some(run(ending.into())), output))
+    vm.judge_served(checked)
 }
 
 fn check(vm: &mut Vm, certificate: &[u8], port: u16, timeout: Duration) -> Result<()> {
