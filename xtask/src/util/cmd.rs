@@ -22,6 +22,21 @@ pub(crate) fn child_cpu_seconds() -> f64 {
     CHILD_CPU.with(std::cell::Cell::get)
 }
 
+thread_local! {
+    /// The niceness [`Cmd::run_build`] starts commands with on this thread:
+    /// set by a step for its work ([`with_niceness`]).
+    static NICENESS: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `work` with every build command it starts on this thread at
+/// `niceness` (0 is the usual priority, 19 the lowest).
+pub(crate) fn with_niceness<T>(niceness: i32, work: impl FnOnce() -> T) -> T {
+    let before = NICENESS.with(|n| n.replace(niceness));
+    let result = work();
+    NICENESS.with(|n| n.set(before));
+    result
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Cmd {
     program: OsString,
@@ -177,6 +192,19 @@ impl Cmd {
         }
         if let Some(jobserver) = jobserver {
             jobserver.configure_make(&mut command);
+            let niceness = NICENESS.with(std::cell::Cell::get);
+            if niceness > 0 {
+                use std::os::unix::process::CommandExt as _;
+                // SAFETY: setpriority is a plain system call, safe between
+                // fork and exec; it changes the child only, and its
+                // children inherit it.
+                unsafe {
+                    command.pre_exec(move || {
+                        libc::setpriority(libc::PRIO_PROCESS, 0, niceness);
+                        Ok(())
+                    });
+                }
+            }
         }
         let child = command.spawn().map_err(|err| self.spawn_error(err))?;
         let (status, cpu) = wait_with_cpu(child.id(), cancel)?;
@@ -347,6 +375,28 @@ mod tests {
         );
         assert!(err.contains("last-line"), "{err}");
         assert!(err.contains(&log.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn build_commands_run_at_the_niceness_of_their_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobserver = jobserver::Client::new(1).unwrap();
+        let niceness_of = |log: &str| {
+            let log = dir.path().join(log);
+            Cmd::new("sh")
+                .args(["-c", "nice"])
+                .run_build(&log, false, &jobserver, None)
+                .unwrap();
+            std::fs::read_to_string(log)
+                .unwrap()
+                .trim()
+                .parse::<i32>()
+                .unwrap()
+        };
+        let usual = niceness_of("usual.log");
+        let lowered = with_niceness(usual + 7, || niceness_of("lowered.log"));
+        assert_eq!(lowered, usual + 7);
+        assert_eq!(niceness_of("after.log"), usual, "only for the work given");
     }
 
     #[test]

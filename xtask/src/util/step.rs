@@ -195,6 +195,11 @@ pub(crate) struct BuildStep<'a> {
 /// urgent, then the one that asked first. Steps on the critical path go
 /// first, so that a step which could start (a cross compiler once the host
 /// OCaml is built) does not wait behind work nothing waits for.
+///
+/// Slots alone do not order the CPU when they outnumber the cores (`-j8`
+/// on 2 cores gives every step a slot at once): the commands of a step
+/// also run at its [`Urgency::niceness`], so the kernel shares the cores
+/// by urgency too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Urgency {
     /// Nothing waits for it but the end of the run.
@@ -202,6 +207,19 @@ pub(crate) enum Urgency {
     Normal,
     /// Other steps wait for it.
     Critical,
+}
+
+impl Urgency {
+    /// The niceness of the step's commands. Under contention a nice-0
+    /// process gets about 9 times the CPU of a nice-10 one, 28 times that
+    /// of a nice-15 one; on an idle core they run at full speed all the same.
+    pub(crate) fn niceness(self) -> i32 {
+        match self {
+            Urgency::Critical => 0,
+            Urgency::Normal => 10,
+            Urgency::Filler => 15,
+        }
+    }
 }
 
 /// The queue of steps waiting for a job slot (one per process, as there is
@@ -296,7 +314,9 @@ impl BuildStep<'_> {
             let log = self.log.display();
             progress::say(&self.name, &format!("building (log: {log})"));
             self.start_log(&key)?;
-            progress::following_log(&self.name, &self.log, || work(&self.log))
+            crate::util::cmd::with_niceness(self.urgency.niceness(), || {
+                progress::following_log(&self.name, &self.log, || work(&self.log))
+            })
         })?;
         let seconds = start.elapsed().as_secs_f64();
         progress::say(&self.name, &format!("built in {seconds:.0} s"));

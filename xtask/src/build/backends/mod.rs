@@ -102,10 +102,12 @@ pub(crate) fn build(
                         opts.built.wait(&leader.name());
                     }
                 }
-                // A leader holds up its arch's cross compiler; the others
-                // hold up nothing but the installation.
+                // A leader holds up its arch's cross compiler, which
+                // waits for the host OCaml too, a longer build: the leader
+                // goes before the others, which hold up nothing but the
+                // installation, but after the host OCaml.
                 let urgency = if leaders.contains(bundle) {
-                    Urgency::Critical
+                    Urgency::Normal
                 } else {
                     Urgency::Filler
                 };
