@@ -192,6 +192,18 @@ pub(crate) struct LocalbuildOpts {
     /// remote_storage setting: http://HOST:PORT/PATH, file:DIR, redis://...
     #[arg(long, value_name = "URL", env = "CCACHE_REMOTE_STORAGE")]
     pub(crate) ccache_remote_storage: Option<String>,
+    /// Build every step, restoring nothing from the step cache and
+    /// keeping nothing in it (see README "Step cache")
+    #[arg(long)]
+    pub(crate) no_step_cache: bool,
+    /// Where the step cache keeps the steps' outputs [default:
+    /// <cache-dir>/steps]
+    #[arg(long, value_name = "DIR", env = "OCAML_UNIKRAFT_STEP_CACHE_DIR")]
+    pub(crate) step_cache_dir: Option<PathBuf>,
+    /// A step cache shared by a team or CI fleet, read and written beside
+    /// the local one: file:DIR, or an http(s):// URL taking GET and PUT
+    #[arg(long, value_name = "URL", env = "OCAML_UNIKRAFT_STEP_CACHE_REMOTE")]
+    pub(crate) step_cache_remote: Option<String>,
     #[command(flatten)]
     pub(crate) sources: SourceOpts,
 }

@@ -12,7 +12,8 @@ use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::probe::{self, cmd};
 use crate::util::progress;
-use crate::util::step::{BuildStep, Stamp, Urgency};
+use crate::util::step::{BuildStep, Cached, Stamp, Urgency};
+use crate::util::step_cache::{OutputKind, Outputs, StepCache};
 use anyhow::{Context as _, Result};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -33,6 +34,10 @@ const CONFIGURE_OPTIONS: &[&str] = &[
 /// a path of the build tree, kept out of the stamp keys (which hold the
 /// prefix: the tools remember where they are installed).
 const TREE: &str = "${tree}";
+
+/// Stands in the step cache's keys for the prefix of our host tools: a
+/// fresh clone restores them into its own.
+pub(crate) const HOST_ROOT: &str = "${host}";
 
 /// The steps of the host tools, in build order.
 pub(crate) const OCAML_STEP: &str = "host-ocaml";
@@ -69,7 +74,7 @@ pub(crate) fn ensure_ocaml(
     version: &str,
     trees: &Trees,
     jobserver: &jobserver::Client,
-    ccache: Option<&Ccache>,
+    caches: Caches,
 ) -> Result<HostTools> {
     if let Some(found) = usable_on_path(version) {
         progress::say(
@@ -103,10 +108,11 @@ pub(crate) fn ensure_ocaml(
             clears: Some(&prefix),
             // The cross compilers wait for it.
             urgency: Urgency::Critical,
+            outputs: Some(host_outputs(&prefix, OutputKind::Whole)),
         },
         &path_with_all(&[], Some(&bin)),
         jobserver,
-        ccache,
+        caches,
     )?;
     Ok(HostTools {
         bin_dir: Some(bin),
@@ -122,7 +128,7 @@ pub(crate) fn ensure_tools(
     host: &HostTools,
     trees: &Trees,
     jobserver: &jobserver::Client,
-    ccache: Option<&Ccache>,
+    caches: Caches,
 ) -> Result<()> {
     let (Some(bin), Some(ocaml_key)) = (&host.bin_dir, &host.ocaml_key) else {
         return Ok(());
@@ -130,7 +136,7 @@ pub(crate) fn ensure_tools(
     let prefix = own_prefix(ctx);
     let path = path_with_all(&[], Some(bin));
     // Built with the host OCaml: rebuilt with it.
-    let build = |name, source: &Path, key: &str, recipe| {
+    let build = |name, source: &Path, key: &str, recipe, outputs| {
         let tool = Tool {
             name,
             source,
@@ -138,21 +144,44 @@ pub(crate) fn ensure_tools(
             recipe,
             clears: None,
             urgency: Urgency::Normal,
+            outputs,
         };
-        build_tool(ctx, &tool, &path, jobserver, ccache).map(drop)
+        build_tool(ctx, &tool, &path, jobserver, caches).map(drop)
     };
+    // findlib is not kept in the step cache: it builds in seconds, and
+    // ocamlfind records where its configuration is.
     build(
         FINDLIB_STEP,
         &trees.findlib,
         &trees.findlib_key,
         findlib_recipe(&prefix),
+        None,
     )?;
     build(
         DUNE_STEP,
         &trees.dune,
         &trees.dune_key,
         dune_recipe(&prefix),
+        Some(host_outputs(&prefix, OutputKind::Added)),
     )
+}
+
+/// The caches a host tool's build goes through, when there are.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Caches<'a> {
+    /// For the C compiles.
+    pub(crate) ccache: Option<&'a Ccache>,
+    /// For the whole installation.
+    pub(crate) steps: Option<&'a StepCache>,
+}
+
+/// A host tool's outputs in our host prefix, which it records.
+fn host_outputs(prefix: &Path, kind: OutputKind) -> Outputs {
+    Outputs {
+        dir: prefix.to_path_buf(),
+        kind,
+        roots: vec![(HOST_ROOT, prefix.to_path_buf())],
+    }
 }
 
 /// A host tool: built by its recipe in a copy of its source tree.
@@ -166,6 +195,8 @@ struct Tool<'a> {
     /// Removed before the build.
     clears: Option<&'a Path>,
     urgency: Urgency,
+    /// What the step cache keeps of it, if anything.
+    outputs: Option<Outputs>,
 }
 
 /// Builds `tool` unless it is up to date; returns its stamp key, on which
@@ -175,7 +206,7 @@ fn build_tool(
     tool: &Tool,
     path: &OsStr,
     jobserver: &jobserver::Client,
-    ccache: Option<&Ccache>,
+    caches: Caches,
 ) -> Result<String> {
     let tree = ctx.build_dir.join("host-build").join(tool.name);
     let step = BuildStep {
@@ -186,6 +217,10 @@ fn build_tool(
         recipe: &tool.recipe,
         output: None,
         urgency: tool.urgency,
+        cache: caches
+            .steps
+            .zip(tool.outputs.clone())
+            .map(|(store, outputs)| Cached { store, outputs }),
     };
     step.run(&ctx.log_dir(), jobserver, None, |log| {
         if let Some(dir) = tool.clears {
@@ -195,7 +230,7 @@ fn build_tool(
         fs::copy_tree(tool.source, &tree, &fs::CopyOptions::default())?;
         for cmd in &tool.recipe {
             let cmd = cmd.resolve(&[(TREE, &tree)])?.dir(&tree);
-            ccache::wrap(ccache, cmd, path).run_build(log, ctx.verbose, jobserver, None)?;
+            ccache::wrap(caches.ccache, cmd, path).run_build(log, ctx.verbose, jobserver, None)?;
         }
         Ok(())
     })
@@ -315,10 +350,11 @@ mod tests {
             recipe: vec![Cmd::new("sh").arg(format!("{TREE}/configure")).arg(&out)],
             clears: Some(&stale),
             urgency: Urgency::Normal,
+            outputs: None,
         };
         let jobserver = jobserver::Client::new(1).unwrap();
         let path = std::env::var_os("PATH").unwrap_or_default();
-        let key = build_tool(&ctx, &tool, &path, &jobserver, None).unwrap();
+        let key = build_tool(&ctx, &tool, &path, &jobserver, Caches::default()).unwrap();
         let ran_in = std::fs::read_to_string(&out).unwrap();
         assert_eq!(
             ran_in.trim(),
@@ -333,7 +369,7 @@ mod tests {
 
         std::fs::remove_file(&out).unwrap();
         assert_eq!(
-            build_tool(&ctx, &tool, &path, &jobserver, None).unwrap(),
+            build_tool(&ctx, &tool, &path, &jobserver, Caches::default()).unwrap(),
             key
         );
         assert!(!out.exists(), "up to date: not run again");

@@ -119,7 +119,9 @@ pub(crate) fn install(ctx: &Context, what: &Installation) -> Result<()> {
         stage_and_move(what, &mut place::rename)
     })?;
     match outcome {
-        StepResult::Ran => progress::say(STEP, &format!("installed into {}", prefix.display())),
+        StepResult::Ran | StepResult::Restored => {
+            progress::say(STEP, &format!("installed into {}", prefix.display()))
+        }
         StepResult::UpToDate => progress::say(STEP, &format!("{} is up to date", prefix.display())),
     }
     Ok(())

@@ -19,6 +19,7 @@ use crate::util::probe::{self, cmd};
 use crate::util::progress;
 use crate::util::ready::Ready;
 use crate::util::step::{self, Timing};
+use crate::util::step_cache::StepCache;
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -92,6 +93,7 @@ pub(crate) fn build(ctx: &Context, opts: &LocalbuildOpts, dest: &Dest) -> Result
             remote_storage: opts.ccache_remote_storage.as_deref(),
         },
     )?;
+    let step_cache = step_cache(ctx, opts, &all)?;
     let trees = host::Trees {
         ocaml: dir_of(ocaml_src),
         ocaml_key: key_of(ocaml_src)?,
@@ -104,6 +106,7 @@ pub(crate) fn build(ctx: &Context, opts: &LocalbuildOpts, dest: &Dest) -> Result
     let bundle_opts = backends::Options {
         jobserver: &jobserver,
         ccache: ccache.as_ref(),
+        step_cache: step_cache.as_ref(),
         fail_fast: opts.fail_fast,
         config_dir: opts.config_dir.as_deref(),
         built: &built,
@@ -132,17 +135,22 @@ pub(crate) fn build(ctx: &Context, opts: &LocalbuildOpts, dest: &Dest) -> Result
                 },
             )
         });
+        let caches = host::Caches {
+            ccache: ccache.as_ref(),
+            steps: step_cache.as_ref(),
+        };
         let host_tools: Result<HostTools> = (|| {
-            let host =
-                host::ensure_ocaml(ctx, &ocaml_src.version, &trees, &jobserver, ccache.as_ref())?;
+            let host = host::ensure_ocaml(ctx, &ocaml_src.version, &trees, &jobserver, caches)?;
+            let (key, host_bin) = cross_key(&trees, &host)?;
             let cross = CrossInputs {
                 ctx,
                 dest,
                 trees: &trees,
                 host: &host,
-                key: cross_key(&trees, &host)?,
+                key,
+                host_bin,
                 jobserver: &jobserver,
-                ccache: ccache.as_ref(),
+                caches,
                 built: &built,
                 programs: &programs,
             };
@@ -151,7 +159,7 @@ pub(crate) fn build(ctx: &Context, opts: &LocalbuildOpts, dest: &Dest) -> Result
                     .into_iter()
                     .map(|leader| s.spawn(|| cross.build(leader)))
                     .collect();
-                let tools = host::ensure_tools(ctx, &host, &trees, &jobserver, ccache.as_ref());
+                let tools = host::ensure_tools(ctx, &host, &trees, &jobserver, caches);
                 for compiler in compilers {
                     compiler
                         .join()
@@ -216,22 +224,56 @@ struct CrossInputs<'a> {
     host: &'a HostTools,
     /// The OCaml tree's identity and the host compiler's version.
     key: String,
+    /// Where the host compiler's programs are.
+    host_bin: PathBuf,
     jobserver: &'a jobserver::Client,
-    ccache: Option<&'a Ccache>,
+    caches: host::Caches<'a>,
     built: &'a Ready<PathBuf>,
     programs: &'a OnceLock<Programs>,
 }
 
-fn cross_key(trees: &host::Trees, host: &HostTools) -> Result<String> {
+/// The cross compilers' key (the OCaml tree's identity and the host
+/// compiler's version), and the host compiler's bindir.
+fn cross_key(trees: &host::Trees, host: &HostTools) -> Result<(String, PathBuf)> {
     let path = host::path_with_all(&[], host.bin_dir.as_deref());
     let sh = probe::shell()?;
     let host_ocaml = probe::read(cmd!(sh, "ocamlopt -version").env("PATH", &path))
         .context("asking the host OCaml its version")?;
-    Ok(format!(
-        "{}\nhost ocamlopt {}",
-        trees.ocaml_key,
-        host_ocaml.trim()
-    ))
+    let host_bin = probe::read(cmd!(sh, "ocamlopt -config-var bindir").env("PATH", &path))
+        .context("asking the host OCaml where its programs are")?;
+    let key = format!("{}\nhost ocamlopt {}", trees.ocaml_key, host_ocaml.trim());
+    Ok((key, PathBuf::from(host_bin.trim())))
+}
+
+/// The step cache of this build, unless `--no-step-cache`. Its remote
+/// store is left out when a source is a local tree: a key names such a
+/// tree by its path and modification time, which mean nothing on another
+/// machine.
+fn step_cache(ctx: &Context, opts: &LocalbuildOpts, all: &[Source]) -> Result<Option<StepCache>> {
+    if opts.no_step_cache {
+        progress::say("step cache", "not used (--no-step-cache)");
+        return Ok(None);
+    }
+    let local = opts
+        .step_cache_dir
+        .clone()
+        .unwrap_or_else(|| ctx.cache_dir.join("steps"));
+    let local_tree = all
+        .iter()
+        .find(|s| opts.sources.local_override(&s.name).is_some());
+    let remote = match (opts.step_cache_remote.as_deref(), local_tree) {
+        (Some(url), Some(source)) if !url.is_empty() => {
+            progress::say(
+                "step cache",
+                &format!("not sharing with {url}: {} is a local tree", source.name),
+            );
+            None
+        }
+        (remote, _) => remote,
+    };
+    let cache = StepCache::new(local, remote)?;
+    progress::say("step cache", &cache.describe());
+    Ok(Some(cache))
 }
 
 impl CrossInputs<'_> {
@@ -252,7 +294,9 @@ impl CrossInputs<'_> {
             source: &self.trees.ocaml,
             key: &self.key,
             path: &path,
-            ccache: self.ccache,
+            ccache: self.caches.ccache,
+            steps: self.caches.steps,
+            host_bin: &self.host_bin,
         };
         ocaml::build(self.ctx, &cross, leader.arch, self.jobserver)
             .with_context(|| format!("building the {arch} cross compiler"))

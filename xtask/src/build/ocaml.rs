@@ -17,7 +17,8 @@ use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
 use crate::util::progress;
-use crate::util::step::{BuildStep, Stamp, StepResult, Urgency};
+use crate::util::step::{BuildStep, Cached, Stamp, StepResult, Urgency};
+use crate::util::step_cache::{OutputKind, Outputs, StepCache};
 use anyhow::{Context as _, Result};
 use std::ffi::OsString;
 use std::path::Path;
@@ -35,6 +36,12 @@ const CONFIGURE_OPTIONS: &[&str] = &[
 const TREE: &str = "${tree}";
 const STAGING: &str = "${staging}";
 
+/// Stand in the step cache's keys for the paths a cross compiler records:
+/// its own prefix, and the host's bindir its bytecode programs name in
+/// their `#!` line.
+const INSTALL_ROOT: &str = "${install}";
+const HOST_BIN_ROOT: &str = "${host-bin}";
+
 /// `<prefix>/lib/ocaml-unikraft-<arch>`: the cross compiler's own prefix.
 pub(crate) use ocaml_unikraft_toolchain::layout::compiler_dir as compiler_prefix;
 
@@ -47,6 +54,9 @@ pub(crate) struct Cross<'a> {
     pub(crate) path: &'a OsString,
     /// The compile cache the driver's compiles go through, if any.
     pub(crate) ccache: Option<&'a Ccache>,
+    /// The step cache, if any, and the host OCaml's bindir.
+    pub(crate) steps: Option<&'a StepCache>,
+    pub(crate) host_bin: &'a Path,
 }
 
 pub(crate) fn build(
@@ -80,6 +90,17 @@ pub(crate) fn build(
         output: Some(written_dir.join("bin/ocamlopt")),
         // The last step of its line: nothing after it can hide its delay.
         urgency: Urgency::Critical,
+        cache: cross.steps.map(|store| Cached {
+            store,
+            outputs: Outputs {
+                dir: written_dir.clone(),
+                kind: OutputKind::Whole,
+                roots: vec![
+                    (INSTALL_ROOT, install_dir.clone()),
+                    (HOST_BIN_ROOT, cross.host_bin.to_path_buf()),
+                ],
+            },
+        }),
     };
     let result = step.run(&ctx.log_dir(), jobserver, None, |log| {
         let tree = ctx
@@ -120,7 +141,7 @@ pub(crate) fn build(
         };
         place::all_or_none(&[piece], &lib_dir, &mut place::rename)
     })?;
-    if result == StepResult::Ran {
+    if result != StepResult::UpToDate {
         progress::say(&name, &format!("installed in {}", written_dir.display()));
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! - [`cmd`]: long builds: logged, jobserver-aware, timed;
 //! - [`probe`]: one-line commands whose output we read (xshell);
 //! - [`step`]: stamps keyed by inputs, so a second run only redoes what changed;
+//! - [`step_cache`]: steps' outputs kept under their keys, restored instead of rebuilt;
 //! - [`fs`]: trees replaced whole, never left half-written;
 //! - [`place`]: moving staged pieces into a prefix, all or none;
 //! - [`lock`]: serialising concurrent runs on one cache or build directory;
@@ -17,3 +18,4 @@ pub(crate) mod probe;
 pub(crate) mod progress;
 pub(crate) mod ready;
 pub(crate) mod step;
+pub(crate) mod step_cache;

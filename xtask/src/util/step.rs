@@ -9,6 +9,7 @@
 
 use crate::util::cmd::Cmd;
 use crate::util::progress;
+use crate::util::step_cache::{Outputs, StepCache};
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
@@ -140,11 +141,13 @@ impl Stamp {
     }
 }
 
-/// Whether [`run_step`] did the work or found it up to date.
+/// Whether [`run_step`] did the work or found it up to date, or a
+/// [`BuildStep`] restored it from the step cache.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub(crate) enum StepResult {
     Ran,
     UpToDate,
+    Restored,
 }
 
 /// Runs `work` unless `stamp` already records `key`; appends the wall time of
@@ -189,6 +192,14 @@ pub(crate) struct BuildStep<'a> {
     pub(crate) output: Option<PathBuf>,
     /// Its place in the queue for job slots.
     pub(crate) urgency: Urgency,
+    /// Where its outputs are kept and restored from, if they are.
+    pub(crate) cache: Option<Cached<'a>>,
+}
+
+/// A step's outputs, and the step cache that keeps them.
+pub(crate) struct Cached<'a> {
+    pub(crate) store: &'a StepCache,
+    pub(crate) outputs: Outputs,
 }
 
 /// Which of the steps waiting for a job slot gets the next one: the most
@@ -305,6 +316,13 @@ impl BuildStep<'_> {
             progress::say(&self.name, "up to date");
             return Ok(StepResult::UpToDate);
         }
+        if self.restore(log_dir, &key)? {
+            return Ok(StepResult::Restored);
+        }
+        let before = match &self.cache {
+            Some(cached) => cached.outputs.snapshot()?,
+            None => None,
+        };
         let _slot = SLOT_QUEUE.acquire(jobserver, self.urgency)?;
         if cancel.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
             bail!("not started because another build failed (--fail-fast)");
@@ -320,7 +338,59 @@ impl BuildStep<'_> {
         })?;
         let seconds = start.elapsed().as_secs_f64();
         progress::say(&self.name, &format!("built in {seconds:.0} s"));
+        if let Some(cached) = &self.cache {
+            let start = Instant::now();
+            // The build stands without its entry: a cache that cannot
+            // take it costs a later run the build, not this one.
+            match cached
+                .store
+                .store(&self.name, &key, &cached.outputs, before.as_ref())
+            {
+                Ok(()) => progress::say(
+                    &self.name,
+                    &format!(
+                        "kept in the step cache in {:.1} s",
+                        start.elapsed().as_secs_f64()
+                    ),
+                ),
+                Err(err) => progress::say(
+                    &self.name,
+                    &format!("warning: not kept in the step cache: {err:#}"),
+                ),
+            }
+        }
         Ok(result)
+    }
+
+    /// Restores the outputs from the step cache if it has them for `key`,
+    /// and then records the stamp and the time it took.
+    fn restore(&self, log_dir: &Path, key: &str) -> Result<bool> {
+        let Some(cached) = &self.cache else {
+            return Ok(false);
+        };
+        // Interrupted halfway, a restore must not leave a valid stamp.
+        self.stamp.invalidate()?;
+        let start = Instant::now();
+        match cached.store.restore(&self.name, key, &cached.outputs) {
+            Ok(true) => {
+                self.stamp.record(key)?;
+                let seconds = start.elapsed().as_secs_f64();
+                record_timing(log_dir, &self.name, seconds, 0.0)?;
+                progress::say(
+                    &self.name,
+                    &format!("restored from the step cache in {seconds:.1} s"),
+                );
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(err) => {
+                progress::say(
+                    &self.name,
+                    &format!("warning: the step cache failed ({err:#}): building instead"),
+                );
+                Ok(false)
+            }
+        }
     }
 
     /// A fresh log, headed by what the step is built from.
@@ -476,6 +546,7 @@ mod tests {
             recipe,
             output: Some(dir.join("out")),
             urgency: Urgency::Normal,
+            cache: None,
         }
     }
 

@@ -25,7 +25,8 @@ use crate::context::Context;
 use crate::util::cmd::Cmd;
 use crate::util::probe::{self, cmd};
 use crate::util::ready::Ready;
-use crate::util::step::{key_with_recipe, BuildStep, Stamp, Urgency};
+use crate::util::step::{key_with_recipe, BuildStep, Cached, Stamp, Urgency};
+use crate::util::step_cache::{OutputKind, Outputs, StepCache};
 use anyhow::{bail, Context as _, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,9 @@ pub(crate) struct Options<'a> {
     /// The compile cache, when there is one (not part of any key: it
     /// changes no command).
     pub(crate) ccache: Option<&'a Ccache>,
+    /// The step cache, when there is one: a bundle's stage records no
+    /// path of the build, so it is restored as it was kept.
+    pub(crate) step_cache: Option<&'a StepCache>,
     pub(crate) fail_fast: bool,
     pub(crate) config_dir: Option<&'a Path>,
     /// Where each bundle's stage is posted as soon as it is built (under
@@ -205,6 +209,14 @@ fn build_one(
         recipe: &compile.recipe,
         output: Some(stage.clone()),
         urgency,
+        cache: opts.step_cache.map(|store| Cached {
+            store,
+            outputs: Outputs {
+                dir: stage.clone(),
+                kind: OutputKind::Whole,
+                roots: Vec::new(),
+            },
+        }),
     };
     step.run(&ctx.log_dir(), opts.jobserver, Some(cancel), |log| {
         run_compile(ctx, inputs, &dir, &compile, log, opts, cancel)?;

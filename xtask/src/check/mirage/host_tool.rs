@@ -42,6 +42,7 @@ pub(crate) fn ensure(
         output: Some(prefix.join("bin/mirage")),
         // The only step of its run.
         urgency: Urgency::Normal,
+        cache: None,
     };
     let jobserver = jobserver::Client::new(1).context("creating a jobserver")?;
     step.run(log_dir, &jobserver, None, |log| {

@@ -135,7 +135,9 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
         &tools,
     )?;
     let tool_time = match built {
-        StepResult::Ran => format!("built in {:.0} s", start.elapsed().as_secs_f64()),
+        StepResult::Ran | StepResult::Restored => {
+            format!("built in {:.0} s", start.elapsed().as_secs_f64())
+        }
         StepResult::UpToDate => "up to date".into(),
     };
 
