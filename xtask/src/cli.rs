@@ -92,14 +92,16 @@ pub(crate) struct BenchOpts {
     /// Boots timed per image
     #[arg(long, default_value_t = 10)]
     pub(crate) boot_runs: usize,
-    /// Also time localbuild from nothing (empty build tree, prefix and
-    /// ccache), after `rm -rf` with the ccache warm, and a no-op, all in a
-    /// scratch tree (about 30 min on 2 cores)
+    /// Also time localbuild from nothing (empty build tree, prefix, ccache
+    /// and step cache) at each --cold-jobs, after `rm -rf` with the caches
+    /// warm, a no-op, and fresh clones elsewhere with the caches warm, all
+    /// in a scratch directory (about 45 min on 2 cores)
     #[arg(long)]
     pub(crate) cold: bool,
-    /// The -j of those localbuilds
-    #[arg(long, default_value_t = 2)]
-    pub(crate) cold_jobs: usize,
+    /// The -j of the cold localbuilds, in order; the last one's also for
+    /// the warm runs
+    #[arg(long, value_delimiter = ',', default_values_t = [8, 2])]
+    pub(crate) cold_jobs: Vec<usize>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,16 +1,20 @@
 //! `cargo xtask bench --cold`: localbuild timed from nothing, as a newcomer
-//! or a CI run without a warm tree meets it. In a scratch build tree and
-//! prefix (the user's own are not touched) and with a scratch ccache
-//! directory, three runs of the same binary:
-//! 1. cold: empty tree, empty prefix, empty ccache;
-//! 2. after `rm -rf` of the tree and the prefix, the ccache kept warm;
-//! 3. no-op, right after.
+//! or a CI run without a warm tree meets it, and again with the caches a
+//! team shares warm. In a scratch directory (the user's build tree, prefix,
+//! ccache and step cache are not touched):
+//! 1. cold, at each `-j` asked: empty tree, prefix, ccache and step cache;
+//! 2. after `rm -rf` of the tree and the prefix, the caches kept warm;
+//! 3. no-op, right after;
+//! 4. two fresh clones of the repository's HEAD in other directories, the
+//!    caches warm: the first compiles its xtask from an empty cargo target
+//!    directory, the second from the one the first left; `localtests`
+//!    then runs on the second clone's toolchain.
 //!
 //! Each run's wall time is measured here, its CPU time (the whole process
 //! tree) by `wait4`; its steps' times and its ccache statistics come from
 //! the logs it wrote. The scratch directory is removed at the end.
 
-use super::report::{Cold, ColdRun};
+use super::report::{CloneSetup, Cold, ColdBuild, ColdRun, FreshClone};
 use crate::build::ccache::{self, Stats};
 use crate::context::Context;
 use crate::target::Selection;
@@ -18,57 +22,153 @@ use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::progress;
 use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub(crate) fn measure(ctx: &Context, jobs: usize) -> Result<Cold> {
+/// The caches every run of the bench shares, in the scratch directory.
+struct Caches {
+    ccache: PathBuf,
+    steps: PathBuf,
+    /// For the clones' xtask.
+    cargo_target: PathBuf,
+}
+
+impl Caches {
+    /// `cmd` using only these caches: shared ones would not start empty.
+    fn apply(&self, cmd: Cmd) -> Cmd {
+        cmd.env("CCACHE_DIR", &self.ccache)
+            .env("CCACHE_REMOTE_STORAGE", "")
+            .env("OCAML_UNIKRAFT_STEP_CACHE_DIR", &self.steps)
+            .env("OCAML_UNIKRAFT_STEP_CACHE_REMOTE", "")
+    }
+
+    fn clear(&self) -> Result<()> {
+        fs::remove_if_present(&self.ccache)?;
+        fs::remove_if_present(&self.steps)
+    }
+}
+
+pub(crate) fn measure(ctx: &Context, jobs: &[usize]) -> Result<Cold> {
     let scratch = ctx.build_dir.join("bench-cold");
-    let (build, prefix, cache) = (
-        scratch.join("build"),
-        scratch.join("prefix"),
-        scratch.join("ccache"),
-    );
+    let (build, prefix) = (scratch.join("build"), scratch.join("prefix"));
+    let caches = Caches {
+        ccache: scratch.join("ccache"),
+        steps: scratch.join("steps"),
+        cargo_target: scratch.join("cargo-target"),
+    };
     fs::remove_if_present(&scratch)?;
-    let run = |what: &str| -> Result<ColdRun> {
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let localbuild = |what: &str, jobs: usize| -> Result<ColdRun> {
         progress::say(
             "bench",
             &format!("{what} localbuild -j{jobs} in {}", scratch.display()),
         );
-        let log = scratch.join(format!("{}.log", what.replace(' ', "-")));
-        let exe = std::env::current_exe().context("locating the xtask binary")?;
-        let start = Instant::now();
-        let cpu_seconds = Cmd::new(exe)
+        let cmd = Cmd::new(&exe)
             .arg("--build-dir")
             .arg(&build)
             .args(["localbuild", &format!("-j{jobs}"), "--prefix"])
-            .arg(&prefix)
-            .env("CCACHE_DIR", &cache)
-            // Only this cache: a shared one would not start empty.
-            .env("CCACHE_REMOTE_STORAGE", "")
-            .run_timed(&log, ctx.verbose)
-            .with_context(|| format!("the {what} localbuild of the bench failed"))?;
-        let wall_seconds = start.elapsed().as_secs_f64();
-        let logs = build.join("logs");
-        Ok(ColdRun {
-            wall_seconds,
-            cpu_seconds,
-            steps: crate::util::step::read_timings(&logs)?,
-            ccache: Stats::read(&ccache::stats_log(&logs))?,
-        })
+            .arg(&prefix);
+        let log = scratch.join(format!("{}-j{jobs}.log", what.replace(' ', "-")));
+        run(caches.apply(cmd), &log, &build.join("logs"), what)
     };
-    let cold = run("cold")?;
+    let bundles = crate::target::select(&Selection::default())?;
+    let mut cold = Vec::new();
+    for &jobs in jobs {
+        fs::remove_if_present(&build)?;
+        fs::remove_if_present(&prefix)?;
+        caches.clear()?;
+        let run = localbuild("cold", jobs)?;
+        let critical_path =
+            crate::build::localbuild::critical_path(&run.steps, &bundles, run.ccache.is_some());
+        cold.push(ColdBuild {
+            jobs,
+            run,
+            critical_path,
+        });
+    }
+    let last_jobs = *jobs.last().context("bench --cold needs at least one -j")?;
     fs::remove_if_present(&build)?;
     fs::remove_if_present(&prefix)?;
-    let warm = run("rm -rf then")?;
-    let noop = run("no-op")?;
-    let bundles = crate::target::select(&Selection::default())?;
-    let critical_path =
-        crate::build::localbuild::critical_path(&cold.steps, &bundles, cold.ccache.is_some());
+    let warm = localbuild("rm -rf then", last_jobs)?;
+    let noop = localbuild("no-op", last_jobs)?;
+    let first = set_up_clone(ctx, &scratch.join("clone-1"), &caches, last_jobs)?;
+    let second_dir = scratch.join("clone-2");
+    let second = set_up_clone(ctx, &second_dir, &caches, last_jobs)?;
+    progress::say("bench", "localtests on the second clone's toolchain");
+    let start = Instant::now();
+    let localtests = Cmd::new("cargo")
+        .args(["xtask", "localtests", "--require", "qemu"])
+        .dir(&second_dir)
+        .env("CARGO_TARGET_DIR", &caches.cargo_target)
+        .run_timed(&scratch.join("clone-localtests.log"), ctx.verbose)
+        .map(|_| start.elapsed().as_secs_f64())
+        .map_err(|err| format!("{err:#}"));
     fs::remove_if_present(&scratch)?;
     Ok(Cold {
-        jobs,
         cold,
         warm,
         noop_seconds: noop.wall_seconds,
-        critical_path,
+        fresh_clone: FreshClone {
+            first,
+            second,
+            localtests,
+        },
+    })
+}
+
+/// Clones the repository's HEAD into `dir` and sets up its toolchain with
+/// `caches`, as a user would: compile its xtask, then `localbuild`.
+fn set_up_clone(ctx: &Context, dir: &Path, caches: &Caches, jobs: usize) -> Result<CloneSetup> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    progress::say("bench", &format!("fresh clone in {}", dir.display()));
+    let log = |step: &str| dir.with_file_name(format!("{name}-{step}.log"));
+    let timed = |cmd: Cmd, step: &str| -> Result<f64> {
+        let start = Instant::now();
+        cmd.run_timed(&log(step), ctx.verbose)
+            .with_context(|| format!("{step} in the fresh clone {} failed", dir.display()))?;
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let clone_seconds = timed(
+        Cmd::new("git")
+            .args(["clone", "-q"])
+            .arg(&ctx.root)
+            .arg(dir),
+        "clone",
+    )?;
+    let cargo = |args: &[&str]| {
+        Cmd::new("cargo")
+            .args(args)
+            .dir(dir)
+            .env("CARGO_TARGET_DIR", &caches.cargo_target)
+    };
+    let xtask_seconds = timed(cargo(&["build", "-q", "-p", "xtask"]), "xtask")?;
+    progress::say(
+        "bench",
+        &format!("localbuild -j{jobs} in {}", dir.display()),
+    );
+    let localbuild = run(
+        caches.apply(cargo(&["xtask", "localbuild", &format!("-j{jobs}")])),
+        &log("localbuild"),
+        &dir.join("_build/build/logs"),
+        "fresh clone",
+    )?;
+    Ok(CloneSetup {
+        clone_seconds,
+        xtask_seconds,
+        localbuild,
+    })
+}
+
+/// Runs a localbuild `cmd` writing its logs to `logs`.
+fn run(cmd: Cmd, log: &Path, logs: &Path, what: &str) -> Result<ColdRun> {
+    let start = Instant::now();
+    let cpu_seconds = cmd
+        .run_timed(log, false)
+        .with_context(|| format!("the {what} localbuild of the bench failed"))?;
+    Ok(ColdRun {
+        wall_seconds: start.elapsed().as_secs_f64(),
+        cpu_seconds,
+        steps: crate::util::step::read_timings(logs)?,
+        ccache: Stats::read(&ccache::stats_log(logs))?,
     })
 }

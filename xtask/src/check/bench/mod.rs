@@ -54,9 +54,12 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
     // First: the cold builds load the machine, the measurements after
     // them want it quiet.
     let cold = if opts.cold {
-        Ok(cold::measure(ctx, opts.cold_jobs.max(1))?)
+        if opts.cold_jobs.contains(&0) {
+            bail!("bench: --cold-jobs must be at least 1");
+        }
+        Ok(cold::measure(ctx, &opts.cold_jobs)?)
     } else {
-        Err("`cargo xtask bench --cold` measures it (about 30 min on 2 cores)".into())
+        Err("`cargo xtask bench --cold` measures it (about 45 min on 2 cores)".into())
     };
     progress::say("bench", "build times (from the recorded timings)");
     let steps = recorded_steps(ctx)?;

@@ -130,15 +130,51 @@ pub(crate) struct ColdRun {
     pub(crate) ccache: Option<crate::build::ccache::Stats>,
 }
 
-/// A localbuild from nothing, again after `rm -rf` with the compile cache
-/// warm, and a no-op (see `bench/cold.rs`).
+/// Localbuilds from nothing at each `-j`, again after `rm -rf` with the
+/// caches warm, a no-op, and fresh clones elsewhere (see `bench/cold.rs`).
 pub(crate) struct Cold {
-    pub(crate) jobs: usize,
-    pub(crate) cold: ColdRun,
+    /// In the order they ran; each started with every cache empty.
+    pub(crate) cold: Vec<ColdBuild>,
+    /// After `rm -rf` of the build tree and prefix, the compile and step
+    /// caches as the last cold build left them.
     pub(crate) warm: ColdRun,
     pub(crate) noop_seconds: f64,
-    /// The cold run's critical path, as localbuild names it.
+    pub(crate) fresh_clone: FreshClone,
+}
+
+/// One cold localbuild.
+pub(crate) struct ColdBuild {
+    pub(crate) jobs: usize,
+    pub(crate) run: ColdRun,
+    /// As localbuild names it.
     pub(crate) critical_path: Option<String>,
+}
+
+/// A clone of the repository in another directory set up with the caches
+/// warm: the first compiles its xtask with an empty cargo target
+/// directory, the second with the one the first left (shared, as the
+/// step cache is).
+pub(crate) struct FreshClone {
+    pub(crate) first: CloneSetup,
+    pub(crate) second: CloneSetup,
+    /// `localtests --require qemu` on the second clone's toolchain: its
+    /// wall time, or how it failed.
+    pub(crate) localtests: Result<f64, String>,
+}
+
+pub(crate) struct CloneSetup {
+    /// `git clone`.
+    pub(crate) clone_seconds: f64,
+    /// `cargo build -p xtask`.
+    pub(crate) xtask_seconds: f64,
+    pub(crate) localbuild: ColdRun,
+}
+
+impl CloneSetup {
+    /// From `git clone` to an installed toolchain.
+    pub(crate) fn total_seconds(&self) -> f64 {
+        self.clone_seconds + self.xtask_seconds + self.localbuild.wall_seconds
+    }
 }
 
 /// Everything a bench found: both reports are rendered from it.

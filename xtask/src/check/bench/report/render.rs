@@ -3,7 +3,7 @@
 //! figures.
 
 use super::goals::{with_unit, BundleStage, Goal};
-use super::{Boots, Cold, ColdRun, Image, Report};
+use super::{Boots, CloneSetup, Cold, ColdRun, Image, Report};
 use crate::util::step::{Run, Timing};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -109,28 +109,53 @@ impl Report {
             Err(why) => return format!("\n## Cold build\n\nNot measured: {why}.\n"),
         };
         let cores = self.setting.cores as f64;
-        let mut out = format!(
-            "\n## Cold build\n\n`cargo xtask localbuild -j{jobs}` from an empty build tree, prefix and ccache (a scratch tree beside the user's): {:.0} s wall, {:.0} CPU-s for the whole process tree; on {} cores the CPU alone needs {:.0} s, so the wall time is {:.2} × that bound. Critical path: {}.\n\n",
-            c.cold.wall_seconds,
-            c.cold.cpu_seconds,
-            self.setting.cores,
-            c.cold.cpu_seconds / cores,
-            c.cold.wall_seconds / (c.cold.cpu_seconds / cores),
-            c.critical_path.as_deref().unwrap_or("no step ran"),
-            jobs = c.jobs,
-        );
-        out.push_str(&steps_table(&c.cold.steps));
         let stats = |run: &ColdRun| match &run.ccache {
             Some(stats) => stats.summary(false),
             None => "no ccache".into(),
         };
+        let mut out = String::from("\n## Cold build\n");
+        for build in &c.cold {
+            let run = &build.run;
+            out.push_str(&format!(
+                "\n`cargo xtask localbuild -j{}` from an empty build tree, prefix, ccache and step cache (a scratch directory beside the user's): {:.0} s wall, {:.0} CPU-s for the whole process tree; on {} cores the CPU alone needs {:.0} s, so the wall time is {:.2} × that bound. Critical path: {}. ccache: {}.\n\n",
+                build.jobs,
+                run.wall_seconds,
+                run.cpu_seconds,
+                self.setting.cores,
+                run.cpu_seconds / cores,
+                run.wall_seconds / (run.cpu_seconds / cores),
+                build.critical_path.as_deref().unwrap_or("no step ran"),
+                stats(run),
+            ));
+            out.push_str(&steps_table(&run.steps));
+        }
+        let clone = &c.fresh_clone;
+        let setup = |s: &CloneSetup| {
+            format!(
+                "{:.0} s in all: `git clone` {:.1} s, compiling its xtask {:.0} s, localbuild {:.0} s ({:.0} CPU-s)",
+                s.total_seconds(),
+                s.clone_seconds,
+                s.xtask_seconds,
+                s.localbuild.wall_seconds,
+                s.localbuild.cpu_seconds
+            )
+        };
+        let localtests = match &clone.localtests {
+            Ok(seconds) => format!("passed ({seconds:.0} s)"),
+            Err(why) => format!("**failed**: {why}"),
+        };
         out.push_str(&format!(
-            "\nccache in the cold run: {}.\n\nThen `rm -rf` of the build tree and the prefix, and localbuild again with the ccache warm: {:.0} s wall, {:.0} CPU-s; ccache: {}.\n\nThen a no-op localbuild: {:.2} s.\n",
-            stats(&c.cold),
+            "\nThen `rm -rf` of the build tree and the prefix, and localbuild again with the caches warm: {:.0} s wall, {:.0} CPU-s; ccache: {}.\n\n",
             c.warm.wall_seconds,
             c.warm.cpu_seconds,
             stats(&c.warm),
-            c.noop_seconds
+        ));
+        out.push_str(&steps_table(&c.warm.steps));
+        out.push_str(&format!(
+            "\nThen a no-op localbuild: {:.2} s.\n\nThen a fresh clone of HEAD in another directory, set up with those caches: {}. A second fresh clone, its xtask compiled with the cargo target directory the first left (shared as the step cache is): {}. `cargo xtask localtests --require qemu` on the second clone's toolchain: {localtests}.\n",
+            c.noop_seconds,
+            setup(&clone.first),
+            setup(&clone.second),
         ));
         out
     }
@@ -396,12 +421,28 @@ fn cold_json(cold: &Cold) -> Value {
             })),
         })
     };
+    let setup = |s: &CloneSetup| {
+        json!({
+            "total_seconds": s.total_seconds(),
+            "clone_seconds": s.clone_seconds,
+            "xtask_seconds": s.xtask_seconds,
+            "localbuild": run(&s.localbuild),
+        })
+    };
     json!({
-        "jobs": cold.jobs,
-        "cold": run(&cold.cold),
-        "critical_path": cold.critical_path,
-        "rm_rf_then_warm_ccache": run(&cold.warm),
+        "cold": cold.cold.iter().map(|build| json!({
+            "jobs": build.jobs,
+            "run": run(&build.run),
+            "critical_path": build.critical_path,
+        })).collect::<Vec<_>>(),
+        "rm_rf_then_warm_caches": run(&cold.warm),
         "noop_seconds": cold.noop_seconds,
+        "fresh_clone": {
+            "first": setup(&cold.fresh_clone.first),
+            "second_shared_cargo_target": setup(&cold.fresh_clone.second),
+            "localtests_seconds": cold.fresh_clone.localtests.as_ref().ok(),
+            "localtests_failure": cold.fresh_clone.localtests.as_ref().err(),
+        },
     })
 }
 
@@ -550,7 +591,8 @@ mod tests {
     }
 
     #[test]
-    fn the_cold_section_judges_the_cold_and_warm_builds() {
+    fn the_cold_section_judges_the_cold_warm_and_fresh_clone_builds() {
+        use super::super::{CloneSetup, ColdBuild, FreshClone};
         let step = |name: &str, wall, cpu| Timing {
             step: name.into(),
             wall_seconds: wall,
@@ -563,49 +605,83 @@ mod tests {
             misses,
             ..Default::default()
         };
+        let run = |wall, cpu, steps| ColdRun {
+            wall_seconds: wall,
+            cpu_seconds: cpu,
+            steps,
+            ccache: Some(stats(600, 1400)),
+        };
         let mut report = report(std::collections::BTreeMap::new(), Vec::new());
         let missing = report.markdown();
         assert!(missing
             .contains("## Cold build\n\nNot measured: `cargo xtask bench --cold` measures it."));
-        assert!(missing.contains("| cold localbuild, empty ccache (wall) | not measured: `cargo xtask bench --cold` measures it | < 600 s | - |"));
+        assert!(missing.contains("| cold localbuild -j8, every cache empty (wall) | not measured: `cargo xtask bench --cold` measures it | < 600 s | - |"));
+        let setup = |xtask, localbuild| CloneSetup {
+            clone_seconds: 1.0,
+            xtask_seconds: xtask,
+            localbuild: run(localbuild, 50.0, Vec::new()),
+        };
         report.cold = Ok(Cold {
-            jobs: 2,
-            cold: ColdRun {
-                wall_seconds: 700.0,
-                cpu_seconds: 1200.0,
-                steps: vec![
-                    step("host-ocaml", 300.0, 290.0),
-                    step("ocaml-x86_64", 250.0, 240.0),
-                ],
-                ccache: Some(stats(600, 1400)),
+            cold: vec![
+                ColdBuild {
+                    jobs: 8,
+                    run: run(630.0, 1150.0, Vec::new()),
+                    critical_path: None,
+                },
+                ColdBuild {
+                    jobs: 2,
+                    run: run(
+                        600.0,
+                        1000.0,
+                        vec![
+                            step("host-ocaml", 300.0, 290.0),
+                            step("ocaml-x86_64", 250.0, 240.0),
+                        ],
+                    ),
+                    critical_path: Some("host-ocaml 300 s -> ocaml-x86_64 250 s".into()),
+                },
+            ],
+            warm: run(100.0, 80.0, vec![step("host-ocaml", 9.0, 0.0)]),
+            noop_seconds: 0.2,
+            fresh_clone: FreshClone {
+                first: setup(150.0, 40.0),
+                second: setup(30.0, 40.0),
+                localtests: Err("1 failure".into()),
             },
-            warm: ColdRun {
-                wall_seconds: 230.0,
-                cpu_seconds: 400.0,
-                steps: Vec::new(),
-                ccache: Some(stats(1990, 10)),
-            },
-            noop_seconds: 0.3,
-            critical_path: Some("host-ocaml 300 s -> ocaml-x86_64 250 s".into()),
         });
         let (markdown, json) = (report.markdown(), report.json());
-        assert!(markdown.contains("700 s wall, 1200 CPU-s for the whole process tree; on 2 cores the CPU alone needs 600 s, so the wall time is 1.17 × that bound. Critical path: host-ocaml 300 s -> ocaml-x86_64 250 s."), "{markdown}");
+        assert!(markdown.contains("`cargo xtask localbuild -j2` from an empty build tree, prefix, ccache and step cache (a scratch directory beside the user's): 600 s wall, 1000 CPU-s for the whole process tree; on 2 cores the CPU alone needs 500 s, so the wall time is 1.20 × that bound. Critical path: host-ocaml 300 s -> ocaml-x86_64 250 s."), "{markdown}");
         assert!(markdown.contains("| host-ocaml | 300.0 | 290.0 |"));
-        assert!(markdown.contains("ccache in the cold run: 600 of 2000 compiles hit (30.0 %"));
-        assert!(markdown.contains("with the ccache warm: 230 s wall, 400 CPU-s; ccache: 1990 of 2000 compiles hit (99.5 %"));
-        assert!(markdown
-            .contains("| cold localbuild, empty ccache (wall) | 700.00 s | < 600 s | **no** |"));
-        assert!(markdown.contains(
-            "| cold localbuild, empty ccache (CPU) | 1200.00 CPU-s | < 1100 CPU-s | **no** |"
-        ));
+        assert!(markdown.contains("with the caches warm: 100 s wall, 80 CPU-s"));
         assert!(
-            markdown.contains("then localbuild with a warm ccache | 230.00 s | < 240 s | yes |")
+            markdown.contains("| host-ocaml | 9.0 | 0.0 |"),
+            "the warm run's steps"
+        );
+        assert!(markdown.contains("compiling its xtask 150 s"), "{markdown}");
+        assert!(markdown.contains("on the second clone's toolchain: **failed**: 1 failure."));
+        for line in [
+            "| cold localbuild -j8, every cache empty (wall) | 630.00 s | < 600 s | **no** |",
+            "| cold localbuild -j8, every cache empty (CPU) | 1150.00 CPU-s | < 1100 CPU-s | **no** |",
+            "| cold localbuild -j2, every cache empty (wall) | 600.00 s | < 600 s | **no** |",
+            "| cold localbuild -j2, every cache empty (CPU) | 1000.00 CPU-s | < 1100 CPU-s | yes |",
+            "| cold localbuild, -j8 wall / -j2 wall | 1.05 × | < 1.05 × | **no** |",
+            "then localbuild with the caches warm | 100.00 s | < 120 s | yes |",
+            "git clone + xtask build + localbuild | 71.00 s | < 90 s | yes |",
+        ] {
+            assert!(markdown.contains(line), "{line}\n{markdown}");
+        }
+        assert_eq!(
+            json["cold"]["cold"][1]["run"]["steps"][1]["step"],
+            "ocaml-x86_64"
         );
         assert_eq!(
-            json["cold"]["rm_rf_then_warm_ccache"]["ccache"]["misses"],
-            10
+            json["cold"]["fresh_clone"]["second_shared_cargo_target"]["total_seconds"],
+            71.0
         );
-        assert_eq!(json["cold"]["cold"]["steps"][1]["step"], "ocaml-x86_64");
+        assert_eq!(
+            json["cold"]["fresh_clone"]["localtests_failure"],
+            "1 failure"
+        );
     }
 
     #[test]
