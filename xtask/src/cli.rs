@@ -195,7 +195,7 @@ pub(crate) struct LocalbuildOpts {
     #[arg(long, value_name = "URL", env = "CCACHE_REMOTE_STORAGE")]
     pub(crate) ccache_remote_storage: Option<String>,
     /// Build every step, restoring nothing from the step cache and
-    /// keeping nothing in it (see README "Step cache")
+    /// keeping nothing in it (see README "Compile cache")
     #[arg(long)]
     pub(crate) no_step_cache: bool,
     /// Where the step cache keeps the steps' outputs [default:

@@ -265,7 +265,11 @@ fn step_cache(ctx: &Context, opts: &LocalbuildOpts, all: &[Source]) -> Result<Op
         (Some(url), Some(source)) if !url.is_empty() => {
             progress::say(
                 "step cache",
-                &format!("not sharing with {url}: {} is a local tree", source.name),
+                &format!(
+                    "not sharing with {}: {} is a local tree",
+                    crate::util::step_cache::without_password(url),
+                    source.name
+                ),
             );
             None
         }

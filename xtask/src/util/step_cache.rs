@@ -37,6 +37,11 @@ const MAX_LOCAL_BYTES: u64 = 10 << 30;
 pub(crate) struct StepCache {
     local: PathBuf,
     remote: Option<Remote>,
+    /// Read the remote store, never write it (`URL|read-only`).
+    read_only: bool,
+    /// What the outputs run on, part of every entry's name: a shared store
+    /// must not give one machine's host tools to another kind of machine.
+    host: String,
 }
 
 /// Where a team shares entries.
@@ -82,8 +87,12 @@ struct Manifest {
 
 impl StepCache {
     /// `remote` is a directory (`file:DIR`, or a path) or an `http(s)://`
-    /// URL.
+    /// URL, followed by `|read-only` for a store this build must not write.
     pub(crate) fn new(local: PathBuf, remote: Option<&str>) -> Result<StepCache> {
+        let (remote, read_only) = match remote.map(|r| r.strip_suffix("|read-only")) {
+            Some(Some(url)) => (Some(url), true),
+            _ => (remote, false),
+        };
         let remote = match remote.filter(|r| !r.is_empty()) {
             None => None,
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
@@ -108,25 +117,32 @@ impl StepCache {
                 Some(Remote::Dir(path))
             }
         };
-        Ok(StepCache { local, remote })
+        Ok(StepCache {
+            local,
+            remote,
+            read_only,
+            host: host_identity(),
+        })
     }
 
     pub(crate) fn describe(&self) -> String {
-        match &self.remote {
-            None => format!("{}", self.local.display()),
-            Some(Remote::Dir(dir)) => {
-                format!("{}, shared with {}", self.local.display(), dir.display())
-            }
-            Some(Remote::Http { base, .. }) => {
-                format!("{}, shared with {base}", self.local.display())
-            }
-        }
+        let remote = match &self.remote {
+            None => return format!("{}", self.local.display()),
+            Some(Remote::Dir(dir)) => dir.display().to_string(),
+            Some(Remote::Http { base, .. }) => without_password(base),
+        };
+        let how = if self.read_only {
+            "read-only"
+        } else {
+            "read and written"
+        };
+        format!("{}, and {remote} ({how})", self.local.display())
     }
 
     /// Restores the outputs of `step` built for `key`, if an entry holds
     /// them; false when none does or it was unusable (then the step builds).
     pub(crate) fn restore(&self, step: &str, key: &str, outputs: &Outputs) -> Result<bool> {
-        let id = entry_id(key, outputs);
+        let id = self.entry_id(key, outputs);
         let Some(manifest) = self.manifest(&id)? else {
             return Ok(false);
         };
@@ -209,7 +225,7 @@ impl StepCache {
                 .map(|(placeholder, path)| (placeholder.to_string(), path.clone()))
                 .collect(),
         };
-        let id = entry_id(key, outputs);
+        let id = self.entry_id(key, outputs);
         let text = serde_json::to_vec_pretty(&manifest)?;
         write_atomically(&self.local.join("ac").join(&id), &text)?;
         self.upload(&id, &text, &manifest.archive_sha256, &archive)?;
@@ -308,6 +324,7 @@ impl StepCache {
     fn upload(&self, id: &str, manifest: &[u8], sha256: &str, archive: &Path) -> Result<()> {
         match &self.remote {
             None => Ok(()),
+            Some(_) if self.read_only => Ok(()),
             Some(Remote::Dir(dir)) => {
                 let dest = dir.join("cas").join(sha256);
                 if !dest.exists() {
@@ -404,16 +421,54 @@ impl Snapshot {
     }
 }
 
-/// The entry's name: the key with the outputs' paths as placeholders.
-fn entry_id(key: &str, outputs: &Outputs) -> String {
-    let mut roots: Vec<&(&str, PathBuf)> = outputs.roots.iter().collect();
-    // The longest first: one root may lie inside another.
-    roots.sort_by_key(|(_, path)| std::cmp::Reverse(path.as_os_str().len()));
-    let mut key = format!("{FORMAT}\n{key}");
-    for (placeholder, path) in roots {
-        key = key.replace(&path.display().to_string(), placeholder);
+impl StepCache {
+    /// The entry's name: the key with the outputs' paths as
+    /// placeholders, and the host.
+    fn entry_id(&self, key: &str, outputs: &Outputs) -> String {
+        let mut roots: Vec<&(&str, PathBuf)> = outputs.roots.iter().collect();
+        // The longest first: one root may lie inside another.
+        roots.sort_by_key(|(_, path)| std::cmp::Reverse(path.as_os_str().len()));
+        let mut key = format!("{FORMAT}\n{}\n{key}", self.host);
+        for (placeholder, path) in roots {
+            key = key.replace(&path.display().to_string(), placeholder);
+        }
+        fs::sha256_hex(key.as_bytes())
     }
-    fs::sha256_hex(key.as_bytes())
+}
+
+/// The machine's architecture and OS, its C library's and C compiler's
+/// versions: what the host tools were built for and link against.
+fn host_identity() -> String {
+    let first_line = |program: &str| {
+        std::process::Command::new(program)
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|out| {
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.lines().next().map(str::to_owned)
+            })
+            .unwrap_or_else(|| format!("{program}: none"))
+    };
+    format!(
+        "host {}-{}\n{}\n{}",
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+        first_line("ldd"),
+        first_line("cc")
+    )
+}
+
+/// `url` as it may be printed: `http://user@host/...` for
+/// `http://user:password@host/...`.
+pub(crate) fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 fn bytes(path: &Path) -> Vec<u8> {
@@ -729,6 +784,59 @@ mod tests {
         );
         let text = std::fs::read_to_string(fresh.join("lib/ld.conf")).unwrap();
         assert!(text.starts_with(&fresh.display().to_string()), "{text}");
+    }
+
+    #[test]
+    fn a_read_only_store_is_read_and_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        let writer = StepCache::new(
+            dir.path().join("one"),
+            Some(&format!("file:{}", shared.display())),
+        )
+        .unwrap();
+        let reader_url = format!("file://{}|read-only", shared.display());
+        let reader = StepCache::new(dir.path().join("two"), Some(&reader_url)).unwrap();
+        assert!(
+            reader.describe().ends_with("(read-only)"),
+            "{}",
+            reader.describe()
+        );
+        let (a, b) = (dir.path().join("a/host"), dir.path().join("b/host"));
+        install(&a);
+        install(&b);
+        writer
+            .store(
+                "host-ocaml",
+                &key(&a),
+                &outputs(&a, OutputKind::Whole),
+                None,
+            )
+            .unwrap();
+        reader
+            .store("host-dune", "dune", &outputs(&b, OutputKind::Whole), None)
+            .unwrap();
+        assert_eq!(
+            std::fs::read_dir(shared.join("ac")).unwrap().count(),
+            1,
+            "only the writer's"
+        );
+        assert!(reader
+            .restore("host-ocaml", &key(&b), &outputs(&b, OutputKind::Whole))
+            .unwrap());
+    }
+
+    #[test]
+    fn a_printed_url_has_no_password() {
+        let cache = StepCache::new(
+            PathBuf::from("/c"),
+            Some("https://ci:s3cret@cache.example/steps"),
+        )
+        .unwrap();
+        assert_eq!(
+            cache.describe(),
+            "/c, and https://ci@cache.example/steps (read and written)"
+        );
     }
 
     /// A store that answers GET and PUT over HTTP/1.1, as a WebDAV share
