@@ -693,8 +693,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn another_key_misses() {
+    /// A cache in a fresh directory holding an installation's entry.
+    fn stored() -> (tempfile::TempDir, StepCache, PathBuf, Outputs) {
         let dir = tempfile::tempdir().unwrap();
         let cache = StepCache::new(dir.path().join("cache"), None).unwrap();
         let prefix = dir.path().join("host");
@@ -703,20 +703,19 @@ mod tests {
         cache
             .store("host-ocaml", &key(&prefix), &out, None)
             .unwrap();
+        (dir, cache, prefix, out)
+    }
+
+    #[test]
+    fn another_key_misses() {
+        let (_dir, cache, prefix, out) = stored();
         let other = format!("{}run make\n", key(&prefix));
         assert!(!cache.restore("host-ocaml", &other, &out).unwrap());
     }
 
     #[test]
     fn a_corrupt_entry_is_removed_and_the_step_builds() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = StepCache::new(dir.path().join("cache"), None).unwrap();
-        let prefix = dir.path().join("host");
-        install(&prefix);
-        let out = outputs(&prefix, OutputKind::Whole);
-        cache
-            .store("host-ocaml", &key(&prefix), &out, None)
-            .unwrap();
+        let (dir, cache, prefix, out) = stored();
         let cas = dir.path().join("cache/cas");
         let archive = std::fs::read_dir(&cas)
             .unwrap()
@@ -760,30 +759,32 @@ mod tests {
         assert_eq!(names, ["bin/dune", "lib/ld.conf", "lib/other"]);
     }
 
+    /// Stores an installation through one local cache sharing `remote`,
+    /// and restores it into another prefix through another local cache
+    /// sharing it: that one, and the restored prefix.
+    fn shared_through(dir: &Path, remote: &str) -> (StepCache, PathBuf) {
+        let first = StepCache::new(dir.join("one"), Some(remote)).unwrap();
+        let second = StepCache::new(dir.join("two"), Some(remote)).unwrap();
+        let (built, fresh) = (dir.join("built/host"), dir.join("fresh/host"));
+        install(&built);
+        let built_out = outputs(&built, OutputKind::Whole);
+        first
+            .store("host-ocaml", &key(&built), &built_out, None)
+            .unwrap();
+        let out = outputs(&fresh, OutputKind::Whole);
+        assert!(second.restore("host-ocaml", &key(&fresh), &out).unwrap());
+        let text = std::fs::read_to_string(fresh.join("lib/ld.conf")).unwrap();
+        assert!(text.starts_with(&fresh.display().to_string()), "{text}");
+        (second, fresh)
+    }
+
     #[test]
     fn a_shared_directory_serves_another_local_cache() {
         let dir = tempfile::tempdir().unwrap();
         let shared = format!("file:{}", dir.path().join("shared").display());
-        let first = StepCache::new(dir.path().join("one"), Some(&shared)).unwrap();
-        let second = StepCache::new(dir.path().join("two"), Some(&shared)).unwrap();
-        let (built, fresh) = (dir.path().join("built/host"), dir.path().join("fresh/host"));
-        install(&built);
-        first
-            .store(
-                "host-ocaml",
-                &key(&built),
-                &outputs(&built, OutputKind::Whole),
-                None,
-            )
-            .unwrap();
-        let out = outputs(&fresh, OutputKind::Whole);
-        assert!(second.restore("host-ocaml", &key(&fresh), &out).unwrap());
-        assert!(
-            dir.path().join("two/cas").read_dir().unwrap().count() == 1,
-            "kept locally too"
-        );
-        let text = std::fs::read_to_string(fresh.join("lib/ld.conf")).unwrap();
-        assert!(text.starts_with(&fresh.display().to_string()), "{text}");
+        shared_through(dir.path(), &shared);
+        let kept = dir.path().join("two/cas").read_dir().unwrap().count();
+        assert_eq!(kept, 1, "kept locally too");
     }
 
     #[test]
@@ -906,20 +907,8 @@ mod tests {
     fn an_http_store_serves_another_local_cache() {
         let dir = tempfile::tempdir().unwrap();
         let (url, served) = http_store();
-        let first = StepCache::new(dir.path().join("one"), Some(&url)).unwrap();
-        let second = StepCache::new(dir.path().join("two"), Some(&url)).unwrap();
-        let (built, fresh) = (dir.path().join("built/host"), dir.path().join("fresh/host"));
-        install(&built);
-        first
-            .store(
-                "host-ocaml",
-                &key(&built),
-                &outputs(&built, OutputKind::Whole),
-                None,
-            )
-            .unwrap();
+        let (second, fresh) = shared_through(dir.path(), &url);
         let out = outputs(&fresh, OutputKind::Whole);
-        assert!(second.restore("host-ocaml", &key(&fresh), &out).unwrap());
         assert!(!second.restore("host-ocaml", "another key", &out).unwrap());
         let served = served.lock().unwrap().clone();
         let methods: Vec<&str> = served.iter().map(|r| &r[..r.find(' ').unwrap()]).collect();
