@@ -16,8 +16,10 @@ use crate::target::{Arch, Backend, Bundle, Variant};
 use crate::util::cmd::Cmd;
 use crate::util::fs;
 use crate::util::place::{self, Piece};
+use crate::util::probe::{self, cmd};
 use crate::util::progress;
-use crate::util::step::{run_step, Stamp, StepResult};
+use crate::util::step::{run_step, BuildStep, Cached, Stamp, StepResult, Urgency};
+use crate::util::step_cache::{OutputKind, Outputs, StepCache};
 use anyhow::{Context as _, Result};
 use ocaml_unikraft_toolchain::layout;
 use std::path::{Path, PathBuf};
@@ -69,31 +71,88 @@ pub(crate) struct Programs {
     pub(crate) runner: PathBuf,
 }
 
+/// The step that builds the programs, in progress lines and timings.
+pub(crate) const PROGRAMS_STEP: &str = "programs";
+
+/// Stands in the recipe for cargo's target directory in the build tree.
+const CARGO_TARGET: &str = "${cargo-target}";
+
 /// Builds the C driver and the runner (release: the driver runs thousands
-/// of times per OCaml build).
-pub(crate) fn build_programs(ctx: &Context) -> Result<Programs> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+/// of times per OCaml build) into `<build>/programs`, unless they are up
+/// to date or the step cache has them.
+pub(crate) fn build_programs(
+    ctx: &Context,
+    jobserver: &jobserver::Client,
+    step_cache: Option<&StepCache>,
+) -> Result<Programs> {
+    let dir = ctx.build_dir.join("programs");
     let target_dir = ctx.build_dir.join("cargo");
-    Cmd::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--package",
-            "ocaml-unikraft-toolchain",
-            "--features",
-            "boot",
-            "--bins",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .dir(&ctx.root)
-        .read(ctx.verbose)
-        .context("building the C driver and the runner (toolchain/)")?;
-    Ok(Programs {
-        driver: target_dir.join("release/ocaml-unikraft-cc"),
-        runner: target_dir.join("release").join(layout::RUNNER),
-    })
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let recipe = [Cmd::new(cargo)
+        .args(["build", "--release", "--package", "ocaml-unikraft-toolchain"])
+        .args(["--features", "boot", "--bins", "--target-dir", CARGO_TARGET])];
+    let programs = Programs {
+        driver: dir.join(DRIVER),
+        runner: dir.join(layout::RUNNER),
+    };
+    let step = BuildStep {
+        name: PROGRAMS_STEP.into(),
+        stamp: Stamp::new(ctx.build_dir.join("stamps").join(PROGRAMS_STEP)),
+        log: ctx.log_dir().join(format!("{PROGRAMS_STEP}.log")),
+        inputs: programs_inputs(ctx)?,
+        recipe: &recipe,
+        output: Some(programs.runner.clone()),
+        // The bundles, and so everything else, wait for the driver.
+        urgency: Urgency::Critical,
+        cache: step_cache.map(|store| Cached {
+            store,
+            outputs: Outputs {
+                dir: dir.clone(),
+                kind: OutputKind::Whole,
+                roots: Vec::new(),
+            },
+        }),
+    };
+    step.run(&ctx.log_dir(), jobserver, None, |log| {
+        let [build] = &recipe;
+        build
+            .resolve(&[(CARGO_TARGET, &target_dir)])?
+            .dir(&ctx.root)
+            .run_build(log, ctx.verbose, jobserver, None)
+            .context("building the C driver and the runner (toolchain/)")?;
+        let release = target_dir.join("release");
+        fs::install_tree(&dir, false, |tmp| {
+            for program in [DRIVER, layout::RUNNER] {
+                std::fs::copy(release.join(program), tmp.join(program))
+                    .with_context(|| format!("copying {program}"))?;
+            }
+            Ok(())
+        })
+    })?;
+    Ok(programs)
+}
+
+/// The C driver's name as cargo builds it.
+const DRIVER: &str = "ocaml-unikraft-cc";
+
+/// What the programs are built from: the toolchain crate's files, the
+/// workspace's manifest, lock file and cargo configuration, and the Rust
+/// compiler.
+fn programs_inputs(ctx: &Context) -> Result<String> {
+    let sh = probe::shell()?;
+    let rustc = probe::read(cmd!(sh, "rustc -vV"))
+        .context("asking rustc its version")?;
+    let mut inputs = format!("{PROGRAMS_STEP}\n{}\n", rustc.trim());
+    let toolchain = ctx.root.join("toolchain");
+    let files = fs::files_below(&toolchain)?
+        .into_iter()
+        .map(|file| Path::new("toolchain").join(file))
+        .chain(["Cargo.toml", "Cargo.lock", ".cargo/config.toml"].map(PathBuf::from));
+    for file in files {
+        let hash = fs::sha256_file(&ctx.root.join(&file))?;
+        inputs.push_str(&format!("{} {hash}\n", file.display()));
+    }
+    Ok(inputs)
 }
 
 pub(crate) fn install(ctx: &Context, what: &Installation) -> Result<()> {

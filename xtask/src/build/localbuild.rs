@@ -122,7 +122,8 @@ pub(crate) fn build(ctx: &Context, opts: &LocalbuildOpts, dest: &Dest) -> Result
     let (installed, host_tools) = std::thread::scope(|s| {
         let installed = s.spawn(|| {
             let _release_waiters = built.closer();
-            let driver_and_runner = install::build_programs(ctx)?;
+            let driver_and_runner =
+                install::build_programs(ctx, &jobserver, step_cache.as_ref())?;
             let programs = programs.get_or_init(|| driver_and_runner);
             let stages = backends::build(ctx, &bundles, &inputs, &bundle_opts)?;
             install::install(
@@ -345,6 +346,10 @@ fn dependencies(step: &str, bundles: &[Bundle], leaders: &[Bundle], ccache: bool
                 .find(|b| step == bundle_step(b) && !leaders.contains(b));
             match follower.and_then(|b| leaders.iter().find(|l| l.arch == b.arch)) {
                 Some(leader) if ccache => vec![bundle_step(leader)],
+                // Every bundle waits for the driver.
+                _ if bundles.iter().any(|b| step == bundle_step(b)) => {
+                    vec![install::PROGRAMS_STEP.into()]
+                }
                 _ => Vec::new(),
             }
         }
@@ -366,8 +371,9 @@ mod tests {
             ["host-ocaml", "bundle qemu-arm64"]
         );
         assert_eq!(deps("bundle qemu-9pfs-arm64", true), ["bundle qemu-arm64"]);
-        assert!(deps("bundle qemu-9pfs-arm64", false).is_empty());
-        assert!(deps("bundle qemu-arm64", true).is_empty());
+        assert_eq!(deps("bundle qemu-9pfs-arm64", false), ["programs"]);
+        assert_eq!(deps("bundle qemu-arm64", true), ["programs"]);
+        assert!(deps("programs", true).is_empty());
         assert_eq!(deps("host-dune", true), ["host-findlib"]);
         assert_eq!(deps("install", true).len(), bundles.len());
     }
