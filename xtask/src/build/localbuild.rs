@@ -21,7 +21,7 @@ use crate::util::ready::Ready;
 use crate::util::step::{self, Timing};
 use crate::util::step_cache::StepCache;
 use anyhow::{Context as _, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -240,10 +240,16 @@ fn cross_key(trees: &host::Trees, host: &HostTools) -> Result<(String, PathBuf)>
     let sh = probe::shell()?;
     let host_ocaml = probe::read(cmd!(sh, "ocamlopt -version").env("PATH", &path))
         .context("asking the host OCaml its version")?;
-    let host_bin = probe::read(cmd!(sh, "ocamlopt -config-var bindir").env("PATH", &path))
-        .context("asking the host OCaml where its programs are")?;
+    // Where the `ocamlrun` the cross compiler's bytecode programs name is:
+    // ours, or the one on PATH.
+    let host_bin = match &host.bin_dir {
+        Some(dir) => dir.clone(),
+        None => ocaml_unikraft_toolchain::which::on_path("ocamlrun")
+            .and_then(|ocamlrun| ocamlrun.parent().map(Path::to_path_buf))
+            .context("the host OCaml has no ocamlrun on PATH")?,
+    };
     let key = format!("{}\nhost ocamlopt {}", trees.ocaml_key, host_ocaml.trim());
-    Ok((key, PathBuf::from(host_bin.trim())))
+    Ok((key, host_bin))
 }
 
 /// The step cache of this build, unless `--no-step-cache`. Its remote
