@@ -74,8 +74,11 @@ pub(crate) struct Programs {
 /// The step that builds the programs, in progress lines and timings.
 pub(crate) const PROGRAMS_STEP: &str = "programs";
 
-/// Stands in the recipe for cargo's target directory in the build tree.
+/// Stand in the recipe for cargo's target directory in the build tree,
+/// and for cargo itself (the one running the xtask, when it does: its
+/// path is not an input, `rustc -vV` is).
 const CARGO_TARGET: &str = "${cargo-target}";
+const CARGO: &str = "${cargo}";
 
 /// Builds the C driver and the runner (release: the driver runs thousands
 /// of times per OCaml build) into `<build>/programs`, unless they are up
@@ -88,7 +91,7 @@ pub(crate) fn build_programs(
     let dir = ctx.build_dir.join("programs");
     let target_dir = ctx.build_dir.join("cargo");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let recipe = [Cmd::new(cargo)
+    let recipe = [Cmd::new(CARGO)
         .args(["build", "--release", "--package", "ocaml-unikraft-toolchain"])
         .args(["--features", "boot", "--bins", "--target-dir", CARGO_TARGET])];
     let programs = Programs {
@@ -116,7 +119,7 @@ pub(crate) fn build_programs(
     step.run(&ctx.log_dir(), jobserver, None, |log| {
         let [build] = &recipe;
         build
-            .resolve(&[(CARGO_TARGET, &target_dir)])?
+            .resolve(&[(CARGO_TARGET, &target_dir), (CARGO, Path::new(&cargo))])?
             .dir(&ctx.root)
             .run_build(log, ctx.verbose, jobserver, None)
             .context("building the C driver and the runner (toolchain/)")?;
