@@ -92,7 +92,12 @@ pub(crate) fn build_programs(
     let target_dir = ctx.build_dir.join("cargo");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let recipe = [Cmd::new(CARGO)
-        .args(["build", "--release", "--package", "ocaml-unikraft-toolchain"])
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "ocaml-unikraft-toolchain",
+        ])
         .args(["--features", "boot", "--bins", "--target-dir", CARGO_TARGET])];
     let programs = Programs {
         driver: dir.join(DRIVER),
@@ -143,8 +148,7 @@ const DRIVER: &str = "ocaml-unikraft-cc";
 /// compiler.
 fn programs_inputs(ctx: &Context) -> Result<String> {
     let sh = probe::shell()?;
-    let rustc = probe::read(cmd!(sh, "rustc -vV"))
-        .context("asking rustc its version")?;
+    let rustc = probe::read(cmd!(sh, "rustc -vV")).context("asking rustc its version")?;
     let mut inputs = format!("{PROGRAMS_STEP}\n{}\n", rustc.trim());
     let toolchain = ctx.root.join("toolchain");
     let files = fs::files_below(&toolchain)?

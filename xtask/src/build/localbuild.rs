@@ -122,8 +122,7 @@ pub(crate) fn build(ctx: &Context, opts: &LocalbuildOpts, dest: &Dest) -> Result
     let (installed, host_tools) = std::thread::scope(|s| {
         let installed = s.spawn(|| {
             let _release_waiters = built.closer();
-            let driver_and_runner =
-                install::build_programs(ctx, &jobserver, step_cache.as_ref())?;
+            let driver_and_runner = install::build_programs(ctx, &jobserver, step_cache.as_ref())?;
             let programs = programs.get_or_init(|| driver_and_runner);
             let stages = backends::build(ctx, &bundles, &inputs, &bundle_opts)?;
             install::install(

@@ -5,7 +5,9 @@
 //! options) and, for a [`BuildStep`], of the commands it runs. A step deletes
 //! its stamp before it starts and writes it after success, so an interrupted
 //! step always runs again, and changing any input changes the key and reruns
-//! exactly the steps that depend on it.
+//! exactly the steps that depend on it. A [`BuildStep`] with a step cache
+//! ([`crate::util::step_cache`]) first looks there for outputs built for
+//! its key, and keeps there what it builds.
 
 use crate::util::cmd::Cmd;
 use crate::util::progress;
@@ -31,6 +33,9 @@ pub(crate) struct Timing {
     /// and from records written before runs were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) run: Option<Run>,
+    /// The step was restored from the step cache, not built.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) restored: bool,
 }
 
 impl Timing {
@@ -169,7 +174,7 @@ pub(crate) fn run_step(
     work()?;
     stamp.record(key)?;
     let cpu = crate::util::cmd::child_cpu_seconds() - cpu_before;
-    record_timing(log_dir, name, start.elapsed().as_secs_f64(), cpu)?;
+    record_timing(log_dir, name, start.elapsed().as_secs_f64(), Some(cpu))?;
     Ok(StepResult::Ran)
 }
 
@@ -288,7 +293,9 @@ impl BuildStep<'_> {
     }
 
     /// Runs `work`, given the log, unless the stamp records the key (see
-    /// [`run_step`]). It first takes a token of `jobserver` and holds it to
+    /// [`run_step`]) or the step cache has the outputs for it (restored
+    /// then, without a job slot; what `work` built is kept there after).
+    /// It first takes a token of `jobserver` and holds it to
     /// the end: the token pays for the implicit job slot of the make it
     /// starts (a make given jobserver fds runs one job without a token), as
     /// GNU make takes a slot for every recipe that runs a sub-make. So the
@@ -375,7 +382,7 @@ impl BuildStep<'_> {
             Ok(true) => {
                 self.stamp.record(key)?;
                 let seconds = start.elapsed().as_secs_f64();
-                record_timing(log_dir, &self.name, seconds, 0.0)?;
+                record_timing(log_dir, &self.name, seconds, None)?;
                 progress::say(
                     &self.name,
                     &format!("restored from the step cache in {seconds:.1} s"),
@@ -410,17 +417,25 @@ pub(crate) fn key_with_recipe(inputs: &str, recipe: &[Cmd]) -> String {
     key
 }
 
-fn record_timing(log_dir: &Path, name: &str, wall_seconds: f64, cpu_seconds: f64) -> Result<()> {
+/// Appends a step's timing to `timings.jsonl`: with the CPU seconds of the
+/// commands it ran, or none for a step restored from the step cache.
+fn record_timing(
+    log_dir: &Path,
+    name: &str,
+    wall_seconds: f64,
+    cpu_seconds: Option<f64>,
+) -> Result<()> {
     std::fs::create_dir_all(log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
     let path = log_dir.join("timings.jsonl");
     let timing = Timing {
         step: name.to_owned(),
         wall_seconds,
-        cpu_seconds: Some(cpu_seconds),
+        cpu_seconds,
         finished_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
         run: RUN.get().copied(),
+        restored: cpu_seconds.is_none(),
     };
     let line = serde_json::to_string(&timing)?;
     let mut file = std::fs::OpenOptions::new()
@@ -481,6 +496,7 @@ mod tests {
             cpu_seconds: None,
             finished_unix: finished,
             run: None,
+            restored: false,
         };
         let steps = [
             step("host-ocaml", 0.0, 300.0),
@@ -583,6 +599,46 @@ mod tests {
         assert_eq!(rebuilt, StepResult::Ran, "a missing output reruns");
         let timings = std::fs::read_to_string(dir.join("logs/timings.jsonl")).unwrap();
         assert_eq!(timings.lines().count(), 3);
+    }
+
+    #[test]
+    fn a_build_step_with_a_step_cache_restores_what_it_built_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let cache = StepCache::new(dir.join("cache"), None).unwrap();
+        let cached = |dir: &Path| Cached {
+            store: &cache,
+            outputs: Outputs {
+                dir: dir.join("out"),
+                kind: crate::util::step_cache::OutputKind::Whole,
+                roots: Vec::new(),
+            },
+        };
+        let step = |dir: &Path| BuildStep {
+            output: Some(dir.join("out/file")),
+            cache: Some(cached(dir)),
+            ..build_step(dir, &[])
+        };
+        let jobserver = jobserver::Client::new(1).unwrap();
+        let runs = std::cell::Cell::new(0);
+        let build = |dir: &Path| {
+            step(dir)
+                .run(&dir.join("logs"), &jobserver, None, |_| {
+                    runs.set(runs.get() + 1);
+                    std::fs::create_dir_all(dir.join("out"))?;
+                    std::fs::write(dir.join("out/file"), "built")?;
+                    Ok(())
+                })
+                .unwrap()
+        };
+        assert_eq!(build(dir), StepResult::Ran);
+        // Another tree, as after `rm -rf` or in a fresh clone.
+        let other = dir.join("other");
+        assert_eq!(build(&other), StepResult::Restored);
+        assert_eq!(build(&other), StepResult::UpToDate);
+        assert_eq!(runs.get(), 1, "built once");
+        let restored = std::fs::read_to_string(other.join("out/file")).unwrap();
+        assert_eq!(restored, "built");
     }
 
     #[test]

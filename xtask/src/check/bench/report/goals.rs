@@ -327,6 +327,7 @@ mod tests {
             cpu_seconds: Some(cpu),
             finished_unix: finished,
             run,
+            restored: false,
         }
     }
 

@@ -398,8 +398,9 @@ fn stage_markdown(stage: &BundleStage) -> String {
 fn steps_table<'a>(timings: impl IntoIterator<Item = &'a Timing>) -> String {
     let mut out = String::from("| step | wall s | CPU s |\n|---|---|---|\n");
     for timing in timings {
+        let restored = if timing.restored { " (restored)" } else { "" };
         out.push_str(&format!(
-            "| {} | {:.1} | {} |\n",
+            "| {}{restored} | {:.1} | {} |\n",
             timing.step,
             timing.wall_seconds,
             timing.cpu_seconds.map_or("-".into(), |c| format!("{c:.1}"))
@@ -599,6 +600,7 @@ mod tests {
             cpu_seconds: Some(cpu),
             finished_unix: 1000.0,
             run: None,
+            restored: false,
         };
         let stats = |hits, misses| crate::build::ccache::Stats {
             direct_hits: hits,
@@ -641,7 +643,15 @@ mod tests {
                     critical_path: Some("host-ocaml 300 s -> ocaml-x86_64 250 s".into()),
                 },
             ],
-            warm: run(100.0, 80.0, vec![step("host-ocaml", 9.0, 0.0)]),
+            warm: run(
+                100.0,
+                80.0,
+                vec![Timing {
+                    restored: true,
+                    cpu_seconds: None,
+                    ..step("host-ocaml", 9.0, 0.0)
+                }],
+            ),
             noop_seconds: 0.2,
             fresh_clone: FreshClone {
                 first: setup(150.0, 40.0),
@@ -654,7 +664,7 @@ mod tests {
         assert!(markdown.contains("| host-ocaml | 300.0 | 290.0 |"));
         assert!(markdown.contains("with the caches warm: 100 s wall, 80 CPU-s"));
         assert!(
-            markdown.contains("| host-ocaml | 9.0 | 0.0 |"),
+            markdown.contains("| host-ocaml (restored) | 9.0 | - |"),
             "the warm run's steps"
         );
         assert!(markdown.contains("compiling its xtask 150 s"), "{markdown}");
