@@ -174,11 +174,10 @@ pub(crate) struct LocalbuildOpts {
     /// that cannot have an option are left out (9pfs is QEMU only)
     #[arg(long = "option", value_enum)]
     pub(crate) options: Vec<BuildOption>,
-    /// Only the plain bundles: leave out the variants built by default
-    /// (qemu-9pfs for both arches and qemu-debug for x86_64, which
-    /// localtests boots)
+    /// Also build the variants localtests boots (qemu-9pfs for both
+    /// arches, qemu-debug for x86_64), which the default leaves out
     #[arg(long, conflicts_with = "options")]
-    pub(crate) no_variants: bool,
+    pub(crate) test_variants: bool,
     /// Stop the other bundles as soon as one fails
     #[arg(long)]
     pub(crate) fail_fast: bool,

@@ -59,7 +59,7 @@ pub(crate) fn build(ctx: &Context, opts: &LocalbuildOpts, dest: &Dest) -> Result
         backends: &opts.backends,
         arches: &opts.arches,
         options: &opts.options,
-        no_variants: opts.no_variants,
+        test_variants: opts.test_variants,
     })?;
 
     // Held to the end: two runs on one build tree would build the same
@@ -368,7 +368,11 @@ mod tests {
 
     #[test]
     fn cross_compilers_wait_for_host_ocaml_and_their_leader_only() {
-        let bundles = crate::target::select(&Selection::default()).unwrap();
+        let bundles = crate::target::select(&Selection {
+            test_variants: true,
+            ..Selection::default()
+        })
+        .unwrap();
         let leaders = crate::target::leaders(&bundles);
         let deps = |step: &str, ccache| dependencies(step, &bundles, &leaders, ccache);
         assert_eq!(

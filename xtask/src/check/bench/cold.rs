@@ -7,8 +7,8 @@
 //! 3. no-op, right after;
 //! 4. two fresh clones of the repository's HEAD in other directories, the
 //!    caches warm: the first compiles its xtask from an empty cargo target
-//!    directory, the second from the one the first left; `localtests`
-//!    then runs on the second clone's toolchain.
+//!    directory, the second from the one the first left; then, on the
+//!    second clone, `localbuild --test-variants` and `localtests`.
 //!
 //! Each run's wall time is measured here, its CPU time (the whole process
 //! tree) by `wait4`; its steps' times and its ccache statistics come from
@@ -94,13 +94,26 @@ pub(crate) fn measure(ctx: &Context, jobs: &[usize]) -> Result<Cold> {
     let first = set_up_clone(ctx, &scratch.join("clone-1"), &caches, last_jobs)?;
     let second_dir = scratch.join("clone-2");
     let second = set_up_clone(ctx, &second_dir, &caches, last_jobs)?;
-    progress::say("bench", "localtests on the second clone's toolchain");
+    progress::say(
+        "bench",
+        "the test variants, then localtests, on the second clone's toolchain",
+    );
     let start = Instant::now();
-    let localtests = Cmd::new("cargo")
-        .args(["xtask", "localtests", "--require", "qemu"])
-        .dir(&second_dir)
-        .env("CARGO_TARGET_DIR", &caches.cargo_target)
-        .run_timed(&scratch.join("clone-localtests.log"), ctx.verbose)
+    let in_clone = |args: &[&str]| {
+        Cmd::new("cargo")
+            .arg("xtask")
+            .args(args)
+            .dir(&second_dir)
+            .env("CARGO_TARGET_DIR", &caches.cargo_target)
+    };
+    let jobs_arg = format!("-j{last_jobs}");
+    let localtests = caches
+        .apply(in_clone(&["localbuild", &jobs_arg, "--test-variants"]))
+        .run_timed(&scratch.join("clone-test-variants.log"), ctx.verbose)
+        .and_then(|_| {
+            in_clone(&["localtests", "--require", "qemu"])
+                .run_timed(&scratch.join("clone-localtests.log"), ctx.verbose)
+        })
         .map(|_| start.elapsed().as_secs_f64())
         .map_err(|err| format!("{err:#}"));
     fs::remove_if_present(&scratch)?;

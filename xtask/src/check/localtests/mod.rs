@@ -13,8 +13,9 @@
 //!   Examples with a `<example>.devices` file (`netdev`, `blkdev`,
 //!   `share_read`) boot with a network device, a disk or a shared
 //!   directory and the host side of their test; the first two have no
-//!   Linux run. Bundles built with options (variants, installed by
-//!   default, see `target::DEFAULT_VARIANTS`) are targets too: a
+//!   Linux run. Bundles built with options (variants: those of
+//!   `target::TEST_VARIANTS` come from `localbuild --test-variants`) are
+//!   targets too: a
 //!   9pfs bundle boots the examples that use a shared directory and no
 //!   other, and those boot on 9pfs bundles only (not-applicable rows, `n/a`,
 //!   are listed together under the table); on a debug bundle Unikraft's
@@ -61,7 +62,7 @@ use crate::check::boots;
 use crate::check::table::{not_applicable_row, print_table, run_row, Row, Run, Verdict};
 use crate::cli::LocaltestsOpts;
 use crate::context::Context;
-use crate::target::{Arch, Backend, BuildOption, Bundle};
+use crate::target::{Arch, Backend, BuildOption, Bundle, TEST_VARIANTS};
 use crate::util::progress;
 use anyhow::{bail, Result};
 use boot_check::Boots;
@@ -94,11 +95,22 @@ pub(crate) fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
             prefix.display()
         );
     }
+    let missing = missing_test_variants(&installed);
+    for bundle in &missing {
+        progress::say(
+            "localtests",
+            &format!(
+                "{} is not installed: what it boots is not tested \
+                 (`cargo xtask localbuild --test-variants` builds it)",
+                bundle.name()
+            ),
+        );
+    }
     let boots = Boots {
         timeout: Duration::from_secs_f64(opts.timeout),
         blockers: boots::blockers(ctx, &prefix, &installed),
     };
-    check_required(&opts.require, &installed, &boots)?;
+    check_required(&opts.require, &installed, &missing, &boots)?;
     let mut rows = Vec::new();
     for bundle in &installed {
         rows.push(run_row("c-hello", &bundle.name(), || {
@@ -139,14 +151,36 @@ pub(crate) fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     Ok(())
 }
 
+/// The test variants whose plain bundle is installed but which are not.
+fn missing_test_variants(installed: &[Bundle]) -> Vec<Bundle> {
+    TEST_VARIANTS
+        .iter()
+        .filter(|(backend, arch, _)| installed.contains(&Bundle::new(*backend, *arch, &[])))
+        .map(|(backend, arch, options)| Bundle::new(*backend, *arch, options))
+        .filter(|variant| !installed.contains(variant))
+        .collect()
+}
+
 /// Fails unless every installed bundle of each `required` backend can boot
-/// here: a skipped boot must not pass for a test run where it was wanted.
-fn check_required(required: &[Backend], installed: &[Bundle], boots: &Boots) -> Result<()> {
+/// here and its test variants are installed: a skipped boot must not pass
+/// for a test run where it was wanted.
+fn check_required(
+    required: &[Backend],
+    installed: &[Bundle],
+    missing_variants: &[Bundle],
+    boots: &Boots,
+) -> Result<()> {
     let mut problems = Vec::new();
     for &backend in required {
         let of_backend: Vec<&Bundle> = installed.iter().filter(|b| b.backend == backend).collect();
         if of_backend.is_empty() {
             problems.push(format!("no {} bundle is installed", backend.name()));
+        }
+        for variant in missing_variants.iter().filter(|b| b.backend == backend) {
+            problems.push(format!(
+                "{} is not installed (`cargo xtask localbuild --test-variants`)",
+                variant.name()
+            ));
         }
         for bundle in of_backend {
             if let Some(reason) = boots.blocker(bundle) {
@@ -177,16 +211,32 @@ mod tests {
             blockers: HashMap::from([(fc.name(), "no KVM".to_string())]),
         };
         let installed = [qemu.clone(), fc.clone()];
-        assert!(check_required(&[Backend::Qemu], &installed, &boots).is_ok());
-        let err = check_required(&[Backend::Firecracker], &installed, &boots).unwrap_err();
+        assert!(check_required(&[Backend::Qemu], &installed, &[], &boots).is_ok());
+        let err = check_required(&[Backend::Firecracker], &installed, &[], &boots).unwrap_err();
         assert!(err
             .to_string()
             .contains("firecracker-x86_64 cannot boot here: no KVM"));
-        let err = check_required(&[Backend::Qemu], &[fc], &boots).unwrap_err();
+        let err =
+            check_required(&[Backend::Qemu], std::slice::from_ref(&fc), &[], &boots).unwrap_err();
         assert!(err.to_string().contains("no qemu bundle is installed"));
+        // A missing test variant of a required backend fails too.
+        let missing = missing_test_variants(&installed);
+        assert_eq!(
+            missing.iter().map(Bundle::name).collect::<Vec<_>>(),
+            ["qemu-9pfs-x86_64", "qemu-debug-x86_64"]
+        );
+        let err = check_required(&[Backend::Qemu], &installed, &missing, &boots).unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("qemu-9pfs-x86_64 is not installed"));
+        // ...of that backend only.
+        let err = check_required(&[Backend::Firecracker], &[fc], &missing, &boots).unwrap_err();
+        assert!(!err.to_string().contains("9pfs"), "{err}");
+        let with_variants: Vec<Bundle> = installed.iter().cloned().chain(missing).collect();
+        assert!(missing_test_variants(&with_variants).is_empty());
         boots
             .blockers
             .insert(qemu.name(), "qemu-system-x86_64 is not installed".into());
-        assert!(check_required(&[Backend::Qemu], &installed, &boots).is_err());
+        assert!(check_required(&[Backend::Qemu], &installed, &[], &boots).is_err());
     }
 }

@@ -157,8 +157,8 @@ pub(crate) struct ColdBuild {
 pub(crate) struct FreshClone {
     pub(crate) first: CloneSetup,
     pub(crate) second: CloneSetup,
-    /// `localtests --require qemu` on the second clone's toolchain: its
-    /// wall time, or how it failed.
+    /// `localbuild --test-variants` then `localtests --require qemu` on the
+    /// second clone's toolchain: their wall time, or how they failed.
     pub(crate) localtests: Result<f64, String>,
 }
 

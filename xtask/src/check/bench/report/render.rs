@@ -152,7 +152,7 @@ impl Report {
         ));
         out.push_str(&steps_table(&c.warm.steps));
         out.push_str(&format!(
-            "\nThen a no-op localbuild: {:.2} s.\n\nThen a fresh clone of HEAD in another directory, set up with those caches: {}. A second fresh clone, its xtask compiled with the cargo target directory the first left (shared as the step cache is): {}. `cargo xtask localtests --require qemu` on the second clone's toolchain: {localtests}.\n",
+            "\nThen a no-op localbuild: {:.2} s.\n\nThen a fresh clone of HEAD in another directory, set up with those caches: {}. A second fresh clone, its xtask compiled with the cargo target directory the first left (shared as the step cache is): {}. On the second clone, `cargo xtask localbuild --test-variants` (the variants localtests boots) and then `cargo xtask localtests --require qemu`: {localtests}.\n",
             c.noop_seconds,
             setup(&clone.first),
             setup(&clone.second),
