@@ -22,6 +22,7 @@ use crate::util::step::{run_step, BuildStep, Cached, Stamp, StepResult, Urgency}
 use crate::util::step_cache::{OutputKind, Outputs, StepCache};
 use anyhow::{Context as _, Result};
 use ocaml_unikraft_toolchain::layout;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// The install step's name in progress lines and timings.
@@ -74,31 +75,31 @@ pub(crate) struct Programs {
 /// The step that builds the programs, in progress lines and timings.
 pub(crate) const PROGRAMS_STEP: &str = "programs";
 
-/// Stand in the recipe for cargo's target directory in the build tree,
-/// and for cargo itself (the one running the xtask, when it does: its
-/// path is not an input, `rustc -vV` is).
-const CARGO_TARGET: &str = "${cargo-target}";
+/// Stands in the recipe for cargo itself (the one running the xtask, when
+/// it does: its path is not an input, `rustc -vV` is).
 const CARGO: &str = "${cargo}";
 
-/// Builds the C driver and the runner (release: the driver runs thousands
-/// of times per OCaml build) into `<build>/programs`, unless they are up
-/// to date or the step cache has them.
+/// Builds the C driver and the runner into `<build>/programs`, unless they
+/// are up to date or the step cache has them.
+///
+/// They are built beside the xtask, in cargo's own target directory and
+/// profile, with the xtask among the packages built so that cargo unifies
+/// the dependencies' features as it did for the xtask: every dependency is
+/// already compiled, and only the toolchain crate's programs are (a release
+/// build of their own compiled them all again, 35 CPU-s at the head of
+/// every cold build's critical path). The profile optimises the toolchain
+/// crate (Cargo.toml): the driver runs thousands of times per OCaml build.
 pub(crate) fn build_programs(
     ctx: &Context,
     jobserver: &jobserver::Client,
     step_cache: Option<&StepCache>,
 ) -> Result<Programs> {
     let dir = ctx.build_dir.join("programs");
-    let target_dir = ctx.build_dir.join("cargo");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let recipe = [Cmd::new(CARGO)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "ocaml-unikraft-toolchain",
-        ])
-        .args(["--features", "boot", "--bins", "--target-dir", CARGO_TARGET])];
+        .args(["build", "--package", "xtask", "--package"])
+        .arg("ocaml-unikraft-toolchain")
+        .args(["--features", "ocaml-unikraft-toolchain/boot", "--bins"])];
     let programs = Programs {
         driver: dir.join(DRIVER),
         runner: dir.join(layout::RUNNER),
@@ -123,18 +124,23 @@ pub(crate) fn build_programs(
     };
     step.run(&ctx.log_dir(), jobserver, None, |log| {
         let [build] = &recipe;
-        build
-            .resolve(&[(CARGO_TARGET, &target_dir), (CARGO, Path::new(&cargo))])?
+        without_run_env(build.resolve(&[(CARGO, Path::new(&cargo))])?)
             .dir(&ctx.root)
             .run_build(log, ctx.verbose, jobserver, None)
             .context("building the C driver and the runner (toolchain/)")?;
-        let release = target_dir.join("release");
+        let built = cargo_target_dir(&cargo, &ctx.root)?.join("debug");
         fs::install_tree(&dir, false, |tmp| {
             for program in [DRIVER, layout::RUNNER] {
-                std::fs::copy(release.join(program), tmp.join(program))
+                std::fs::copy(built.join(program), tmp.join(program))
                     .with_context(|| format!("copying {program}"))?;
             }
-            Ok(())
+            // The profile's debug information (25 MB a program) is of no
+            // use to a user.
+            Cmd::new("strip")
+                .args([DRIVER, layout::RUNNER])
+                .dir(tmp)
+                .run_build(log, ctx.verbose, jobserver, None)
+                .context("stripping the programs (strip is binutils')")
         })
     })?;
     Ok(programs)
@@ -142,6 +148,45 @@ pub(crate) fn build_programs(
 
 /// The C driver's name as cargo builds it.
 const DRIVER: &str = "ocaml-unikraft-cc";
+
+/// `cmd` without the variables `cargo run` set for the xtask: a build
+/// script that reads one (ring's reads `CARGO_MANIFEST_DIR`) would see it
+/// changed since the xtask's build, and cargo would compile it and all that
+/// depends on it again.
+fn without_run_env(cmd: Cmd) -> Cmd {
+    std::env::vars_os()
+        .map(|(key, _)| key)
+        .filter(|key| {
+            let key = key.to_string_lossy();
+            key.starts_with("CARGO_PKG_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                ]
+                .contains(&key.as_ref())
+        })
+        .fold(cmd, Cmd::env_remove)
+}
+
+/// Where cargo builds in the workspace at `root` (`target/`, unless
+/// `CARGO_TARGET_DIR` or cargo's configuration says otherwise).
+fn cargo_target_dir(cargo: &OsStr, root: &Path) -> Result<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct Metadata {
+        target_directory: PathBuf,
+    }
+    let json = Cmd::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .dir(root)
+        .read(false)
+        .context("asking cargo for its target directory")?;
+    let metadata: Metadata =
+        serde_json::from_str(&json).context("reading `cargo metadata`'s output")?;
+    Ok(metadata.target_directory)
+}
 
 /// What the programs are built from: the toolchain crate's files, the
 /// workspace's manifest, lock file and cargo configuration, and the Rust

@@ -43,6 +43,7 @@ pub(crate) struct Cmd {
     args: Vec<OsString>,
     dir: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
+    env_removed: Vec<OsString>,
 }
 
 impl Cmd {
@@ -52,6 +53,7 @@ impl Cmd {
             args: Vec::new(),
             dir: None,
             env: Vec::new(),
+            env_removed: Vec::new(),
         }
     }
 
@@ -74,6 +76,12 @@ impl Cmd {
     pub(crate) fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
         self.env
             .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// The command without `key` in its environment.
+    pub(crate) fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
+        self.env_removed.push(key.as_ref().to_owned());
         self
     }
 
@@ -114,6 +122,9 @@ impl Cmd {
         }
         for (key, value) in &self.env {
             expr = expr.env(key, value);
+        }
+        for key in &self.env_removed {
+            expr = expr.env_remove(key);
         }
         expr
     }
@@ -189,6 +200,9 @@ impl Cmd {
         }
         for (key, value) in &self.env {
             command.env(key, value);
+        }
+        for key in &self.env_removed {
+            command.env_remove(key);
         }
         if let Some(jobserver) = jobserver {
             jobserver.configure_make(&mut command);
