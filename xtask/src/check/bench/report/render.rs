@@ -668,7 +668,8 @@ mod tests {
             "the warm run's steps"
         );
         assert!(markdown.contains("compiling its xtask 150 s"), "{markdown}");
-        assert!(markdown.contains("and then `cargo xtask localtests --require qemu`: **failed**: 1 failure."));
+        assert!(markdown
+            .contains("and then `cargo xtask localtests --require qemu`: **failed**: 1 failure."));
         for line in [
             "| cold localbuild -j8, every cache empty (wall) | 630.00 s | < 600 s | **no** |",
             "| cold localbuild -j8, every cache empty (CPU) | 1150.00 CPU-s | < 1100 CPU-s | **no** |",
