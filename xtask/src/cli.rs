@@ -156,7 +156,8 @@ pub(crate) struct InstallOpts {
 
 #[derive(Args, Debug, Clone)]
 pub(crate) struct LocalbuildOpts {
-    /// Parallel jobs shared by all builds [default: number of CPUs]
+    /// Parallel jobs shared by all builds, at most the number of CPUs
+    /// [default: number of CPUs]
     #[arg(short, long)]
     pub(crate) jobs: Option<usize>,
     /// Where to install [default: <repo>/_build]
