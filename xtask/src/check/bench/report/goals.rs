@@ -90,6 +90,13 @@ fn is_bundle(timing: &Timing) -> bool {
 fn bundle_stage(steps: &BTreeMap<String, Timing>, cores: usize) -> Result<BundleStage, String> {
     let bundles: Vec<&Timing> = steps.values().filter(|t| is_bundle(t)).collect();
     let first = bundles.first().ok_or("no bundle build was recorded")?;
+    if bundles.iter().any(|t| t.restored) {
+        return Err(
+            "the last localbuild restored bundles from the step cache instead of \
+                    building them (the cold builds below did build them)"
+                .into(),
+        );
+    }
     let run = first.run.ok_or(
         "the bundles' timings do not name their build and its -j (written by an older \
          localbuild); a cold `cargo xtask localbuild` records them",
@@ -386,6 +393,22 @@ mod tests {
         let narrow = bundle_stage(&together(8), 4).unwrap();
         assert_eq!(narrow.slots(), 4);
         assert!(close(narrow.efficiency(), 170.0 / (100.0 * 4.0)));
+    }
+
+    #[test]
+    fn restored_bundles_are_not_judged() {
+        let run = Some(Run {
+            started_unix: 100,
+            jobs: 2,
+        });
+        let mut restored = timing("bundle b", 0.1, 0.0, 190.0, run);
+        restored.restored = true;
+        let steps = last_of_each_step([timing("bundle a", 100.0, 90.0, 200.0, run), restored]);
+        let why = bundle_stage(&steps, 2).unwrap_err();
+        assert!(
+            why.contains("restored bundles from the step cache"),
+            "{why}"
+        );
     }
 
     #[test]
