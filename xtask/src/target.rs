@@ -10,8 +10,9 @@ use anyhow::{bail, Result};
 /// The variants localtests boots besides the plain bundles: `share_read`
 /// on 9pfs (x86_64 over PCI, arm64 over MMIO), every other example on
 /// debug. localbuild builds them with `--test-variants` only: each is one
-/// more Unikraft build (together about 260 CPU-s of a cold build's 1,500),
-/// and a user who links for one is told how to build it.
+/// more Unikraft build (together about 200 CPU-s; a cold build of the rest
+/// takes about 1,050), and a user who links for one is told how to build
+/// it.
 pub(crate) const TEST_VARIANTS: &[(Backend, Arch, &[BuildOption])] = &[
     (Backend::Qemu, Arch::X86_64, &[BuildOption::NinePfs]),
     (Backend::Qemu, Arch::X86_64, &[BuildOption::Debug]),
