@@ -42,6 +42,15 @@ impl Caches {
             .env("OCAML_UNIKRAFT_STEP_CACHE_REMOTE", "")
     }
 
+    /// `cargo ARGS` in the clone at `dir`, with the clones' shared cargo
+    /// target directory.
+    fn cargo_in(&self, dir: &Path, args: &[&str]) -> Cmd {
+        Cmd::new("cargo")
+            .args(args)
+            .dir(dir)
+            .env("CARGO_TARGET_DIR", &self.cargo_target)
+    }
+
     fn clear(&self) -> Result<()> {
         fs::remove_if_present(&self.ccache)?;
         fs::remove_if_present(&self.steps)
@@ -99,19 +108,14 @@ pub(crate) fn measure(ctx: &Context, jobs: &[usize]) -> Result<Cold> {
         "the test variants, then localtests, on the second clone's toolchain",
     );
     let start = Instant::now();
-    let in_clone = |args: &[&str]| {
-        Cmd::new("cargo")
-            .arg("xtask")
-            .args(args)
-            .dir(&second_dir)
-            .env("CARGO_TARGET_DIR", &caches.cargo_target)
-    };
     let jobs_arg = format!("-j{last_jobs}");
+    let test_variants = ["xtask", "localbuild", &jobs_arg, "--test-variants"];
     let localtests = caches
-        .apply(in_clone(&["localbuild", &jobs_arg, "--test-variants"]))
+        .apply(caches.cargo_in(&second_dir, &test_variants))
         .run_timed(&scratch.join("clone-test-variants.log"), ctx.verbose)
         .and_then(|_| {
-            in_clone(&["localtests", "--require", "qemu"])
+            caches
+                .cargo_in(&second_dir, &["xtask", "localtests", "--require", "qemu"])
                 .run_timed(&scratch.join("clone-localtests.log"), ctx.verbose)
         })
         .map(|_| start.elapsed().as_secs_f64())
@@ -148,12 +152,7 @@ fn set_up_clone(ctx: &Context, dir: &Path, caches: &Caches, jobs: usize) -> Resu
             .arg(dir),
         "clone",
     )?;
-    let cargo = |args: &[&str]| {
-        Cmd::new("cargo")
-            .args(args)
-            .dir(dir)
-            .env("CARGO_TARGET_DIR", &caches.cargo_target)
-    };
+    let cargo = |args: &[&str]| caches.cargo_in(dir, args);
     let xtask_seconds = timed(cargo(&["build", "-q", "-p", "xtask"]), "xtask")?;
     progress::say(
         "bench",
