@@ -72,6 +72,15 @@ pub(crate) enum Command {
     /// The pinned MirageOS sources are in tests/mirage/sources.toml; the
     /// work goes under <build>/mirage.
     MirageTests(MirageTestsOpts),
+    /// Build OCaml's own testsuite programs (of the pinned OCaml source)
+    /// with the installed cross compilers and boot each on every installed
+    /// QEMU bundle, against its reference output
+    ///
+    /// Which tests run is read from their ocamltest headers with the rules
+    /// of tests/ocaml-testsuite/selection.toml; the native build of each
+    /// is run here as the control. The work goes under
+    /// <build>/tests/ocaml-testsuite.
+    OcamlTests(OcamlTestsOpts),
     /// Measure build, driver, image and boot figures into bench/report.md
     ///
     /// Needs a finished localbuild; cold build times are the ones it
@@ -116,6 +125,27 @@ pub(crate) struct LocaltestsOpts {
     /// (repeatable): its boots must not be skipped
     #[arg(long, value_enum)]
     pub(crate) require: Vec<Backend>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub(crate) struct OcamlTestsOpts {
+    /// The prefix localbuild installed into [default: <repo>/_build]
+    #[arg(long)]
+    pub(crate) prefix: Option<PathBuf>,
+    /// Seconds a test may run before it counts as hung
+    #[arg(long, default_value_t = 120.0)]
+    pub(crate) timeout: f64,
+    /// Parallel builds and boots [default: number of CPUs]
+    #[arg(short, long)]
+    pub(crate) jobs: Option<usize>,
+    /// Only the tests whose id (`parallel/tak.ml`) contains this
+    /// (repeatable) [default: every selected test]
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) only: Vec<String>,
+    /// Only this installed QEMU bundle (repeatable; `qemu-x86_64`,
+    /// `qemu-debug-x86_64`, ...) [default: every one]
+    #[arg(long = "bundle", value_name = "NAME")]
+    pub(crate) bundles: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

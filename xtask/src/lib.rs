@@ -49,6 +49,7 @@ pub fn run() -> Result<ExitCode> {
         }
         cli::Command::Localtests(opts) => check::localtests::localtests(&ctx, &opts),
         cli::Command::MirageTests(opts) => check::mirage::mirage_tests(&ctx, &opts),
+        cli::Command::OcamlTests(opts) => check::ocaml_tests::ocaml_tests(&ctx, &opts),
         cli::Command::DefaultArch { arch, prefix } => {
             let prefix = ctx.prefix(prefix.as_deref())?;
             // In an opam switch, the file is opam's: the staged one changes,

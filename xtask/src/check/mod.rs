@@ -4,6 +4,8 @@
 //! - [`localtests`]: examples built and booted on every installed bundle;
 //! - [`mirage`]: MirageOS unikernels built with the installed toolchain and
 //!   booted;
+//! - [`ocaml_tests`]: OCaml's own testsuite programs, built with the
+//!   installed cross compilers and booted;
 //! - [`bench`]: the figures users choose a toolchain by, against goals.
 //!
 //! What they share:
@@ -17,5 +19,6 @@ pub(crate) mod boots;
 pub(crate) mod doctor;
 pub(crate) mod localtests;
 pub(crate) mod mirage;
+pub(crate) mod ocaml_tests;
 pub(crate) mod smoke;
 pub(crate) mod table;

@@ -14,7 +14,7 @@ pub(crate) enum Verdict {
     /// It should run here but cannot (the VMM is missing, say).
     Skip(String),
     /// It is not meant to run on this target (localtests' `Expected::not_for`).
-    NotApplicable(&'static str),
+    NotApplicable(String),
 }
 
 pub(crate) struct Row {
@@ -47,11 +47,11 @@ pub(crate) fn run_row(
 }
 
 /// A row for a test that is not meant for `target`.
-pub(crate) fn not_applicable_row(test: &str, target: &str, reason: &'static str) -> Row {
+pub(crate) fn not_applicable_row(test: &str, target: &str, reason: impl Into<String>) -> Row {
     Row {
         test: test.into(),
         target: target.into(),
-        verdict: Verdict::NotApplicable(reason),
+        verdict: Verdict::NotApplicable(reason.into()),
         ending: None,
         first_output: None,
         time: Duration::ZERO,
@@ -136,7 +136,7 @@ pub(crate) fn print_table(rows: &[Row]) {
 fn print_not_applicable(rows: &[Row]) {
     let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
     for row in rows {
-        let Verdict::NotApplicable(reason) = row.verdict else {
+        let Verdict::NotApplicable(reason) = &row.verdict else {
             continue;
         };
         match groups

@@ -218,7 +218,7 @@ fn dune_build(
 /// Dune does not know that a link depends on the installed bundles and
 /// driver, so it would keep images linked against old ones: the build
 /// starts over when anything installed changed since the last run.
-fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
+pub(crate) fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
     let mut installed = String::new();
     for dir in ["bin", "lib", "share"] {
         let dir = prefix.join(dir);

@@ -49,13 +49,13 @@
 //! - [`runner_stop`]: the `runner_stop` rows, the runner stopped by signals;
 //! - [`compare`]: a run against what was expected, and a line diff.
 
-mod boot_check;
+pub(crate) mod boot_check;
 mod c_smoke;
-mod compare;
+pub(crate) mod compare;
 mod device_tests;
-mod dune;
-mod expected;
-mod native;
+pub(crate) mod dune;
+pub(crate) mod expected;
+pub(crate) mod native;
 mod runner_stop;
 
 use crate::check::boots;

@@ -1,0 +1,330 @@
+//! `cargo xtask ocaml-tests`: OCaml's own testsuite, from the pinned OCaml
+//! source, built with the installed cross compilers and booted on every
+//! installed QEMU bundle.
+//!
+//! Which tests run is read from their ocamltest headers ([`selection`],
+//! with the rules and the exclusions in
+//! `tests/ocaml-testsuite/selection.toml`). The selected ones are built by
+//! one dune run ([`project`]) in a native `linux` context and one context
+//! per bundle; the native build, run on this machine in an empty
+//! directory, is the control. Each run's console must equal the test's
+//! reference byte for byte and its status the header's (0 unless it says).
+//!
+//! - [`header`]: the `(* TEST ... *)` header, parsed;
+//! - [`selection`]: what the rules make of each header;
+//! - [`project`]: the dune project the selected tests build in;
+//! - [`report`]: the table of results.
+
+mod header;
+mod project;
+mod report;
+mod selection;
+
+use crate::build::sources::{self, Fetcher};
+use crate::check::boots;
+use crate::check::localtests::boot_check::{boot_and_check, Boots};
+use crate::check::localtests::dune::forget_stale_build;
+use crate::check::localtests::expected::Expected;
+use crate::check::localtests::native;
+use crate::check::table::{not_applicable_row, run_row, Row, Verdict};
+use crate::cli::{OcamlTestsOpts, SourceOpts};
+use crate::context::Context;
+use crate::target::{Backend, BuildOption, Bundle};
+use crate::util::progress;
+use anyhow::{bail, Context as _, Result};
+use ocaml_unikraft_toolchain::layout;
+use rayon::prelude::*;
+use selection::{Choice, Rules, Spec};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The native context, the control.
+const LINUX: &str = "linux";
+/// The target of rows for tests that run nowhere.
+const EVERYWHERE: &str = "all";
+
+pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
+    let prefix = ctx.prefix(opts.prefix.as_deref())?;
+    let bundles = targets(&prefix, &opts.bundles)?;
+    let testsuite = pinned_testsuite(ctx)?;
+    let rules = Rules::load(&ctx.root.join("tests/ocaml-testsuite/selection.toml"))?;
+    let mut chosen = rules.choose_all(&testsuite.join("tests"))?;
+    if !opts.only.is_empty() {
+        chosen.retain(|(id, _)| opts.only.iter().any(|part| id.contains(part.as_str())));
+        if chosen.is_empty() {
+            bail!("no test's id contains any of {:?}", opts.only);
+        }
+    }
+    let specs: Vec<&Spec> = chosen
+        .iter()
+        .filter_map(|(_, choice)| match choice {
+            Choice::Run(spec) => Some(spec.as_ref()),
+            Choice::NotApplicable(_) => None,
+        })
+        .collect();
+    progress::say(
+        "ocaml-tests",
+        &format!(
+            "{} of {} testsuite programs selected, for {} and {}",
+            specs.len(),
+            chosen.len(),
+            LINUX,
+            bundles
+                .iter()
+                .map(Bundle::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let work = ctx.build_dir.join("tests/ocaml-testsuite");
+    let project_dir = work.join("project");
+    let build = work.join("build");
+    project::write(&project_dir, &specs, &testsuite.join("lib"))?;
+    let build_log = build_all(ctx, &prefix, &project_dir, &build, &bundles, opts.jobs)?;
+
+    let boots = Boots {
+        timeout: Duration::from_secs_f64(opts.timeout),
+        blockers: boots::blockers(ctx, &prefix, &bundles),
+    };
+    let mut jobs: Vec<(&Spec, Option<&Bundle>)> = Vec::new();
+    for spec in &specs {
+        jobs.push((spec, None));
+        jobs.extend(bundles.iter().map(|b| (*spec, Some(b))));
+    }
+    let done = AtomicUsize::new(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.unwrap_or_else(num_cpus))
+        .build()?;
+    let mut rows: Vec<Row> = pool.install(|| {
+        jobs.par_iter()
+            .map(|(spec, bundle)| {
+                let row = run_one(spec, *bundle, &build, &build_log, &boots);
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 50 == 0 || n == jobs.len() {
+                    progress::say("ocaml-tests", &format!("{n} of {} runs done", jobs.len()));
+                }
+                row
+            })
+            .collect()
+    });
+    for (id, choice) in &chosen {
+        if let Choice::NotApplicable(reason) = choice {
+            rows.push(not_applicable_row(id, EVERYWHERE, reason.as_str()));
+        }
+    }
+    let targets: Vec<String> = std::iter::once(LINUX.to_string())
+        .chain(bundles.iter().map(Bundle::name))
+        .collect();
+    report::print(&rows, &targets);
+    let failed = rows
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Fail(_)))
+        .count();
+    if failed > 0 {
+        bail!("{failed} testsuite run(s) failed");
+    }
+    Ok(())
+}
+
+/// Every installed QEMU bundle with a cross compiler for its arch (but
+/// the nodevices ones, which bench measures), or those named.
+fn targets(prefix: &Path, named: &[String]) -> Result<Vec<Bundle>> {
+    let installed: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
+        .into_iter()
+        .filter(|b| {
+            b.backend == Backend::Qemu
+                && !b.has(BuildOption::NoDevices)
+                && layout::has_compiler(prefix, b.arch)
+        })
+        .collect();
+    if installed.is_empty() {
+        bail!(
+            "no QEMU bundle with its cross compiler is installed in {}\nhelp: run `cargo xtask localbuild` first",
+            prefix.display()
+        );
+    }
+    if named.is_empty() {
+        return Ok(installed);
+    }
+    named
+        .iter()
+        .map(|name| {
+            installed
+                .iter()
+                .find(|b| &b.name() == name)
+                .cloned()
+                .with_context(|| {
+                    let names: Vec<String> = installed.iter().map(Bundle::name).collect();
+                    format!(
+                        "{name} is not an installed QEMU bundle\nhelp: installed: {}",
+                        names.join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+/// testsuite/ of the pinned OCaml source, extracted if it is not yet.
+fn pinned_testsuite(ctx: &Context) -> Result<PathBuf> {
+    let opts = SourceOpts {
+        only: vec!["ocaml".into()],
+        ..SourceOpts::default()
+    };
+    let pins = sources::selected(ctx, &opts)?;
+    sources::prepare(ctx, &opts, &pins, &Fetcher::new()?)?;
+    let ocaml = pins
+        .iter()
+        .find(|s| s.name == "ocaml")
+        .context("sources.toml has no 'ocaml'")?;
+    Ok(sources::source_dir(ctx, &opts, ocaml).join("testsuite"))
+}
+
+/// One dune run builds every test for Linux and every bundle. A test that
+/// does not build fails its rows, not the others: dune goes on past
+/// errors, and its output is kept in the returned log.
+fn build_all(
+    ctx: &Context,
+    prefix: &Path,
+    project: &Path,
+    build: &Path,
+    bundles: &[Bundle],
+    jobs: Option<usize>,
+) -> Result<PathBuf> {
+    forget_stale_build(prefix, build)?;
+    std::fs::create_dir_all(build)?;
+    let workspace = build.join("dune-workspace.generated");
+    std::fs::write(&workspace, workspace_text(bundles))?;
+    let log = build.with_extension("log");
+    let start = Instant::now();
+    progress::say(
+        "ocaml-tests",
+        &format!("building with dune (log: {})", log.display()),
+    );
+    let jobs = jobs.unwrap_or_else(num_cpus).to_string();
+    let output = duct::cmd!(
+        "dune",
+        "build",
+        "--root",
+        project,
+        "--workspace",
+        &workspace,
+        "--build-dir",
+        build,
+        "-j",
+        jobs,
+        "--display",
+        "short"
+    )
+    .env("PATH", crate::build::host::user_path(ctx, prefix))
+    .env("OCAMLFIND_CONF", crate::build::findlib::main_conf(prefix))
+    // The images depend on the installed bundles, which dune does not
+    // track: never replay a link from dune's shared cache.
+    .env("DUNE_CACHE", "disabled")
+    .stderr_to_stdout()
+    .stdout_capture()
+    .unchecked()
+    .run()
+    .context("running dune (is the host dune on PATH? `cargo xtask localbuild` builds it)")?;
+    std::fs::write(&log, &output.stdout)?;
+    progress::say(
+        "ocaml-tests",
+        &format!(
+            "dune {} in {:.0} s",
+            match output.status.success() {
+                true => "built every test",
+                false => "failed on some tests (their rows say which)",
+            },
+            start.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(log)
+}
+
+/// The native `linux` context and one cross context per bundle.
+fn workspace_text(bundles: &[Bundle]) -> String {
+    let mut text = format!("(lang dune 3.18)\n(context (default (name {LINUX})))\n");
+    for bundle in bundles {
+        text.push_str(&format!(
+            "(context (default (name {}) (toolchain {})\n  (env (_ (link_flags (-cclib \"-z unikraft-backend={}\"))))))\n",
+            bundle.name(),
+            crate::build::ocaml::toolchain_name(bundle.arch),
+            bundle.backend_name()
+        ));
+    }
+    text
+}
+
+/// Runs one test natively (no bundle: the control) or on one bundle.
+fn run_one(spec: &Spec, bundle: Option<&Bundle>, build: &Path, log: &Path, boots: &Boots) -> Row {
+    let target = bundle.map_or(LINUX.to_string(), Bundle::name);
+    run_row(&spec.id, &target, || {
+        let exe = build
+            .join(&target)
+            .join(project::test_dir(spec))
+            .join(format!("{}.exe", spec.module));
+        if !exe.exists() {
+            return Ok((Verdict::Fail(build_failure(spec, log)), None));
+        }
+        let expected = expected(spec)?;
+        match bundle {
+            Some(bundle) => boot_and_check(bundle, &exe, &expected, boots),
+            None => {
+                let dir = tempfile::tempdir()?;
+                native::run(&exe, &expected, boots.timeout, Some(dir.path()))
+            }
+        }
+    })
+}
+
+fn expected(spec: &Spec) -> Result<Expected> {
+    let output = match &spec.reference {
+        Some(file) => {
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+        }
+        None => String::new(),
+    };
+    Ok(Expected {
+        output,
+        status: spec.exit_status,
+        args: spec.arguments.clone(),
+        env: spec.env.iter().map(|(n, v)| format!("{n}={v}")).collect(),
+        ..Expected::default()
+    })
+}
+
+/// Why a test has no executable: dune's lines about its directory.
+fn build_failure(spec: &Spec, log: &Path) -> String {
+    let dir = project::test_dir(spec).to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let about: Vec<&str> = text
+        .lines()
+        .skip_while(|line| !line.contains(&dir))
+        .take(12)
+        .collect();
+    format!(
+        "not built (dune's log: {}){}{}",
+        log.display(),
+        if about.is_empty() { "" } else { ":\n" },
+        about.join("\n")
+    )
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Arch;
+
+    #[test]
+    fn the_workspace_names_each_bundle_s_backend_at_link_time() {
+        let debug = Bundle::new(Backend::Qemu, Arch::X86_64, &[BuildOption::Debug]);
+        let text = workspace_text(&[debug]);
+        assert!(text.contains("(context (default (name linux)))"));
+        assert!(text.contains("(name qemu-debug-x86_64) (toolchain unikraft_x86_64)"));
+        assert!(text.contains("-z unikraft-backend=qemu-debug"));
+    }
+}
