@@ -62,11 +62,16 @@ pub(crate) fn run_program<S: AsRef<std::ffi::OsStr>>(
     let ending = match output.status.code() {
         _ if timed_out => console::Ending::Timeout(timeout),
         Some(code) => console::ending_of_exit(code as u8, &text),
-        None => bail!(
-            "{} was killed by a signal ({})",
-            exe.display(),
-            output.status
-        ),
+        // Killed by a signal: what a shell reports, and what a unikernel
+        // whose program a signal ended reports too.
+        None => match std::os::unix::process::ExitStatusExt::signal(&output.status) {
+            Some(signal) => console::ending_of_exit((128 + signal) as u8, &text),
+            None => bail!(
+                "{} ended without a status ({})",
+                exe.display(),
+                output.status
+            ),
+        },
     };
     let transcript = Transcript {
         ending,
