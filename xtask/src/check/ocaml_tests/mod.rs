@@ -101,7 +101,7 @@ pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
             .map(|(spec, bundle)| {
                 let row = run_one(spec, *bundle, &build, &build_log, &boots);
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 50 == 0 || n == jobs.len() {
+                if n.is_multiple_of(50) || n == jobs.len() {
                     progress::say("ocaml-tests", &format!("{n} of {} runs done", jobs.len()));
                 }
                 row
@@ -127,17 +127,24 @@ pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
     Ok(())
 }
 
-/// Every installed QEMU bundle with a cross compiler for its arch (but
-/// the nodevices ones, which bench measures), or those named.
+/// Every installed QEMU bundle with a cross compiler for its arch, or
+/// those named; but the 9pfs ones, whose root is a directory of the host
+/// and which have no /tmp (the tests run on the guest's own root).
 fn targets(prefix: &Path, named: &[String]) -> Result<Vec<Bundle>> {
-    let installed: Vec<Bundle> = crate::build::install::installed_bundles(prefix)
-        .into_iter()
-        .filter(|b| {
-            b.backend == Backend::Qemu
-                && !b.has(BuildOption::NoDevices)
-                && layout::has_compiler(prefix, b.arch)
-        })
-        .collect();
+    let (installed, left_out): (Vec<Bundle>, Vec<Bundle>) =
+        crate::build::install::installed_bundles(prefix)
+            .into_iter()
+            .filter(|b| b.backend == Backend::Qemu && layout::has_compiler(prefix, b.arch))
+            .partition(|b| !b.has(BuildOption::NinePfs));
+    for bundle in left_out {
+        progress::say(
+            "ocaml-tests",
+            &format!(
+                "{}: not a target (its root is the host's shared directory, without /tmp)",
+                bundle.name()
+            ),
+        );
+    }
     if installed.is_empty() {
         bail!(
             "no QEMU bundle with its cross compiler is installed in {}\nhelp: run `cargo xtask localbuild` first",

@@ -419,6 +419,15 @@ not_applicable = { readonly_files = "reads files shipped beside it" }
     }
 
     #[test]
+    fn the_project_s_rules_load() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ocaml-testsuite/selection.toml");
+        let rules = Rules::load(&file).unwrap();
+        assert!(rules.actions.native.contains(&"native".to_string()));
+        assert!(rules.excluded.values().all(|reason| !reason.is_empty()));
+    }
+
+    #[test]
     fn unclassified_names_and_stale_exclusions_are_errors() {
         let rules: Rules = toml::from_str(RULES).unwrap();
         let dir = testsuite(&[("a/new.ml", "(* TEST\n frobnicate;\n*)\n")]);
