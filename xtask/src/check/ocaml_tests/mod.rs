@@ -43,6 +43,9 @@ use std::time::{Duration, Instant};
 const LINUX: &str = "linux";
 /// The target of rows for tests that run nowhere.
 const EVERYWHERE: &str = "all";
+/// Guest memory: ocamltest sets no limit, and some tests use a few hundred
+/// MiB natively (QEMU backs only the pages a guest touches).
+const GUEST_MEMORY_MIB: u32 = 2048;
 
 pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
     let prefix = ctx.prefix(opts.prefix.as_deref())?;
@@ -296,6 +299,7 @@ fn expected(spec: &Spec) -> Result<Expected> {
         status: spec.exit_status,
         args: spec.arguments.clone(),
         env: spec.env.iter().map(|(n, v)| format!("{n}={v}")).collect(),
+        memory_mib: Some(GUEST_MEMORY_MIB),
         ..Expected::default()
     })
 }
