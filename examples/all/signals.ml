@@ -22,6 +22,8 @@ let () =
    | () -> print_endline "kill of another pid: no error"
    | exception Unix.Unix_error (e, _, _) ->
        Printf.printf "kill of another pid: %s\n" (Unix.error_message e));
+  (* What the signal ends is gone with the program: flush first. *)
+  flush stdout;
   Sys.set_signal Sys.sigterm Sys.Signal_default;
   Unix.kill (Unix.getpid ()) Sys.sigterm;
   print_endline "not reached"

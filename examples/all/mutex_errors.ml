@@ -17,7 +17,11 @@ let () =
   let held = Mutex.create () and release = Mutex.create () in
   Mutex.lock release;
   let other = Thread.create (fun () -> Mutex.lock held; Mutex.lock release; Mutex.unlock held; Mutex.unlock release) () in
-  while Mutex.try_lock held do Mutex.unlock held; Thread.yield () done;
+  (* Wait for the other thread to hold it (sleeping, so it can run). *)
+  while Mutex.try_lock held do
+    Mutex.unlock held;
+    Thread.delay 0.001
+  done;
   show "try_lock of a mutex another thread holds" (fun () -> Mutex.try_lock held);
   show "unlock of a mutex another thread holds" (fun () -> Mutex.unlock held; true);
   Mutex.unlock release;
