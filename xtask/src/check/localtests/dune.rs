@@ -176,7 +176,7 @@ fn runner_stop_rows(prefix: &Path, build: &Path, bundles: &[&Bundle], boots: &Bo
 
 /// A dune workspace with the native `linux` context and one cross context
 /// per bundle, named after it.
-fn all_workspace(bundles: &[&Bundle]) -> String {
+pub(crate) fn all_workspace(bundles: &[&Bundle]) -> String {
     let mut text = format!("(lang dune 3.18)\n(context (default (name {LINUX})))\n");
     for bundle in bundles {
         text.push_str(&format!(

@@ -51,7 +51,7 @@
 
 pub(crate) mod boot_check;
 mod c_smoke;
-pub(crate) mod compare;
+mod compare;
 mod device_tests;
 pub(crate) mod dune;
 pub(crate) mod expected;
@@ -70,7 +70,7 @@ use ocaml_unikraft_toolchain::layout;
 use std::time::Duration;
 
 /// The name of the native context and of its rows.
-const LINUX: &str = "linux";
+pub(crate) const LINUX: &str = "linux";
 
 pub(crate) fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     let prefix = ctx.prefix(opts.prefix.as_deref())?;

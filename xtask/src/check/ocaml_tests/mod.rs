@@ -23,9 +23,9 @@ mod selection;
 use crate::build::sources::{self, Fetcher};
 use crate::check::boots;
 use crate::check::localtests::boot_check::{boot_and_check, Boots};
-use crate::check::localtests::dune::forget_stale_build;
+use crate::check::localtests::dune::{all_workspace, forget_stale_build};
 use crate::check::localtests::expected::Expected;
-use crate::check::localtests::native;
+use crate::check::localtests::{native, LINUX};
 use crate::check::table::{not_applicable_row, run_row, Row, Verdict};
 use crate::cli::{OcamlTestsOpts, SourceOpts};
 use crate::context::Context;
@@ -39,8 +39,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The native context, the control.
-const LINUX: &str = "linux";
 /// The target of rows for tests that run nowhere.
 const EVERYWHERE: &str = "all";
 /// Guest memory: ocamltest sets no limit, and some tests use a few hundred
@@ -204,7 +202,8 @@ fn build_all(
     forget_stale_build(prefix, build)?;
     std::fs::create_dir_all(build)?;
     let workspace = build.join("dune-workspace.generated");
-    std::fs::write(&workspace, workspace_text(bundles))?;
+    let bundles: Vec<&Bundle> = bundles.iter().collect();
+    std::fs::write(&workspace, all_workspace(&bundles))?;
     let log = build.with_extension("log");
     let start = Instant::now();
     progress::say(
@@ -249,20 +248,6 @@ fn build_all(
         ),
     );
     Ok(log)
-}
-
-/// The native `linux` context and one cross context per bundle.
-fn workspace_text(bundles: &[Bundle]) -> String {
-    let mut text = format!("(lang dune 3.18)\n(context (default (name {LINUX})))\n");
-    for bundle in bundles {
-        text.push_str(&format!(
-            "(context (default (name {}) (toolchain {})\n  (env (_ (link_flags (-cclib \"-z unikraft-backend={}\"))))))\n",
-            bundle.name(),
-            crate::build::ocaml::toolchain_name(bundle.arch),
-            bundle.backend_name()
-        ));
-    }
-    text
 }
 
 /// Runs one test natively (no bundle: the control) or on one bundle.
@@ -323,19 +308,4 @@ fn build_failure(spec: &Spec, log: &Path) -> String {
 
 fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::target::Arch;
-
-    #[test]
-    fn the_workspace_names_each_bundle_s_backend_at_link_time() {
-        let debug = Bundle::new(Backend::Qemu, Arch::X86_64, &[BuildOption::Debug]);
-        let text = workspace_text(&[debug]);
-        assert!(text.contains("(context (default (name linux)))"));
-        assert!(text.contains("(name qemu-debug-x86_64) (toolchain unikraft_x86_64)"));
-        assert!(text.contains("-z unikraft-backend=qemu-debug"));
-    }
 }
