@@ -215,10 +215,9 @@ fn dune_build(
     Ok(())
 }
 
-/// Dune does not know that a link depends on the installed bundles and
-/// driver, so it would keep images linked against old ones: the build
-/// starts over when anything installed changed since the last run.
-pub(crate) fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
+/// What is installed in `prefix`, as the newest modification time of each
+/// of its directories: links depend on it, and no build tool tracks it.
+pub(crate) fn installed_state(prefix: &Path) -> Result<String> {
     let mut installed = String::new();
     for dir in ["bin", "lib", "share"] {
         let dir = prefix.join(dir);
@@ -230,6 +229,14 @@ pub(crate) fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
             ));
         }
     }
+    Ok(installed)
+}
+
+/// Dune does not know that a link depends on the installed bundles and
+/// driver, so it would keep images linked against old ones: the build
+/// starts over when anything installed changed since the last run.
+pub(crate) fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
+    let installed = installed_state(prefix)?;
     // Beside the build directory: dune deletes files it did not make.
     let record = build.with_extension("installed");
     if std::fs::read_to_string(&record).ok().as_deref() != Some(installed.as_str()) {

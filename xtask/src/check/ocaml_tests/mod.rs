@@ -4,26 +4,25 @@
 //!
 //! Which tests run is read from their ocamltest headers ([`selection`],
 //! with the rules and the exclusions in
-//! `tests/ocaml-testsuite/selection.toml`). The selected ones are built by
-//! one dune run ([`project`]) in a native `linux` context and one context
-//! per bundle; the native build, run on this machine in an empty
-//! directory, is the control. Each run's console must equal the test's
-//! reference byte for byte and its status the header's (0 unless it says).
+//! `tests/ocaml-testsuite/selection.toml`). Each selected one is built
+//! ([`compile`]) natively and for each bundle, then run; the native build,
+//! run on this machine in an empty directory, is the control. Each run's
+//! console must equal the test's reference byte for byte and its status
+//! the header's (0 unless it says).
 //!
 //! - [`header`]: the `(* TEST ... *)` header, parsed;
 //! - [`selection`]: what the rules make of each header;
-//! - [`project`]: the dune project the selected tests build in;
+//! - [`compile`]: one test built as ocamltest builds it;
 //! - [`report`]: the table of results.
 
+mod compile;
 mod header;
-mod project;
 mod report;
 mod selection;
 
 use crate::build::sources::{self, Fetcher};
 use crate::check::boots;
 use crate::check::localtests::boot_check::{boot_and_check, Boots};
-use crate::check::localtests::dune::{all_workspace, forget_stale_build};
 use crate::check::localtests::expected::Expected;
 use crate::check::localtests::{native, LINUX};
 use crate::check::table::{not_applicable_row, run_row, Row, Verdict};
@@ -32,12 +31,13 @@ use crate::context::Context;
 use crate::target::{Backend, BuildOption, Bundle};
 use crate::util::progress;
 use anyhow::{bail, Context as _, Result};
+use compile::Builder;
 use ocaml_unikraft_toolchain::layout;
 use rayon::prelude::*;
 use selection::{Choice, Rules, Spec};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The target of rows for tests that run nowhere.
 const EVERYWHERE: &str = "all";
@@ -78,12 +78,12 @@ pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
                 .join(", ")
         ),
     );
-    let work = ctx.build_dir.join("tests/ocaml-testsuite");
-    let project_dir = work.join("project");
-    let build = work.join("build");
-    project::write(&project_dir, &specs, &testsuite.join("lib"))?;
-    let build_log = build_all(ctx, &prefix, &project_dir, &build, &bundles, opts.jobs)?;
-
+    let builder = Builder::new(
+        ctx,
+        &prefix,
+        &ctx.build_dir.join("tests/ocaml-testsuite"),
+        &testsuite.join("lib"),
+    )?;
     let boots = Boots {
         timeout: Duration::from_secs_f64(opts.timeout),
         blockers: boots::blockers(ctx, &prefix, &bundles),
@@ -94,16 +94,33 @@ pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
         jobs.extend(bundles.iter().map(|b| (*spec, Some(b))));
     }
     let done = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.unwrap_or_else(num_cpus))
         .build()?;
+    // Each job builds then runs, so that builds overlap boots.
     let mut rows: Vec<Row> = pool.install(|| {
         jobs.par_iter()
             .map(|(spec, bundle)| {
-                let row = run_one(spec, *bundle, &build, &build_log, &boots);
+                let row = run_one(spec, *bundle, &builder, &boots);
+                if let Verdict::Fail(why) = &row.verdict {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    let first = why.lines().next().unwrap_or_default();
+                    progress::say(
+                        "ocaml-tests",
+                        &format!("FAIL {} on {}: {first}", row.test, row.target),
+                    );
+                }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_multiple_of(50) || n == jobs.len() {
-                    progress::say("ocaml-tests", &format!("{n} of {} runs done", jobs.len()));
+                    progress::say(
+                        "ocaml-tests",
+                        &format!(
+                            "{n} of {} runs done, {} failed",
+                            jobs.len(),
+                            failed.load(Ordering::Relaxed)
+                        ),
+                    );
                 }
                 row
             })
@@ -188,79 +205,15 @@ fn pinned_testsuite(ctx: &Context) -> Result<PathBuf> {
     Ok(sources::source_dir(ctx, &opts, ocaml).join("testsuite"))
 }
 
-/// One dune run builds every test for Linux and every bundle. A test that
-/// does not build fails its rows, not the others: dune goes on past
-/// errors, and its output is kept in the returned log.
-fn build_all(
-    ctx: &Context,
-    prefix: &Path,
-    project: &Path,
-    build: &Path,
-    bundles: &[Bundle],
-    jobs: Option<usize>,
-) -> Result<PathBuf> {
-    forget_stale_build(prefix, build)?;
-    std::fs::create_dir_all(build)?;
-    let workspace = build.join("dune-workspace.generated");
-    let bundles: Vec<&Bundle> = bundles.iter().collect();
-    std::fs::write(&workspace, all_workspace(&bundles))?;
-    let log = build.with_extension("log");
-    let start = Instant::now();
-    progress::say(
-        "ocaml-tests",
-        &format!("building with dune (log: {})", log.display()),
-    );
-    let jobs = jobs.unwrap_or_else(num_cpus).to_string();
-    let output = duct::cmd!(
-        "dune",
-        "build",
-        "--root",
-        project,
-        "--workspace",
-        &workspace,
-        "--build-dir",
-        build,
-        "-j",
-        jobs,
-        "--display",
-        "short"
-    )
-    .env("PATH", crate::build::host::user_path(ctx, prefix))
-    .env("OCAMLFIND_CONF", crate::build::findlib::main_conf(prefix))
-    // The images depend on the installed bundles, which dune does not
-    // track: never replay a link from dune's shared cache.
-    .env("DUNE_CACHE", "disabled")
-    .stderr_to_stdout()
-    .stdout_capture()
-    .unchecked()
-    .run()
-    .context("running dune (is the host dune on PATH? `cargo xtask localbuild` builds it)")?;
-    std::fs::write(&log, &output.stdout)?;
-    progress::say(
-        "ocaml-tests",
-        &format!(
-            "dune {} in {:.0} s",
-            match output.status.success() {
-                true => "built every test",
-                false => "failed on some tests (their rows say which)",
-            },
-            start.elapsed().as_secs_f64()
-        ),
-    );
-    Ok(log)
-}
-
-/// Runs one test natively (no bundle: the control) or on one bundle.
-fn run_one(spec: &Spec, bundle: Option<&Bundle>, build: &Path, log: &Path, boots: &Boots) -> Row {
+/// Builds and runs one test natively (no bundle: the control) or on one
+/// bundle.
+fn run_one(spec: &Spec, bundle: Option<&Bundle>, builder: &Builder, boots: &Boots) -> Row {
     let target = bundle.map_or(LINUX.to_string(), Bundle::name);
     run_row(&spec.id, &target, || {
-        let exe = build
-            .join(&target)
-            .join(project::test_dir(spec))
-            .join(format!("{}.exe", spec.module));
-        if !exe.exists() {
-            return Ok((Verdict::Fail(build_failure(spec, log)), None));
-        }
+        let exe = match builder.build(spec, &target, bundle)? {
+            Ok(exe) => exe,
+            Err(said) => return Ok((Verdict::Fail(said), None)),
+        };
         let expected = expected(spec)?;
         match bundle {
             Some(bundle) => boot_and_check(bundle, &exe, &expected, boots),
@@ -287,23 +240,6 @@ fn expected(spec: &Spec) -> Result<Expected> {
         memory_mib: Some(GUEST_MEMORY_MIB),
         ..Expected::default()
     })
-}
-
-/// Why a test has no executable: dune's lines about its directory.
-fn build_failure(spec: &Spec, log: &Path) -> String {
-    let dir = project::test_dir(spec).to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let about: Vec<&str> = text
-        .lines()
-        .skip_while(|line| !line.contains(&dir))
-        .take(12)
-        .collect();
-    format!(
-        "not built (dune's log: {}){}{}",
-        log.display(),
-        if about.is_empty() { "" } else { ":\n" },
-        about.join("\n")
-    )
 }
 
 fn num_cpus() -> usize {
