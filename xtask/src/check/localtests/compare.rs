@@ -16,10 +16,17 @@ pub(crate) fn compare(transcript: &Transcript, expected: &Expected) -> Verdict {
             expected.status
         ));
     }
-    if transcript.output != expected.output {
+    let (want, got) = match expected.crlf_is_newline {
+        true => (
+            expected.output.replace("\r\n", "\n"),
+            transcript.output.replace("\r\n", "\n"),
+        ),
+        false => (expected.output.clone(), transcript.output.clone()),
+    };
+    if got != want {
         problems.push(format!(
             "console output differs (- expected, + actual):\n{}",
-            diff(&expected.output, &transcript.output)
+            diff(&want, &got)
         ));
     }
     if problems.is_empty() {
@@ -91,6 +98,29 @@ mod tests {
         ));
         assert!(matches!(
             compare(&transcript("about to rise\n", Ending::Exit(2)), &expected),
+            Verdict::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn crlf_counts_as_a_newline_only_when_asked() {
+        let mut expected = Expected {
+            output: "line1\nline2\r".into(),
+            ..Expected::default()
+        };
+        let crlf = Transcript {
+            output: "line1\r\nline2\r".into(),
+            ending: Ending::Exit(0),
+        };
+        assert!(matches!(compare(&crlf, &expected), Verdict::Fail(_)));
+        expected.crlf_is_newline = true;
+        assert_eq!(compare(&crlf, &expected), Verdict::Pass);
+        let lost_final_cr = Transcript {
+            output: "line1\nline2".into(),
+            ending: Ending::Exit(0),
+        };
+        assert!(matches!(
+            compare(&lost_final_cr, &expected),
             Verdict::Fail(_)
         ));
     }

@@ -31,6 +31,8 @@ pub(crate) struct Expected {
     pub(crate) device_test: Option<DeviceTest>,
     /// Its environment (`<example>.env`), before [`Expected::env_now`].
     pub(crate) env: Vec<String>,
+    /// Compare as ocamltest compares text: `\r\n` is a line end like `\n`.
+    pub(crate) crlf_is_newline: bool,
 }
 
 /// In an `<example>.env` value: the host's clock at the launch.
@@ -101,6 +103,7 @@ impl Expected {
             memory_mib: None,
             device_test: None,
             env: Vec::new(),
+            crlf_is_newline: false,
         })
     }
 }
@@ -191,6 +194,7 @@ fn example(dir: &Path, name: &str) -> Result<Expected> {
         memory_mib,
         device_test,
         env,
+        crlf_is_newline: false,
     })
 }
 

@@ -227,9 +227,11 @@ fn run_one(spec: &Spec, bundle: Option<&Bundle>, builder: &Builder, boots: &Boot
 
 fn expected(spec: &Spec) -> Result<Expected> {
     let output = match &spec.reference {
-        Some(file) => {
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
-        }
+        // Read as the consoles are (a few references are not UTF-8).
+        Some(file) => String::from_utf8_lossy(
+            &std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+        )
+        .into_owned(),
         None => String::new(),
     };
     Ok(Expected {
@@ -238,6 +240,7 @@ fn expected(spec: &Spec) -> Result<Expected> {
         args: spec.arguments.clone(),
         env: spec.env.iter().map(|(n, v)| format!("{n}={v}")).collect(),
         memory_mib: Some(GUEST_MEMORY_MIB),
+        crlf_is_newline: true,
         ..Expected::default()
     })
 }

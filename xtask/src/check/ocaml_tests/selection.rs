@@ -42,6 +42,9 @@ struct Actions {
     other_path: Vec<String>,
     /// Actions a unikernel program cannot stand in for, with the reason.
     not_applicable: BTreeMap<String, String>,
+    /// The actions of a native run that ocamltest replaces with a script
+    /// beside the test (`<test>.<action>`, a hook) when there is one.
+    hooked: Vec<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -180,13 +183,19 @@ impl Rules {
             .file_stem()
             .and_then(|s| s.to_str())
             .context("a test file name that is not UTF-8")?;
-        let default_reference = {
-            let native = source_dir.join(format!("{module}.native.reference"));
-            match native.exists() {
-                true => native,
-                false => source_dir.join(format!("{module}.reference")),
-            }
-        };
+        // ocamltest's default for a program's output, whatever the
+        // backend (`.native.reference` files hold the compiler's output).
+        let default_reference = source_dir.join(format!("{module}.reference"));
+        if let Some(hook) = self
+            .actions
+            .hooked
+            .iter()
+            .find(|action| source_dir.join(format!("{module}.{action}")).exists())
+        {
+            return Ok(PathChoice::NotApplicable(format!(
+                "a script on the host ({module}.{hook}) replaces ocamltest's `{hook}`"
+            )));
+        }
         let mut spec = Spec {
             id: id.into(),
             source_dir: source_dir.to_owned(),
@@ -337,6 +346,7 @@ fails = { tsan = "needs a ThreadSanitizer build" }
 [actions]
 native = ["native"]
 other_path = ["bytecode"]
+hooked = ["run"]
 not_applicable = { toplevel = "runs the toplevel" }
 [libraries]
 packages = { unix = ["unix"] }
@@ -373,6 +383,8 @@ not_applicable = { readonly_files = "reads files shipped beside it" }
             ("a/tsan.ml", "(* TEST\n tsan; native;\n*)\n"),
             ("a/byte.ml", "(* TEST\n bytecode;\n*)\n"),
             ("a/noref.ml", "(* TEST *)\n"),
+            ("a/hooked.ml", "(* TEST *)\n"),
+            ("a/hooked.run", "#!/bin/sh\n"),
             ("a/nohead.ml", "let () = ()\n"),
             ("b/excluded.ml", "(* TEST *)\n"),
             ("b/excluded.reference", ""),
@@ -380,7 +392,7 @@ not_applicable = { readonly_files = "reads files shipped beside it" }
         ]);
         let chosen: BTreeMap<String, Choice> =
             rules.choose_all(dir.path()).unwrap().into_iter().collect();
-        assert_eq!(chosen.len(), 8, "{chosen:?}");
+        assert_eq!(chosen.len(), 9, "{chosen:?}");
         let Choice::Run(plain) = &chosen["a/plain.ml"] else {
             panic!("{:?}", chosen["a/plain.ml"]);
         };
@@ -402,7 +414,7 @@ not_applicable = { readonly_files = "reads files shipped beside it" }
         assert!(unix
             .reference
             .as_ref()
-            .is_some_and(|file| file.ends_with("unix.native.reference")));
+            .is_some_and(|file| file.ends_with("a/unix.reference")));
         let reason = |id: &str| match &chosen[id] {
             Choice::NotApplicable(reason) => reason.clone(),
             other => panic!("{id}: {other:?}"),
@@ -415,6 +427,10 @@ not_applicable = { readonly_files = "reads files shipped beside it" }
         };
         assert_eq!(noref.reference, None);
         assert_eq!(reason("b/excluded.ml"), "needs fork");
+        assert_eq!(
+            reason("a/hooked.ml"),
+            "a script on the host (hooked.run) replaces ocamltest's `run`"
+        );
         assert_eq!(reason("b/sub/files.ml"), "reads files shipped beside it");
     }
 
