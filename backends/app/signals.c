@@ -17,7 +17,10 @@
  *   blocked) and reports the old one;
  * - a signal sent to oneself is delivered before kill() returns when the
  *   sending thread does not block it (POSIX asks for that), otherwise it
- *   stays pending (rt_sigpending shows it) until a thread unblocks it;
+ *   stays pending (rt_sigpending shows it) until a thread that does not
+ *   block it unblocks it or gives the CPU away (sched_yield: OCaml's
+ *   runtime does at every minor collection on Unikraft), so that a
+ *   signal the sender blocks reaches a thread that computes;
  * - delivery runs the handler on the thread's stack with the action's
  *   mask and the signal itself blocked (unless SA_NODEFER), resets the
  *   action first under SA_RESETHAND, and passes a siginfo_t with SI_USER
@@ -75,6 +78,8 @@ long __wrap_uk_syscall_r_tkill(long tid, long sig);
 long __wrap_uk_syscall_r_rt_sigtimedwait(long set, long info, long timeout,
 					 long sigsetsize);
 long __wrap_uk_syscall_r_rt_sigsuspend(long mask, long sigsetsize);
+long __real_uk_syscall_r_sched_yield(void);
+long __wrap_uk_syscall_r_sched_yield(void);
 
 static uint64_t mask_of(const unsigned int mask[2])
 {
@@ -207,6 +212,19 @@ long __wrap_uk_syscall_r_rt_sigprocmask(long how, long set, long oldset,
 	blocked &= ~UNBLOCKABLE;
 	deliver_pending();
 	return 0;
+}
+
+/* A thread giving the CPU away takes the pending signals it does not block,
+ * before and after: the one point where a thread that computes (and makes
+ * no other system call) can be reached. */
+long __wrap_uk_syscall_r_sched_yield(void)
+{
+	long rc;
+
+	deliver_pending();
+	rc = __real_uk_syscall_r_sched_yield();
+	deliver_pending();
+	return rc;
 }
 
 long __wrap_uk_syscall_r_rt_sigpending(long set, long sigsetsize)
