@@ -54,6 +54,10 @@ pub enum BuildOption {
     /// that need neither (and the bench's measure of what they cost).
     #[cfg_attr(feature = "clap", value(name = "nodevices"))]
     NoDevices,
+    /// Without the in-memory root filesystem (`/`, `/tmp`) and `/dev`: the
+    /// bench's measure of what they cost.
+    #[cfg_attr(feature = "clap", value(name = "noroot"))]
+    NoRoot,
     /// A host directory shared over virtio-9p, mounted at `/` (QEMU).
     /// After `NoDevices`, so its fragment turns virtio's PCI transport
     /// back on.
@@ -62,9 +66,10 @@ pub enum BuildOption {
 }
 
 impl BuildOption {
-    pub const ALL: [BuildOption; 3] = [
+    pub const ALL: [BuildOption; 4] = [
         BuildOption::Debug,
         BuildOption::NoDevices,
+        BuildOption::NoRoot,
         BuildOption::NinePfs,
     ];
 
@@ -72,6 +77,7 @@ impl BuildOption {
         match self {
             BuildOption::Debug => "debug",
             BuildOption::NoDevices => "nodevices",
+            BuildOption::NoRoot => "noroot",
             BuildOption::NinePfs => "9pfs",
         }
     }

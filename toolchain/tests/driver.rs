@@ -464,7 +464,7 @@ fn unknown_backend_lists_the_backends_and_suggests_no_build() {
             "x86_64-unikraft-ocaml-cc: unknown backend 'xyz'; \
              installed for x86_64: firecracker, qemu\n\
              help: the backends are qemu, firecracker, and their variants named \
-             <backend>-<option>... with options debug, nodevices, 9pfs in that order (e.g. qemu-9pfs); \
+             <backend>-<option>... with options debug, nodevices, noroot, 9pfs in that order (e.g. qemu-9pfs); \
              select an installed one with -z unikraft-backend=NAME\n"
         );
     }
@@ -481,7 +481,7 @@ fn unknown_backend_lists_the_backends_and_suggests_no_build() {
         stderr(&out),
         "aarch64-unikraft-ocaml-cc: unknown backend 'nope'; installed for aarch64: none\n\
          help: the backends are qemu, firecracker, and their variants named \
-         <backend>-<option>... with options debug, nodevices, 9pfs in that order (e.g. qemu-9pfs); \
+         <backend>-<option>... with options debug, nodevices, noroot, 9pfs in that order (e.g. qemu-9pfs); \
          build them with `cargo xtask localbuild --arch arm64`\n"
     );
     assert_eq!(f.log(), Vec::<Vec<String>>::new());

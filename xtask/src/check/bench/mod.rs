@@ -314,32 +314,37 @@ fn images_and_boots(
                 ocaml_ms: boot_median(bundle, &ml_image, runs)?,
             }),
         };
-        let lean = Bundle::new(bundle.backend, bundle.arch, &[BuildOption::NoDevices]);
-        let without_devices = if !installed.contains(&lean) {
-            Err(format!(
-                "no {} bundle: `cargo xtask localbuild --backend {} --arch {} --option nodevices` builds it",
-                lean.name(),
-                bundle.backend.name(),
-                bundle.arch.unikraft()
-            ))
-        } else {
-            let image = dir.join("ocaml-hello-nodevices");
+        let variant = |option| -> Result<Result<Lean, String>> {
+            let lean = Bundle::new(bundle.backend, bundle.arch, &[option]);
+            if !installed.contains(&lean) {
+                return Ok(Err(format!(
+                    "no {} bundle: `cargo xtask localbuild --backend {} --arch {} --option {}` builds it",
+                    lean.name(),
+                    bundle.backend.name(),
+                    bundle.arch.unikraft(),
+                    option.name()
+                )));
+            }
+            let image = dir.join(format!("{OCAML_HELLO}-{}", option.name()));
             link_ocaml(ctx, prefix, &lean, "examples/simple/hello.ml", &image)?;
             let boot_ms = match blockers.get(&bundle.name()) {
                 Some(why) => Err(why.clone()),
                 None => Ok(boot_median(&lean, &image, runs)?),
             };
-            Ok(Lean {
+            Ok(Ok(Lean {
                 ocaml_bytes: file_size(&image)?,
                 boot_ms,
-            })
+            }))
         };
+        let without_devices = variant(BuildOption::NoDevices)?;
+        let without_root = variant(BuildOption::NoRoot)?;
         images.push(Image {
             bundle: bundle.name(),
             c_bytes: file_size(&c_image)?,
             ocaml_bytes: file_size(&ml_image)?,
             boots,
             without_devices,
+            without_root,
         });
     }
     Ok(images)

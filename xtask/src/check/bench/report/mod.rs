@@ -45,9 +45,11 @@ pub(crate) struct Image {
     /// The OCaml hello on the bundle's `nodevices` variant: what the
     /// network and block devices cost, or why it was not measured.
     pub(crate) without_devices: Result<Lean, String>,
+    /// The same on its `noroot` variant: what the root filesystem costs.
+    pub(crate) without_root: Result<Lean, String>,
 }
 
-/// The OCaml hello linked for a `nodevices` variant.
+/// The OCaml hello linked for a variant without something.
 pub(crate) struct Lean {
     pub(crate) ocaml_bytes: u64,
     /// Median boot to the first console byte, or why not booted.
@@ -323,6 +325,7 @@ mod fixtures {
             ocaml_bytes,
             boots,
             without_devices: Err("no nodevices bundle".into()),
+            without_root: Err("no noroot bundle".into()),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! figures.
 
 use super::goals::{with_unit, BundleStage, Goal};
-use super::{Boots, CloneSetup, Cold, ColdRun, Image, Report};
+use super::{Boots, CloneSetup, Cold, ColdRun, Image, Lean, Report};
 use crate::util::step::{Run, Timing};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -48,6 +48,7 @@ impl Report {
         out.push_str(&self.driver_markdown());
         out.push_str(&self.images_markdown());
         out.push_str(&self.devices_markdown());
+        out.push_str(&self.root_markdown());
         out.push_str(&self.console_markdown());
         out.push_str(&self.memory_markdown());
         out.push_str(&self.website_markdown());
@@ -194,11 +195,24 @@ impl Report {
     }
 
     fn devices_markdown(&self) -> String {
-        let mut out = String::from(
+        self.cost_markdown(
             "\n## What the devices cost\n\nThe OCaml hello on each bundle and on its `nodevices` variant (the same bundle without the network and block APIs and virtio drivers); boots as above.\n\n| bundle | image with devices | without | size | boot ms with | without |\n|---|---|---|---|---|---|\n",
-        );
+            |image| &image.without_devices,
+        )
+    }
+
+    fn root_markdown(&self) -> String {
+        self.cost_markdown(
+            "\n## What the root filesystem costs\n\nThe OCaml hello on each bundle and on its `noroot` variant (the same bundle without the in-memory root filesystem at `/` and `/tmp` and without devfs at `/dev`, as bundles were before they had them); boots as above.\n\n| bundle | image with the root | without | size | boot ms with | without |\n|---|---|---|---|---|---|\n",
+            |image| &image.without_root,
+        )
+    }
+
+    /// A table of what the part a variant leaves out costs, under `head`.
+    fn cost_markdown(&self, head: &str, without: fn(&Image) -> &Result<Lean, String>) -> String {
+        let mut out = String::from(head);
         for image in &self.images {
-            let row = match &image.without_devices {
+            let row = match without(image) {
                 Err(why) => format!("{} | - | - | - | not measured: {why}", image.ocaml_bytes),
                 Ok(lean) => {
                     let boots = match (&image.boots, &lean.boot_ms) {
@@ -472,15 +486,20 @@ fn image_json(image: &Image) -> Value {
         "ocaml_boot_ms": boots.ok().map(|b| b.ocaml_ms),
         "boot_ratio": boots.ok().map(Boots::ratio),
         "boot_not_measured": boots.err(),
-        "without_devices": match &image.without_devices {
-            Ok(lean) => json!({
-                "ocaml_bytes": lean.ocaml_bytes,
-                "ocaml_boot_ms": lean.boot_ms.as_ref().ok(),
-                "boot_not_measured": lean.boot_ms.as_ref().err(),
-            }),
-            Err(why) => json!({ "not_measured": why }),
-        },
+        "without_devices": lean_json(&image.without_devices),
+        "without_root": lean_json(&image.without_root),
     })
+}
+
+fn lean_json(lean: &Result<Lean, String>) -> Value {
+    match lean {
+        Ok(lean) => json!({
+            "ocaml_bytes": lean.ocaml_bytes,
+            "ocaml_boot_ms": lean.boot_ms.as_ref().ok(),
+            "boot_not_measured": lean.boot_ms.as_ref().err(),
+        }),
+        Err(why) => json!({ "not_measured": why }),
+    }
 }
 
 fn goal_json(goal: &Goal) -> Value {
@@ -518,7 +537,7 @@ fn goals_markdown(goals: &[Goal]) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{image, report, COLD_J2};
-    use super::super::{last_of_each_step, Lean};
+    use super::super::last_of_each_step;
     use super::*;
     use crate::util::step::parse_timings;
 
@@ -696,7 +715,7 @@ mod tests {
     }
 
     #[test]
-    fn the_devices_cost_compares_a_bundle_with_its_nodevices_variant() {
+    fn the_costs_compare_a_bundle_with_its_nodevices_and_noroot_variants() {
         let mut booted = image(
             "qemu-arm64",
             1000,
@@ -710,9 +729,18 @@ mod tests {
             ocaml_bytes: 1900,
             boot_ms: Ok(112.0),
         });
+        booted.without_root = Ok(Lean {
+            ocaml_bytes: 2000,
+            boot_ms: Ok(125.0),
+        });
         let markdown = report(std::collections::BTreeMap::new(), vec![booted]).markdown();
         assert!(
             markdown.contains("| qemu-arm64 | 2019 | 1900 | +6.3 % | 126 | 112 |"),
+            "{markdown}"
+        );
+        let root = &markdown[markdown.find("## What the root filesystem costs").unwrap()..];
+        assert!(
+            root.contains("| qemu-arm64 | 2019 | 2000 | +1.0 % | 126 | 125 |"),
             "{markdown}"
         );
     }
