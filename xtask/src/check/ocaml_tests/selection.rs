@@ -193,7 +193,7 @@ impl Rules {
             .find(|action| source_dir.join(format!("{module}.{action}")).exists())
         {
             return Ok(PathChoice::NotApplicable(format!(
-                "a script on the host ({module}.{hook}) replaces ocamltest's `{hook}`"
+                "a script beside it (<test>.{hook}), run on the host, replaces ocamltest's `{hook}`"
             )));
         }
         let mut spec = Spec {
@@ -429,7 +429,7 @@ not_applicable = { readonly_files = "reads files shipped beside it" }
         assert_eq!(reason("b/excluded.ml"), "needs fork");
         assert_eq!(
             reason("a/hooked.ml"),
-            "a script on the host (hooked.run) replaces ocamltest's `run`"
+            "a script beside it (<test>.run), run on the host, replaces ocamltest's `run`"
         );
         assert_eq!(reason("b/sub/files.ml"), "reads files shipped beside it");
     }
