@@ -307,14 +307,9 @@ fn images_and_boots(
         let (c_image, ml_image) = (dir.join("c-hello"), dir.join(OCAML_HELLO));
         smoke::link_hello(ctx, prefix, bundle, &c_image)?;
         link_ocaml(ctx, prefix, bundle, "examples/simple/hello.ml", &ml_image)?;
-        let boots = match blockers.get(&bundle.name()) {
-            Some(why) => Err(why.clone()),
-            None => Ok(Boots {
-                c_ms: boot_median(bundle, &c_image, runs)?,
-                ocaml_ms: boot_median(bundle, &ml_image, runs)?,
-            }),
-        };
-        let variant = |option| -> Result<Result<Lean, String>> {
+        // The variants without devices and without the root, linked
+        // where they are installed.
+        let variant = |option| -> Result<Result<(Bundle, PathBuf), String>> {
             let lean = Bundle::new(bundle.backend, bundle.arch, &[option]);
             if !installed.contains(&lean) {
                 return Ok(Err(format!(
@@ -327,17 +322,45 @@ fn images_and_boots(
             }
             let image = dir.join(format!("{OCAML_HELLO}-{}", option.name()));
             link_ocaml(ctx, prefix, &lean, "examples/simple/hello.ml", &image)?;
-            let boot_ms = match blockers.get(&bundle.name()) {
-                Some(why) => Err(why.clone()),
-                None => Ok(boot_median(&lean, &image, runs)?),
-            };
-            Ok(Ok(Lean {
-                ocaml_bytes: file_size(&image)?,
-                boot_ms,
-            }))
+            Ok(Ok((lean, image)))
         };
-        let without_devices = variant(BuildOption::NoDevices)?;
-        let without_root = variant(BuildOption::NoRoot)?;
+        let variants = [
+            variant(BuildOption::NoDevices)?,
+            variant(BuildOption::NoRoot)?,
+        ];
+        // All of a bundle's images boot in turn, round after round, so that
+        // the machine's drifts weigh on each alike.
+        let medians = match blockers.get(&bundle.name()) {
+            Some(why) => Err(why.clone()),
+            None => {
+                let mut launches = vec![
+                    (bundle.clone(), c_image.clone()),
+                    (bundle.clone(), ml_image.clone()),
+                ];
+                launches.extend(variants.iter().flatten().cloned());
+                Ok(boot_medians(&launches, runs)?)
+            }
+        };
+        let boots = medians.as_ref().map_err(Clone::clone).map(|ms| Boots {
+            c_ms: ms[0],
+            ocaml_ms: ms[1],
+        });
+        let mut variant_ms = medians.iter().flat_map(|ms| ms[2..].iter().copied());
+        let mut lean =
+            |variant: &Result<(Bundle, PathBuf), String>| -> Result<Result<Lean, String>> {
+                let Ok((_, image)) = variant else {
+                    return Ok(Err(variant.as_ref().err().cloned().unwrap_or_default()));
+                };
+                Ok(Ok(Lean {
+                    ocaml_bytes: file_size(image)?,
+                    boot_ms: match &medians {
+                        Ok(_) => Ok(variant_ms.next().context("a boot median per image")?),
+                        Err(why) => Err(why.clone()),
+                    },
+                }))
+            };
+        let without_devices = lean(&variants[0])?;
+        let without_root = lean(&variants[1])?;
         images.push(Image {
             bundle: bundle.name(),
             c_bytes: file_size(&c_image)?,
@@ -504,7 +527,19 @@ fn file_size(path: &Path) -> Result<u64> {
 /// Median milliseconds to the first console byte over `runs` boots of
 /// `image` by `bundle`'s own VMM: a Firecracker image is never timed on
 /// QEMU.
-fn boot_median(bundle: &Bundle, image: &Path, runs: usize) -> Result<f64> {
+/// The median milliseconds to the first console byte of each image booted
+/// on its bundle, `runs` rounds in which each boots once in turn.
+fn boot_medians(launches: &[(Bundle, PathBuf)], runs: usize) -> Result<Vec<f64>> {
+    let mut times = vec![Vec::new(); launches.len()];
+    for _ in 0..runs {
+        for ((bundle, image), times) in launches.iter().zip(&mut times) {
+            times.push(first_output_ms(bundle, image)?);
+        }
+    }
+    Ok(times.iter_mut().map(|t| median(t)).collect())
+}
+
+fn first_output_ms(bundle: &Bundle, image: &Path) -> Result<f64> {
     let launch = vmm::Launch {
         backend: bundle.backend,
         arch: bundle.arch,
@@ -513,23 +548,19 @@ fn boot_median(bundle: &Bundle, image: &Path, runs: usize) -> Result<f64> {
         env: &[],
         devices: &Default::default(),
     };
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        let boot = vmm::boot(&launch, &vmm::Watch::test(Duration::from_secs(60)))?;
-        let first = boot.first_output.with_context(|| {
-            format!(
-                "{} printed nothing on {}{}",
-                image.display(),
-                boot.program,
-                match boot.vmm_stderr.trim() {
-                    "" => String::new(),
-                    text => format!(":\n{text}"),
-                }
-            )
-        })?;
-        times.push(first.as_secs_f64() * 1000.0);
-    }
-    Ok(median(&mut times))
+    let boot = vmm::boot(&launch, &vmm::Watch::test(Duration::from_secs(60)))?;
+    let first = boot.first_output.with_context(|| {
+        format!(
+            "{} printed nothing on {}{}",
+            image.display(),
+            boot.program,
+            match boot.vmm_stderr.trim() {
+                "" => String::new(),
+                text => format!(":\n{text}"),
+            }
+        )
+    })?;
+    Ok(first.as_secs_f64() * 1000.0)
 }
 
 fn cpu_model() -> String {
