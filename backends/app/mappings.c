@@ -87,6 +87,17 @@ static struct shared_file *file_of(const struct stat *st)
 	return NULL;
 }
 
+/* The file whose copy holds `addr`, if any. */
+static struct shared_file *file_containing(const char *addr)
+{
+	struct shared_file *f;
+
+	for (f = files; f; f = f->next)
+		if (addr >= f->copy && addr < f->copy + RESERVE)
+			return f;
+	return NULL;
+}
+
 /* Reads what the file has beyond what the copy holds already (the copy's
  * bytes are newer than the file's: they hold unsynced writes). */
 static long load(struct shared_file *f, size_t file_size)
@@ -237,8 +248,9 @@ long __wrap_uk_syscall_r_munmap(long addr, long len)
 {
 	struct shared_mapping **at, *m;
 	struct shared_file **fat, *f;
-	long rc = 0;
 
+	/* A mapping is gone even when its bytes could not be written back:
+	 * like Linux's, this munmap does not report that. */
 	uk_mutex_lock(&lock);
 	for (at = &mappings; *at; at = &(*at)->next)
 		if ((*at)->addr == (char *)addr)
@@ -247,17 +259,15 @@ long __wrap_uk_syscall_r_munmap(long addr, long len)
 	if (!m) {
 		/* Part of a mapping: its bytes go to the file, and the copy
 		 * stays for the rest of it and for the other mappings. */
-		for (f = files; f; f = f->next)
-			if ((char *)addr >= f->copy &&
-			    (char *)addr < f->copy + RESERVE)
-				break;
-		rc = f ? write_back(f, (char *)addr - f->copy, len) : 0;
+		f = file_containing((char *)addr);
+		if (f)
+			write_back(f, (char *)addr - f->copy, len);
 		uk_mutex_unlock(&lock);
 		return f ? 0 : __real_uk_syscall_r_munmap(addr, len);
 	}
 	f = m->file;
 	*at = m->next;
-	rc = write_back(f, m->addr - f->copy, m->len);
+	write_back(f, m->addr - f->copy, m->len);
 	free(m);
 	if (--f->mappings == 0) {
 		for (fat = &files; *fat != f; fat = &(*fat)->next)
@@ -268,9 +278,6 @@ long __wrap_uk_syscall_r_munmap(long addr, long len)
 		free(f);
 	}
 	uk_mutex_unlock(&lock);
-	/* The mapping is gone either way: like Linux's, this munmap does not
-	 * report a failure to write its bytes back. */
-	(void)rc;
 	return 0;
 }
 
@@ -280,9 +287,7 @@ long __wrap_uk_syscall_r_msync(long addr, long len, long flags)
 	long rc;
 
 	uk_mutex_lock(&lock);
-	for (f = files; f; f = f->next)
-		if ((char *)addr >= f->copy && (char *)addr < f->copy + RESERVE)
-			break;
+	f = file_containing((char *)addr);
 	rc = f ? write_back(f, (char *)addr - f->copy, len) : 0;
 	uk_mutex_unlock(&lock);
 	if (!f)

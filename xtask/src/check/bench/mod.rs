@@ -348,8 +348,9 @@ fn images_and_boots(
         let mut variant_ms = medians.iter().flat_map(|ms| ms[2..].iter().copied());
         let mut lean =
             |variant: &Result<(Bundle, PathBuf), String>| -> Result<Result<Lean, String>> {
-                let Ok((_, image)) = variant else {
-                    return Ok(Err(variant.as_ref().err().cloned().unwrap_or_default()));
+                let (_, image) = match variant {
+                    Ok(linked) => linked,
+                    Err(why) => return Ok(Err(why.clone())),
                 };
                 Ok(Ok(Lean {
                     ocaml_bytes: file_size(image)?,

@@ -4,6 +4,7 @@
 use super::expected::Expected;
 use super::Verdict;
 use ocaml_unikraft_toolchain::boot::console::Transcript;
+use std::borrow::Cow;
 
 /// A pass when `transcript` has the status and the output `expected`;
 /// otherwise a failure that says what differs.
@@ -16,13 +17,8 @@ pub(crate) fn compare(transcript: &Transcript, expected: &Expected) -> Verdict {
             expected.status
         ));
     }
-    let (want, got) = match expected.crlf_is_newline {
-        true => (
-            expected.output.replace("\r\n", "\n"),
-            transcript.output.replace("\r\n", "\n"),
-        ),
-        false => (expected.output.clone(), transcript.output.clone()),
-    };
+    let text = |output| as_compared(output, expected.crlf_is_newline);
+    let (want, got) = (text(&expected.output), text(&transcript.output));
     if got != want {
         problems.push(format!(
             "console output differs (- expected, + actual):\n{}",
@@ -33,6 +29,15 @@ pub(crate) fn compare(transcript: &Transcript, expected: &Expected) -> Verdict {
         Verdict::Pass
     } else {
         Verdict::Fail(problems.join("\n"))
+    }
+}
+
+/// `output` as it is compared: with each `\r\n` a `\n` under
+/// `crlf_is_newline`.
+fn as_compared(output: &str, crlf_is_newline: bool) -> Cow<'_, str> {
+    match crlf_is_newline {
+        true => Cow::Owned(output.replace("\r\n", "\n")),
+        false => Cow::Borrowed(output),
     }
 }
 

@@ -176,7 +176,7 @@ fn runner_stop_rows(prefix: &Path, build: &Path, bundles: &[&Bundle], boots: &Bo
 
 /// A dune workspace with the native `linux` context and one cross context
 /// per bundle, named after it.
-pub(crate) fn all_workspace(bundles: &[&Bundle]) -> String {
+fn all_workspace(bundles: &[&Bundle]) -> String {
     let mut text = format!("(lang dune 3.18)\n(context (default (name {LINUX})))\n");
     for bundle in bundles {
         text.push_str(&format!(
@@ -235,7 +235,7 @@ pub(crate) fn installed_state(prefix: &Path) -> Result<String> {
 /// Dune does not know that a link depends on the installed bundles and
 /// driver, so it would keep images linked against old ones: the build
 /// starts over when anything installed changed since the last run.
-pub(crate) fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
+fn forget_stale_build(prefix: &Path, build: &Path) -> Result<()> {
     let installed = installed_state(prefix)?;
     // Beside the build directory: dune deletes files it did not make.
     let record = build.with_extension("installed");
