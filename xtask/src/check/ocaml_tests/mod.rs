@@ -146,22 +146,31 @@ pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
 }
 
 /// Every installed QEMU bundle with a cross compiler for its arch, or
-/// those named; but the 9pfs ones, whose root is a directory of the host
-/// and which have no /tmp (the tests run on the guest's own root).
+/// those named; but those without the guest's own root the tests run on:
+/// the 9pfs ones (their root is a directory of the host, without /tmp)
+/// and the noroot ones (a bench baseline with no filesystem at all).
 fn targets(prefix: &Path, named: &[String]) -> Result<Vec<Bundle>> {
-    let (installed, left_out): (Vec<Bundle>, Vec<Bundle>) =
-        crate::build::install::installed_bundles(prefix)
-            .into_iter()
-            .filter(|b| b.backend == Backend::Qemu && layout::has_compiler(prefix, b.arch))
-            .partition(|b| !b.has(BuildOption::NinePfs));
-    for bundle in left_out {
-        progress::say(
-            "ocaml-tests",
-            &format!(
-                "{}: not a target (its root is the host's shared directory, without /tmp)",
-                bundle.name()
+    let no_own_root = |b: &Bundle| {
+        if b.has(BuildOption::NinePfs) {
+            Some("its root is the host's shared directory, without /tmp")
+        } else if b.has(BuildOption::NoRoot) {
+            Some("it has no root filesystem")
+        } else {
+            None
+        }
+    };
+    let mut installed = Vec::new();
+    for bundle in crate::build::install::installed_bundles(prefix)
+        .into_iter()
+        .filter(|b| b.backend == Backend::Qemu && layout::has_compiler(prefix, b.arch))
+    {
+        match no_own_root(&bundle) {
+            Some(why) => progress::say(
+                "ocaml-tests",
+                &format!("{}: not a target ({why})", bundle.name()),
             ),
-        );
+            None => installed.push(bundle),
+        }
     }
     if installed.is_empty() {
         bail!(
