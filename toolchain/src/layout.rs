@@ -7,7 +7,8 @@
 //! - `<prefix>/lib/ocaml-unikraft-backend-<backend>-<arch>/`: a bundle;
 //! - `<prefix>/share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`:
 //!   its descriptor;
-//! - `<prefix>/share/ocaml-unikraft-toolchain-<arch>/default-backend`;
+//! - `<prefix>/share/ocaml-unikraft-toolchain-<arch>/default-backend`, and
+//!   `kvm-probe` beside it;
 //! - `<prefix>/lib/ocaml-unikraft-<arch>/`: the OCaml cross compiler.
 //!
 //! `<arch>` is Unikraft's spelling (`arm64`), `<gnu-arch>` GNU's (`aarch64`).
@@ -74,6 +75,15 @@ pub fn default_backend_file(arch: Arch) -> PathBuf {
     Path::new("share")
         .join(format!("ocaml-unikraft-toolchain-{}", arch.unikraft()))
         .join("default-backend")
+}
+
+/// The KVM probe for `arch` guests, relative to the prefix: a QEMU image
+/// whose program exits 0, which the runner boots once on KVM to learn
+/// whether KVM can run unikernels here (`--accel auto`).
+pub fn kvm_probe(arch: Arch) -> PathBuf {
+    Path::new("share")
+        .join(format!("ocaml-unikraft-toolchain-{}", arch.unikraft()))
+        .join("kvm-probe")
 }
 
 /// Where the OCaml cross compiler for `arch` is installed.

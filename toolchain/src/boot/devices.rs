@@ -10,23 +10,24 @@
 
 use crate::arch::Arch;
 use crate::backend::Backend;
+use crate::boot::network::{self, Mac, Net, GUEST_MAC};
 use anyhow::{bail, Context as _, Result};
+use std::os::fd::RawFd;
 use std::path::PathBuf;
-use std::str::FromStr;
 
 /// Guest memory when none is asked for. QEMU backs only the pages the guest
 /// touches, so a generous size costs little: OCaml programs of a few tens
 /// of MB run without thinking about it.
 pub const DEFAULT_MEMORY_MIB: u32 = 512;
 
-/// The MAC address of the guest's network device (QEMU's usual first one).
-pub const GUEST_MAC: &str = "52:54:00:12:34:56";
-
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Devices {
     /// Guest memory in MiB; [`DEFAULT_MEMORY_MIB`] when not given.
     pub memory_mib: Option<u32>,
     pub net: Option<Net>,
+    /// The network device's MAC address; [`GUEST_MAC`] when not given
+    /// (the runner gives one of [`network::default_mac`]'s).
+    pub mac: Option<Mac>,
     pub disk: Option<Disk>,
     /// A host directory shared over virtio-9p with tag [`SHARE_TAG`],
     /// which 9pfs bundles mount at `/` during boot (QEMU only).
@@ -61,74 +62,11 @@ pub const SHARE_TAG: &str = "fs0";
 /// Why Firecracker cannot share a directory, and what to do instead.
 const NO_SHARE_ON_FIRECRACKER: &str = "Firecracker has no virtio-9p device, so --share is for QEMU only\nhelp: link the image with -z unikraft-backend=qemu-9pfs and boot it on QEMU";
 
-/// The guest's network device, and what is at the other end of its cable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Net {
-    /// QEMU's user-mode network (NAT, no privileges), with TCP ports of
-    /// 127.0.0.1 forwarded to the guest.
-    User { forwards: Vec<Forward> },
-    /// Raw Ethernet frames as UDP datagrams on 127.0.0.1 (QEMU): a datagram
-    /// sent to port `listen` reaches the guest as a frame; the guest's
-    /// frames are sent to port `send`.
-    Udp { listen: u16, send: u16 },
-    /// A host tap device (Firecracker's only network; needs root to create).
-    Tap(String),
-}
-
-/// A TCP port of 127.0.0.1 forwarded to a port of the guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Forward {
-    pub host: u16,
-    pub guest: u16,
-}
-
 /// A raw disk image the guest sees as its first block device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Disk {
     pub path: PathBuf,
     pub read_only: bool,
-}
-
-impl FromStr for Net {
-    type Err = String;
-
-    /// `user`, `udp:LISTEN:SEND` or `tap:NAME`.
-    fn from_str(text: &str) -> Result<Net, String> {
-        let port = |p: &str| {
-            p.parse::<u16>()
-                .map_err(|_| format!("'{p}' is not a port number"))
-        };
-        match text.split(':').collect::<Vec<_>>()[..] {
-            ["user"] => Ok(Net::User {
-                forwards: Vec::new(),
-            }),
-            ["udp", listen, send] => Ok(Net::Udp {
-                listen: port(listen)?,
-                send: port(send)?,
-            }),
-            ["tap", name] if !name.is_empty() => Ok(Net::Tap(name.to_string())),
-            _ => Err(format!(
-                "'{text}' is not a network: use user, udp:LISTEN:SEND or tap:NAME"
-            )),
-        }
-    }
-}
-
-impl FromStr for Forward {
-    type Err = String;
-
-    /// `HOSTPORT:GUESTPORT`.
-    fn from_str(text: &str) -> Result<Forward, String> {
-        let parsed = text
-            .split_once(':')
-            .and_then(|(host, guest)| Some((host.parse().ok()?, guest.parse().ok()?)));
-        match parsed {
-            Some((host, guest)) => Ok(Forward { host, guest }),
-            None => Err(format!(
-                "'{text}' is not a forward: use HOSTPORT:GUESTPORT, e.g. 8080:80"
-            )),
-        }
-    }
 }
 
 impl Devices {
@@ -142,6 +80,7 @@ impl Devices {
         let Devices {
             memory_mib: _,
             net,
+            mac: _,
             disk,
             share,
             console: _,
@@ -149,8 +88,13 @@ impl Devices {
         net.is_none() && disk.is_none() && share.is_none()
     }
 
-    /// QEMU's options for these devices on `arch`.
-    pub fn qemu_args(&self, arch: Arch) -> Result<Vec<String>> {
+    fn mac(&self) -> Mac {
+        self.mac.unwrap_or(GUEST_MAC)
+    }
+
+    /// QEMU's options for these devices on `arch`; `own_tap` is the file
+    /// descriptor of the tap the runner made for `--net bridge:`.
+    pub fn qemu_args(&self, arch: Arch, own_tap: Option<RawFd>) -> Result<Vec<String>> {
         let transport = match arch {
             Arch::X86_64 => "pci",
             Arch::Arm64 => "device",
@@ -172,9 +116,13 @@ impl Devices {
                     "dgram,id=net0,local.type=inet,local.host=127.0.0.1,local.port={listen},\
                      remote.type=inet,remote.host=127.0.0.1,remote.port={send}"
                 ),
-                Net::Tap(_) => bail!(
-                    "--net tap: is for Firecracker\nhelp: on QEMU use --net user (with --forward) or --net udp:LISTEN:SEND"
-                ),
+                // No scripts: the tap is set up already (by its owner, or
+                // by the runner for a bridge).
+                Net::Tap(name) => format!("tap,id=net0,ifname={name},script=no,downscript=no"),
+                Net::Bridge(bridge) => match own_tap {
+                    Some(fd) => format!("tap,id=net0,fd={fd}"),
+                    None => bail!("no tap device was made for bridge {bridge}"),
+                },
             };
             // `romfile=`: no iPXE option ROM, which the guest never uses.
             let rom = if arch == Arch::X86_64 {
@@ -186,7 +134,7 @@ impl Devices {
                 "-netdev".to_string(),
                 backend,
                 "-device".to_string(),
-                format!("virtio-net-{transport},netdev=net0,mac={GUEST_MAC}{rom}"),
+                format!("virtio-net-{transport},netdev=net0,mac={}{rom}", self.mac()),
             ]);
         }
         if let Some(disk) = &self.disk {
@@ -223,8 +171,12 @@ impl Devices {
         Ok(args)
     }
 
-    /// Firecracker's `drives` and `network-interfaces` entries.
-    pub fn firecracker_entries(&self) -> Result<(serde_json::Value, serde_json::Value)> {
+    /// Firecracker's `drives` and `network-interfaces` entries;
+    /// `own_tap` is the name of the tap the runner made for `--net bridge:`.
+    pub fn firecracker_entries(
+        &self,
+        own_tap: Option<&str>,
+    ) -> Result<(serde_json::Value, serde_json::Value)> {
         if self.share.is_some() {
             bail!(NO_SHARE_ON_FIRECRACKER);
         }
@@ -240,34 +192,53 @@ impl Devices {
                 })
             })
             .collect();
-        let interfaces = match &self.net {
-            None => Vec::new(),
-            Some(Net::Tap(name)) => vec![serde_json::json!({
-                "iface_id": "net0",
-                "guest_mac": GUEST_MAC,
-                "host_dev_name": name,
-            })],
-            Some(_) => bail!(
-                "Firecracker networks only through a host tap device\nhelp: use --net tap:NAME after `ip tuntap add NAME mode tap && ip link set NAME up` (as root)"
+        let tap = match &self.net {
+            None => None,
+            Some(Net::Tap(name)) => Some(name.as_str()),
+            Some(Net::Bridge(bridge)) => Some(
+                own_tap.with_context(|| format!("no tap device was made for bridge {bridge}"))?,
             ),
+            Some(net) => {
+                network::check(net, Backend::Firecracker)?;
+                None
+            }
         };
+        let interfaces: Vec<_> = tap
+            .map(|name| {
+                serde_json::json!({
+                    "iface_id": "net0",
+                    "guest_mac": self.mac().to_string(),
+                    "host_dev_name": name,
+                })
+            })
+            .into_iter()
+            .collect();
         Ok((drives.into(), interfaces.into()))
     }
 }
 
 /// Fails at once on options the backend cannot serve, before any VMM runs.
 pub fn check(devices: &Devices, backend: Backend, arch: Arch) -> Result<()> {
-    match backend {
-        Backend::Qemu => devices.qemu_args(arch).map(drop),
-        Backend::Firecracker => devices.firecracker_entries().map(drop),
-    }
-    .with_context(|| {
-        format!(
-            "the devices asked for cannot be given to a {} {} guest",
-            backend.name(),
-            arch.unikraft()
-        )
-    })?;
+    // The network on its own (its tap is made at boot), then the rest.
+    let others = Devices {
+        net: None,
+        ..devices.clone()
+    };
+    devices
+        .net
+        .as_ref()
+        .map_or(Ok(()), |net| network::check(net, backend))
+        .and_then(|()| match backend {
+            Backend::Qemu => others.qemu_args(arch, None).map(drop),
+            Backend::Firecracker => others.firecracker_entries(None).map(drop),
+        })
+        .with_context(|| {
+            format!(
+                "the devices asked for cannot be given to a {} {} guest",
+                backend.name(),
+                arch.unikraft()
+            )
+        })?;
     if devices.memory_mib == Some(0) {
         bail!("--memory must be at least 1 MiB");
     }
@@ -298,40 +269,13 @@ pub fn check(devices: &Devices, backend: Backend, arch: Arch) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn network_and_forward_specs() {
-        assert_eq!(
-            "user".parse::<Net>(),
-            Ok(Net::User {
-                forwards: Vec::new()
-            })
-        );
-        assert_eq!(
-            "udp:5000:5001".parse::<Net>(),
-            Ok(Net::Udp {
-                listen: 5000,
-                send: 5001
-            })
-        );
-        assert_eq!("tap:tap0".parse::<Net>(), Ok(Net::Tap("tap0".into())));
-        for bad in ["", "udp:1", "udp:1:x", "tap:", "bridge"] {
-            assert!(bad.parse::<Net>().is_err(), "{bad}");
-        }
-        assert_eq!(
-            "8080:80".parse::<Forward>(),
-            Ok(Forward {
-                host: 8080,
-                guest: 80
-            })
-        );
-        assert!("8080".parse::<Forward>().is_err());
-    }
+    use crate::boot::network::Forward;
 
     fn all_devices(net: Net) -> Devices {
         Devices {
             memory_mib: Some(256),
             net: Some(net),
+            mac: None,
             disk: Some(Disk {
                 path: "/images/a,b.img".into(),
                 read_only: true,
@@ -348,7 +292,7 @@ mod tests {
             ..Devices::default()
         };
         assert_eq!(
-            devices.qemu_args(Arch::X86_64).unwrap(),
+            devices.qemu_args(Arch::X86_64, None).unwrap(),
             [
                 "-fsdev",
                 "local,id=fs0,path=/srv/a,,b,security_model=none",
@@ -357,7 +301,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            devices.qemu_args(Arch::Arm64).unwrap()[3],
+            devices.qemu_args(Arch::Arm64, None).unwrap()[3],
             "virtio-9p-device,fsdev=fs0,mount_tag=fs0"
         );
         // Beside the other devices, last.
@@ -367,7 +311,7 @@ mod tests {
                 forwards: Vec::new(),
             })
         };
-        let args = all.qemu_args(Arch::X86_64).unwrap();
+        let args = all.qemu_args(Arch::X86_64, None).unwrap();
         assert_eq!(args.len(), 12);
         assert_eq!(args[8], "-fsdev");
         assert!(args[..8].contains(&"virtio-blk-pci,drive=disk0".to_string()));
@@ -403,7 +347,7 @@ mod tests {
             }],
         });
         assert_eq!(
-            devices.qemu_args(Arch::X86_64).unwrap(),
+            devices.qemu_args(Arch::X86_64, None).unwrap(),
             [
                 "-netdev",
                 "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80",
@@ -419,7 +363,7 @@ mod tests {
             listen: 7000,
             send: 7001,
         })
-        .qemu_args(Arch::Arm64)
+        .qemu_args(Arch::Arm64, None)
         .unwrap();
         assert_eq!(
             arm[1],
@@ -432,16 +376,29 @@ mod tests {
         );
         assert_eq!(arm[7], "virtio-blk-device,drive=disk0");
         assert!(Devices::default()
-            .qemu_args(Arch::Arm64)
+            .qemu_args(Arch::Arm64, None)
             .unwrap()
             .is_empty());
     }
 
     #[test]
-    fn each_vmm_refuses_the_networks_it_does_not_have() {
-        let tap = all_devices(Net::Tap("tap0".into()));
-        assert!(tap.qemu_args(Arch::X86_64).is_err());
-        let (drives, interfaces) = tap.firecracker_entries().unwrap();
+    fn taps_and_bridges_reach_both_vmms_with_the_mac_asked_for() {
+        let mac: Mac = "02:00:00:00:00:07".parse().unwrap();
+        let tap = Devices {
+            mac: Some(mac),
+            ..all_devices(Net::Tap("tap0".into()))
+        };
+        let args = tap.qemu_args(Arch::X86_64, None).unwrap();
+        assert_eq!(args[1], "tap,id=net0,ifname=tap0,script=no,downscript=no");
+        assert_eq!(
+            args[3],
+            "virtio-net-pci,netdev=net0,mac=02:00:00:00:00:07,romfile="
+        );
+        let bridge = all_devices(Net::Bridge("br0".into()));
+        assert!(bridge.qemu_args(Arch::Arm64, None).is_err());
+        let args = bridge.qemu_args(Arch::Arm64, Some(5)).unwrap();
+        assert_eq!(args[1], "tap,id=net0,fd=5");
+        let (drives, interfaces) = tap.firecracker_entries(None).unwrap();
         assert_eq!(
             drives,
             serde_json::json!([{
@@ -455,14 +412,17 @@ mod tests {
             interfaces,
             serde_json::json!([{
                 "iface_id": "net0",
-                "guest_mac": "52:54:00:12:34:56",
+                "guest_mac": "02:00:00:00:00:07",
                 "host_dev_name": "tap0",
             }])
         );
+        let (_, interfaces) = bridge.firecracker_entries(Some("ukrun3")).unwrap();
+        assert_eq!(interfaces[0]["host_dev_name"], "ukrun3");
+        assert_eq!(interfaces[0]["guest_mac"], "52:54:00:12:34:56");
         let user = all_devices(Net::User {
             forwards: Vec::new(),
         });
-        let err = user.firecracker_entries().unwrap_err().to_string();
+        let err = user.firecracker_entries(None).unwrap_err().to_string();
         assert!(err.contains("tap"), "{err}");
         let err = check(&user, Backend::Firecracker, Arch::X86_64).unwrap_err();
         assert!(format!("{err:#}").contains("firecracker x86_64"), "{err:#}");

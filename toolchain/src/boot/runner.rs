@@ -4,9 +4,10 @@
 use crate::arch::Arch;
 use crate::backend::Backend;
 use crate::boot::console::{self, Ending};
-use crate::boot::devices::{self, Devices, Disk, Net};
+use crate::boot::devices::{self, Devices, Disk};
 use crate::boot::image::{self, Image};
-use crate::boot::vmm;
+use crate::boot::network::{self, Forward, Mac, Net};
+use crate::boot::vmm::{self, accel, AccelChoice};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,14 +37,21 @@ pub struct RunOpts {
     pub memory: Option<u32>,
     /// A network device: `user` (QEMU's NAT, see --forward),
     /// `udp:LISTEN:SEND` (QEMU: raw Ethernet frames as UDP datagrams on
-    /// 127.0.0.1, to the guest through port LISTEN, from it to port SEND)
-    /// or `tap:NAME` (Firecracker: a host tap device)
+    /// 127.0.0.1, to the guest through port LISTEN, from it to port SEND),
+    /// `tap:NAME` (an existing host tap device) or `bridge:NAME` (a tap
+    /// device of the runner's own on that host bridge, gone when the
+    /// runner ends; needs root)
     #[arg(long, value_name = "NET")]
     pub net: Option<Net>,
     /// With --net user: TCP port HOSTPORT of 127.0.0.1 reaches GUESTPORT
     /// of the guest (repeatable)
     #[arg(long, value_name = "HOSTPORT:GUESTPORT")]
-    pub forward: Vec<devices::Forward>,
+    pub forward: Vec<Forward>,
+    /// The network device's MAC address [default: on a tap or bridge, a
+    /// locally administered one that stays the same for the same image
+    /// and network, so that DHCP leases it the same address again]
+    #[arg(long, value_name = "ADDR", requires = "net")]
+    pub mac: Option<Mac>,
     /// A raw disk image, the guest's first block device (virtio-blk)
     #[arg(long, value_name = "FILE")]
     pub disk: Option<PathBuf>,
@@ -60,6 +68,15 @@ pub struct RunOpts {
     /// it costs no boot time (arm64; x86_64 guests with another device)
     #[arg(long, value_enum, default_value_t = devices::Console::Auto)]
     pub console: devices::Console,
+    /// QEMU's accelerator: `kvm`, `tcg` (the software CPU, any arch) or
+    /// `auto`: KVM where it can run a unikernel (tried once per host and
+    /// QEMU, and remembered), the software CPU otherwise
+    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+    /// QEMU's gdbstub on 127.0.0.1:PORT; the guest waits before its first
+    /// instruction until the debugger continues it
+    #[arg(long, value_name = "PORT")]
+    pub gdb: Option<u16>,
     /// The program's arguments (its Sys.argv from index 1)
     #[arg(last = true)]
     pub args: Vec<String>,
@@ -102,6 +119,36 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
             vmm::MAX_ENV_VARS
         );
     }
+    let accel = match backend {
+        Backend::Qemu => {
+            let decision = accel::decide(
+                opts.accel,
+                arch,
+                kvm_probe().as_deref(),
+                accel::cache_dir().as_deref(),
+            )?;
+            if let Some(note) = decision.note {
+                eprintln!("run: {note}");
+            }
+            decision.accel
+        }
+        Backend::Firecracker if opts.accel == AccelChoice::Tcg => {
+            bail!(
+                "Firecracker runs guests on KVM only\nhelp: boot a QEMU image for the software CPU"
+            )
+        }
+        Backend::Firecracker => vmm::Accel::Kvm,
+    };
+    if let Some(port) = opts.gdb {
+        eprintln!(
+            "run: the guest waits for a debugger on 127.0.0.1:{port}, e.g. `{} -ex 'target remote 127.0.0.1:{port}' {}`",
+            match arch {
+                Arch::X86_64 => "gdb",
+                Arch::Arm64 => "gdb-multiarch",
+            },
+            opts.image.display()
+        );
+    }
     let launch = vmm::Launch {
         backend,
         arch,
@@ -109,6 +156,8 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
         args: &opts.args,
         env: &opts.env,
         devices: &devices,
+        accel,
+        gdb: opts.gdb,
     };
     let watch = vmm::Watch {
         deadline: opts.timeout,
@@ -149,6 +198,18 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
 }
 
+/// The KVM probe installed beside the runner: `<prefix>/bin/` holds the
+/// runner, `<prefix>/share/` the probe of the host's arch.
+fn kvm_probe() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let prefix = exe.parent()?.parent()?;
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => Arch::Arm64,
+        _ => Arch::X86_64,
+    };
+    Some(prefix.join(crate::layout::kvm_probe(arch)))
+}
+
 /// The memory, network and disk the options ask for.
 fn devices(opts: &RunOpts) -> Result<Devices> {
     let net = match (opts.net.clone(), opts.forward.is_empty()) {
@@ -158,9 +219,15 @@ fn devices(opts: &RunOpts) -> Result<Devices> {
         (_, false) => bail!("--forward needs --net user\nhelp: add --net user"),
         (net, true) => net,
     };
+    let mac = match (&net, opts.mac) {
+        (_, Some(mac)) => Some(mac),
+        (Some(net), None) => Some(network::default_mac(net, &opts.image)),
+        (None, None) => None,
+    };
     Ok(Devices {
         memory_mib: opts.memory,
         net,
+        mac,
         disk: opts.disk.as_ref().map(|path| Disk {
             path: path.clone(),
             read_only: opts.disk_readonly,

@@ -1,5 +1,8 @@
+use super::qemu::{self, qboot_rom_of, virtio_console};
 use super::*;
-use crate::boot::devices::Disk;
+use crate::boot::devices::{Console, Disk};
+use crate::boot::image;
+use std::path::PathBuf;
 
 fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
@@ -25,10 +28,12 @@ fn firecracker_config_carries_image_memory_and_arguments() {
         image,
         args: &args,
         env: &[],
+        accel: Accel::Tcg,
+        gdb: None,
         devices: &Devices::default(),
     };
     let config: serde_json::Value =
-        serde_json::from_str(&firecracker_config(&x86, "t0k").unwrap()).unwrap();
+        serde_json::from_str(&firecracker_config(&x86, "t0k", None).unwrap()).unwrap();
     assert_eq!(
         config["boot-source"]["kernel_image_path"],
         "/tmp/images/hello.exe"
@@ -48,7 +53,7 @@ fn firecracker_config_carries_image_memory_and_arguments() {
         ..x86
     };
     let config: serde_json::Value =
-        serde_json::from_str(&firecracker_config(&arm, "t0k").unwrap()).unwrap();
+        serde_json::from_str(&firecracker_config(&arm, "t0k", None).unwrap()).unwrap();
     assert_eq!(
         config["boot-source"]["boot_args"],
         "libocamlexit.token=t0k -- one 'two words'"
@@ -64,6 +69,8 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
         image: Path::new("k"),
         args: &args,
         env: &[],
+        accel: Accel::Tcg,
+        gdb: None,
         devices: &Devices {
             memory_mib: Some(300),
             disk: Some(crate::boot::devices::Disk {
@@ -71,12 +78,13 @@ fn qemu_command_lines_use_the_software_cpu_and_carry_arguments() {
                 read_only: false,
             }),
             net: None,
+            mac: None,
             share: None,
             console: Console::Auto,
         },
     };
     // No firmware choice on arm64: qboot is x86 firmware.
-    let cmd = qemu(&launch, "tcg", "t0k", Some(Path::new("qboot.rom")), None).unwrap();
+    let cmd = qemu::command(&launch, "t0k", Some(Path::new("qboot.rom")), None, None).unwrap();
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(cmd.get_program(), "qemu-system-aarch64");
     for wanted in [
@@ -99,9 +107,11 @@ fn x86_64_qemu_args(devices: &Devices, qboot: Option<&Path>) -> Vec<String> {
         image: Path::new("k"),
         args: &[],
         env: &[],
+        accel: Accel::Tcg,
+        gdb: None,
         devices,
     };
-    let cmd = qemu(&launch, "tcg", "t0k", qboot, None).unwrap();
+    let cmd = qemu::command(&launch, "t0k", qboot, None, None).unwrap();
     cmd.get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect()
@@ -139,7 +149,7 @@ fn x86_64_boots_with_qboot_when_qemu_has_it_and_the_guest_no_pci_device() {
     let words = x86_64_qemu_args(&memory_only, None);
     assert!(seabios(&words), "{words:?}");
     let net = Devices {
-        net: Some(crate::boot::devices::Net::User {
+        net: Some(crate::boot::network::Net::User {
             forwards: Vec::new(),
         }),
         ..Devices::default()
@@ -192,11 +202,13 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
         image: Path::new("share_read.exe"),
         args: &[],
         env: &[],
+        accel: Accel::Tcg,
+        gdb: None,
         devices: &share,
     };
     // qboot leaves PCI devices unconfigured: SeaBIOS even where qboot is.
     let qboot = Some(Path::new("/usr/share/qemu/qboot.rom"));
-    let cmd = qemu(&launch, "tcg", "t0k", qboot, None).unwrap();
+    let cmd = qemu::command(&launch, "t0k", qboot, None, None).unwrap();
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(
         words.join(" "),
@@ -210,7 +222,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
         arch: Arch::Arm64,
         ..launch
     };
-    let cmd = qemu(&arm, "tcg", "t0k", None, None).unwrap();
+    let cmd = qemu::command(&arm, "t0k", None, None, None).unwrap();
     assert!(cmd
         .get_args()
         .any(|a| a == "virtio-9p-device,fsdev=fs0,mount_tag=fs0"));
@@ -218,7 +230,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
         backend: Backend::Firecracker,
         ..launch
     };
-    let err = firecracker_config(&firecracker, "t0k").unwrap_err();
+    let err = firecracker_config(&firecracker, "t0k", None).unwrap_err();
     assert!(err.to_string().contains("no virtio-9p device"), "{err}");
 }
 
@@ -231,23 +243,26 @@ fn fake_qemu(script: &str, timeout: Duration) -> Boot {
         image: Path::new("image"),
         args: &[],
         env: &[],
+        accel: Accel::Tcg,
+        gdb: None,
         devices: &Devices::default(),
     };
     let token = console::new_token().unwrap();
-    let qemu = qemu(&launch, "tcg", &token, None, None).unwrap();
+    let qemu_cmd = qemu::command(&launch, &token, None, None, None).unwrap();
     let prelude = r#"for a; do case "$a" in *libocamlexit.token=*)
         t=${a#*libocamlexit.token=}; t=${t%% *};; esac; done"#;
     let mut fake = Command::new("sh");
     fake.arg("-c")
         .arg(format!("{prelude}\n{script}"))
         .arg("fake-qemu")
-        .args(qemu.get_args());
+        .args(qemu_cmd.get_args());
     let scratch = tempfile::tempdir().unwrap();
     run_vmm(
         fake,
         &launch,
         &token,
         scratch.path(),
+        None,
         None,
         &Watch::test(timeout),
     )
@@ -333,7 +348,7 @@ fn image_with_features(dir: &Path, features: &str) -> PathBuf {
 
 fn qemu_words(launch: &Launch) -> Result<Vec<String>> {
     let socket = virtio_console(launch)?.then(|| Path::new("/run/c.sock"));
-    let cmd = qemu(launch, "tcg", "t0k", Some(Path::new("qboot.rom")), socket)?;
+    let cmd = qemu::command(launch, "t0k", Some(Path::new("qboot.rom")), socket, None)?;
     Ok(cmd
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
@@ -357,6 +372,8 @@ fn the_virtio_console_goes_where_it_costs_no_boot_time() {
         image: &image,
         args: &[],
         env: &[],
+        accel: Accel::Tcg,
+        gdb: None,
         devices,
     };
     let has_console = |words: &[String]| {
@@ -412,4 +429,49 @@ fn the_virtio_console_goes_where_it_costs_no_boot_time() {
     };
     let err = qemu_words(&asked).unwrap_err().to_string();
     assert!(err.contains("no virtio-console driver"), "{err}");
+}
+
+#[test]
+fn kvm_gets_the_host_cpu_and_a_debugger_holds_the_guest_at_its_start() {
+    let none = Devices::default();
+    let launch = |arch, accel, gdb| Launch {
+        backend: Backend::Qemu,
+        arch,
+        image: Path::new("k"),
+        args: &[],
+        env: &[],
+        devices: &none,
+        accel,
+        gdb,
+    };
+    let words = |launch: &Launch| -> String {
+        let cmd = qemu::command(launch, "t0k", None, None, None).unwrap();
+        let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        words.join(" ")
+    };
+    let kvm = words(&launch(Arch::X86_64, Accel::Kvm, None));
+    assert!(
+        kvm.contains("-cpu host ") && kvm.contains("-accel kvm "),
+        "{kvm}"
+    );
+    assert!(!kvm.contains("-gdb"), "{kvm}");
+    let tcg = words(&launch(Arch::X86_64, Accel::Tcg, None));
+    assert!(
+        tcg.contains("-cpu qemu64,+pdpe1gb,+rdrand ") && tcg.contains("-accel tcg "),
+        "{tcg}"
+    );
+    let arm = words(&launch(Arch::Arm64, Accel::Kvm, Some(1234)));
+    assert!(
+        arm.contains("-machine virt -cpu host ") && arm.contains("-gdb tcp:127.0.0.1:1234 -S "),
+        "{arm}"
+    );
+    let arm = words(&launch(Arch::Arm64, Accel::Tcg, Some(1234)));
+    assert!(arm.contains("-cpu max "), "{arm}");
+    let firecracker = Launch {
+        backend: Backend::Firecracker,
+        ..launch(Arch::X86_64, Accel::Kvm, Some(1234))
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let err = super::firecracker::command(&firecracker, scratch.path(), "t0k", None).unwrap_err();
+    assert!(err.to_string().contains("--gdb is for QEMU"), "{err}");
 }

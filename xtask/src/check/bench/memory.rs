@@ -69,6 +69,8 @@ pub(crate) fn smallest_guest_mib(bundle: &Bundle, image: &Path) -> Result<u32> {
             args: &[],
             env: &[],
             devices: &devices,
+            accel: vmm::Accel::Tcg,
+            gdb: None,
         };
         let boot = vmm::boot(&launch, &vmm::Watch::test(Duration::from_secs(60)))?;
         Ok(boot.transcript()?.ending == Ending::Exit(0))

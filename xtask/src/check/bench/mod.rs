@@ -548,6 +548,8 @@ fn first_output_ms(bundle: &Bundle, image: &Path) -> Result<f64> {
         args: &[],
         env: &[],
         devices: &Default::default(),
+        accel: vmm::Accel::Tcg,
+        gdb: None,
     };
     let boot = vmm::boot(&launch, &vmm::Watch::test(Duration::from_secs(60)))?;
     let first = boot.first_output.with_context(|| {

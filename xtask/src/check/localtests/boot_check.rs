@@ -101,6 +101,10 @@ fn launch<'a>(
         args,
         env,
         devices,
+        // What the tests measure and compare is the guest on the software
+        // CPU, the same on every host.
+        accel: vmm::Accel::Tcg,
+        gdb: None,
     }
 }
 

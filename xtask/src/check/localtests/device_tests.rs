@@ -20,7 +20,8 @@ use super::expected::{DeviceTest, Expected};
 use super::{Run, Verdict};
 use anyhow::{Context as _, Result};
 use ocaml_unikraft_toolchain::boot::console::Transcript;
-use ocaml_unikraft_toolchain::boot::devices::{Devices, Disk, Net, GUEST_MAC};
+use ocaml_unikraft_toolchain::boot::devices::{Devices, Disk};
+use ocaml_unikraft_toolchain::boot::network::{Net, GUEST_MAC};
 use ocaml_unikraft_toolchain::boot::vmm;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,7 @@ fn boot_with_net(
             listen: guest_port,
             send: host.local_addr()?.port(),
         }),
+        mac: None,
         disk: None,
         share: None,
         console: Default::default(),
@@ -91,11 +93,7 @@ const FRAME_LEN: usize = 60;
 
 /// A test frame from us to the guest carrying `payload`, padded with zeros.
 fn test_frame(payload: &[u8]) -> Vec<u8> {
-    let guest: Vec<u8> = GUEST_MAC
-        .split(':')
-        .map(|byte| u8::from_str_radix(byte, 16).unwrap_or(0))
-        .collect();
-    let mut frame = [&guest[..], &HOST_MAC, &TEST_ETHERTYPE, payload].concat();
+    let mut frame = [&GUEST_MAC.0[..], &HOST_MAC, &TEST_ETHERTYPE, payload].concat();
     frame.resize(frame.len().max(FRAME_LEN), 0);
     frame
 }
@@ -174,6 +172,7 @@ fn boot_with_disk(
     let devices = Devices {
         memory_mib: expected.memory_mib,
         net: None,
+        mac: None,
         disk: Some(Disk {
             path: disk.clone(),
             read_only: false,

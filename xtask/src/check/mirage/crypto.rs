@@ -4,7 +4,7 @@
 //! RSA key that signs and verifies (mirage-crypto-pk, so zarith and GMP
 //! built for the guest), then exit status 0.
 
-use super::boot::{ending_of, judged};
+use super::vm::{ending_of, judged};
 use crate::check::table::{Run, Verdict};
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -9,7 +9,7 @@
 //! answer need. The guest gets its address by DHCP, asks for a name made
 //! up for the run, and must log the address the resolver gave, then exit 0.
 
-use super::boot::{ending_of, judged, Vm};
+use super::vm::{ending_of, judged, Vm};
 use crate::check::table::{Run, Verdict};
 use anyhow::Result;
 use std::net::{Ipv4Addr, UdpSocket};

@@ -22,7 +22,7 @@
 //! handshake is verified: the chain, the name, the dates and the server's
 //! signature.
 
-use super::boot::{free_port, Vm};
+use super::vm::{free_port, Vm};
 use crate::check::table::{Run, Verdict};
 use crate::util::cmd::Cmd;
 use anyhow::{bail, Context as _, Result};

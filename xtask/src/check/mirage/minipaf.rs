@@ -11,8 +11,8 @@
 //!   from what `/random` sent;
 //! - `POST /transmit` sends back the random bytes the test posts.
 
-use super::boot::{free_port, Vm};
 use super::https;
+use super::vm::{free_port, Vm};
 use crate::check::table::{Run, Verdict};
 use anyhow::{bail, Context as _, Result};
 use base64::Engine as _;

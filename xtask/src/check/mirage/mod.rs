@@ -25,11 +25,14 @@
 mod boot;
 mod crypto;
 mod dns;
+mod entropy;
 mod host_tool;
 pub(crate) mod https;
 mod minipaf;
+mod network;
 mod sets;
 mod unikernel;
+mod vm;
 
 use crate::build::sources::{self, Fetcher, Source};
 use crate::check::table::{print_table, run_row, Row, Verdict};
