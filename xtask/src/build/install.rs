@@ -8,9 +8,11 @@
 //! - `bin/ocaml-unikraft-run`: the runner (`cargo xtask run`'s code);
 //! - `lib/ocaml-unikraft-backend-<backend>-<arch>/`: bundle files;
 //! - `share/ocaml-unikraft-backend-<backend>-<arch>/backend.json`;
-//! - `share/ocaml-unikraft-toolchain-<arch>/default-backend`.
+//! - `share/ocaml-unikraft-toolchain-<arch>/default-backend`, and for the
+//!   host's arch `kvm-probe`, the C hello the runner boots once on KVM.
 
 use crate::build::backends;
+use crate::check::smoke;
 use crate::context::Context;
 use crate::target::{Arch, Backend, Bundle, Variant};
 use crate::util::cmd::Cmd;
@@ -227,7 +229,8 @@ pub(crate) fn install(ctx: &Context, what: &Installation) -> Result<()> {
     }
     let stamp = Stamp::new(ctx.build_dir.join("stamps/install"));
     let outcome = run_step(&ctx.log_dir(), STEP, &stamp, &key, || {
-        stage_and_move(what, &mut place::rename)
+        let probe = link_kvm_probe(ctx, what)?;
+        stage_and_move(what, probe.as_ref(), &mut place::rename)
     })?;
     match outcome {
         StepResult::Ran | StepResult::Restored => {
@@ -238,7 +241,29 @@ pub(crate) fn install(ctx: &Context, what: &Installation) -> Result<()> {
     Ok(())
 }
 
-fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()> {
+/// The runner's KVM probe (see [`layout::kvm_probe`]): the C hello linked
+/// for the plain QEMU bundle of this host's arch, when it is installed.
+fn link_kvm_probe(ctx: &Context, what: &Installation) -> Result<Option<(Arch, PathBuf)>> {
+    let host = what.bundles.iter().zip(what.bundle_stages).find(|(b, _)| {
+        b.backend == Backend::Qemu && b.options.is_empty() && b.arch.gnu() == std::env::consts::ARCH
+    });
+    let Some((bundle, stage)) = host else {
+        return Ok(None);
+    };
+    let dir = ctx.build_dir.join("kvm-probe");
+    driver_prefix(&dir.join("prefix"), &what.programs.driver, bundle, stage)?;
+    let image = dir.join(bundle.arch.unikraft());
+    smoke::link_hello(ctx, &dir.join("prefix"), bundle, &image)?;
+    Ok(Some((bundle.arch, image)))
+}
+
+/// Stages everything (`kvm_probe`: the probe linked for an arch) and moves
+/// it into the prefix.
+fn stage_and_move(
+    what: &Installation,
+    kvm_probe: Option<&(Arch, PathBuf)>,
+    rename: &mut place::Rename,
+) -> Result<()> {
     let prefix = what.prefix;
     std::fs::create_dir_all(prefix).with_context(|| format!("creating {}", prefix.display()))?;
     let staging = tempfile::Builder::new()
@@ -264,6 +289,11 @@ fn stage_and_move(what: &Installation, rename: &mut place::Rename) -> Result<()>
             let default_file = layout::default_backend_file(*arch);
             crate::util::fs::create_parent(&stage.join(&default_file))?;
             std::fs::write(stage.join(&default_file), format!("{}\n", default.name()))?;
+            // The probe goes with the default, in the same directory.
+            if let Some((_, probe)) = kvm_probe.filter(|(a, _)| a == arch) {
+                std::fs::copy(probe, stage.join(layout::kvm_probe(*arch)))
+                    .with_context(|| format!("copying {}", probe.display()))?;
+            }
             paths.push(default_file.parent().unwrap_or(&default_file).to_path_buf());
         }
     }
@@ -411,7 +441,7 @@ mod tests {
                 bundles: &self.bundles,
                 bundle_stages: &self.stages,
             };
-            stage_and_move(&what, &mut |from, to| renames.rename(from, to))
+            stage_and_move(&what, None, &mut |from, to| renames.rename(from, to))
         }
     }
 

@@ -6,7 +6,8 @@
 //! assertion messages); a build tool would record paths of its own.
 //!
 //! A build is kept while its command, its files and what is installed in
-//! the prefix stay the same (a stamp in its directory holds their hash).
+//! the prefix stay the same (a stamp in its directory holds their hash);
+//! only its program is kept.
 
 use super::selection::Spec;
 use crate::check::localtests::dune::installed_state;
@@ -95,6 +96,7 @@ impl Builder {
                 dir.display()
             )));
         }
+        keep_only(&dir, &exe_name)?;
         std::fs::write(dir.join(STAMP), key)?;
         Ok(Ok(exe))
     }
@@ -113,6 +115,21 @@ impl Builder {
             .collect::<Vec<_>>();
         from_lib.chain(beside).collect()
     }
+}
+
+/// Removes from a finished build's directory everything but the program:
+/// the sources, objects and the unstripped image (`<exe>.dbg`, the
+/// driver's, with every library's debug information). Kept, they come to
+/// tens of GB over the testsuite's builds for four targets; a failure is
+/// reproduced by the command its row prints.
+fn keep_only(dir: &Path, exe_name: &str) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        if entry.file_name() != exe_name {
+            remove_if_present(&entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Where a test is built, below its target's directory: its id without
