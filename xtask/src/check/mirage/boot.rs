@@ -90,6 +90,7 @@ fn boot_and_judge(
         Example::Http => super::minipaf::boot(runner, dir, image, timeout),
         Example::Network => network(runner, image, timeout, &STATIC_ARGS, None),
         Example::NetworkDhcp => network(runner, image, timeout, &DHCP_ARGS, Some(LEASE_LINE)),
+        Example::Fetch => anyhow::bail!("fetch is booted beside the website, on a bridge"),
         Example::Entropy => {
             let mut boots = Vec::new();
             for _ in 0..2 {

@@ -26,16 +26,7 @@ pub(crate) fn boot(
     image: &Path,
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let name = format!(
-        "probe-{}-{}.ocaml-unikraft.test",
-        std::process::id(),
-        nanos % 1_000_000
-    );
-    // An address of TEST-NET-2 (RFC 5737), different from run to run.
-    let address = Ipv4Addr::new(198, 51, 100, 1 + (nanos % 254) as u8);
+    let (name, address) = made_up_name();
     let resolver = Resolver::start(&name, address)?;
     let args = [
         format!("--dns-servers=udp:10.0.2.2:{}", resolver.port()),
@@ -54,9 +45,23 @@ pub(crate) fn boot(
     Ok((verdict, run, output))
 }
 
-/// A pass when the guest asked our resolver for `name`, logged
+/// A name made up for the run, and its address (one of TEST-NET-2, RFC
+/// 5737), different from run to run.
+pub(super) fn made_up_name() -> (String, Ipv4Addr) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = format!(
+        "probe-{}-{}.ocaml-unikraft.test",
+        std::process::id(),
+        nanos % 1_000_000
+    );
+    (name, Ipv4Addr::new(198, 51, 100, 1 + (nanos % 254) as u8))
+}
+
+/// A pass when the guest asked the resolver for `name`, logged
 /// `name: address` and exited 0.
-fn judge(
+pub(super) fn judge(
     status: Option<i32>,
     output: &str,
     asked: &[String],

@@ -31,6 +31,7 @@ pub(crate) mod https;
 mod minipaf;
 mod network;
 mod sets;
+mod site;
 mod unikernel;
 mod vm;
 
@@ -48,7 +49,7 @@ use sets::Sets;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use unikernel::Case;
+use unikernel::{Case, Example};
 
 /// The host tools and the toolchain every command runs with.
 pub(crate) struct Tools {
@@ -153,6 +154,10 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
     let timeout = Duration::from_secs_f64(opts.timeout);
     let mut rows = Vec::new();
     let mut figures = vec![format!("mirage tool: {tool_time}")];
+    let no_site = site::unavailable();
+    let page = std::fs::read(ours.join("website/htdocs/index.html"))?;
+    // The website's image of each target, for fetch.
+    let mut websites = std::collections::HashMap::new();
     for case in cases {
         let name = case.dir_name();
         let target = case.bundle.name();
@@ -180,22 +185,53 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
             built.build_time.as_secs_f64(),
             built.image_bytes as f64 / (1024.0 * 1024.0)
         ));
-        rows.push(run_row(case.example.name(), &target, || {
-            if let Some(reason) = blockers.get(&target) {
-                return Ok((Verdict::Skip(format!("built, not booted: {reason}")), None));
+        if case.example == Example::Website {
+            websites.insert(target.clone(), built.image.clone());
+        }
+        if case.example != Example::Fetch {
+            rows.push(run_row(case.example.name(), &target, || {
+                if let Some(reason) = blockers.get(&target) {
+                    return Ok((Verdict::Skip(format!("built, not booted: {reason}")), None));
+                }
+                progress::say("mirage-tests", &format!("booting {name}"));
+                let console = mirage.log_dir().join(format!("{name}.console"));
+                boot::boot(
+                    &runner,
+                    case.example,
+                    case.bundle.arch,
+                    &mirage.build_dir.join(&name),
+                    &built.image,
+                    timeout,
+                    &console,
+                )
+            }));
+        }
+        // The same images on a bridge, with dnsmasq (see `site`).
+        let on_site: Option<site::Test> = match case.example {
+            Example::NetworkDhcp => {
+                Some(&|runner, image, timeout| site::network(runner, image, timeout))
             }
-            progress::say("mirage-tests", &format!("booting {name}"));
-            let console = mirage.log_dir().join(format!("{name}.console"));
-            boot::boot(
-                &runner,
-                case.example,
-                case.bundle.arch,
-                &mirage.build_dir.join(&name),
-                &built.image,
-                timeout,
-                &console,
-            )
-        }));
+            Example::Dns => Some(&|runner, image, timeout| site::dns(runner, image, timeout)),
+            Example::Fetch => Some(&|runner, image, timeout| match websites.get(&target) {
+                Some(website) => site::fetch(runner, image, website, &page, timeout),
+                None => anyhow::bail!("the website was not built for {target}"),
+            }),
+            _ => None,
+        };
+        if let Some(test) = on_site {
+            let row_name = format!("{} on a bridge", case.example.name());
+            rows.push(run_row(&row_name, &target, || {
+                if let Some(reason) = blockers.get(&target).or(no_site.as_ref()) {
+                    return Ok((Verdict::Skip(format!("not booted: {reason}")), None));
+                }
+                progress::say("mirage-tests", &format!("booting {name} on a bridge"));
+                let (verdict, run, output) = test(&runner, &built.image, timeout)?;
+                let console = mirage.log_dir().join(format!("{name}.bridge.console"));
+                std::fs::write(&console, output)
+                    .with_context(|| format!("writing {}", console.display()))?;
+                Ok((verdict, run))
+            }));
+        }
     }
     print_table(&rows);
     println!("\ntimings and sizes:");

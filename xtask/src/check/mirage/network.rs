@@ -6,7 +6,7 @@ use super::vm::{free_port, run, tail, Vm};
 use crate::check::table::{Run, Verdict};
 use anyhow::Result;
 use std::io::Write as _;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,11 +20,13 @@ pub(super) const DHCP_ARGS: [&str; 1] = [DEBUG_LOGS];
 /// What charrua logs (at info level) for the lease QEMU's user network
 /// gives its first guest: the address above and QEMU as the router.
 pub(super) const LEASE_LINE: &str = "Lease obtained! IP: 10.0.2.15, routers: 10.0.2.2";
-const GUEST_PORT: u16 = 8080;
-/// The line the skeleton logs for each connection (from QEMU's gateway).
+pub(super) const GUEST_PORT: u16 = 8080;
+/// What the skeleton logs for each connection, before the peer's address.
+pub(super) const CONNECTION_PREFIX: &str = "new tcp connection from IP ";
+/// Its line for a connection from QEMU's gateway.
 const CONNECTION_LINE: &str = "new tcp connection from IP 10.0.2.2";
 /// What the stack logs once it listens.
-const STACK_READY: &str = "TCP layer connected";
+pub(super) const STACK_READY: &str = "TCP layer connected";
 
 /// Boots the network example with `args` and serves it a payload; with
 /// `lease_line`, the guest must log that too (before its stack is up).
@@ -64,7 +66,7 @@ pub(super) fn network(
         let due = last_try.is_none_or(|at| at.elapsed() > Duration::from_secs(5));
         if output.contains(STACK_READY) && due {
             last_try = Some(Instant::now());
-            let _ = send(port, &payload);
+            let _ = send(([127, 0, 0, 1], port).into(), &payload);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -107,10 +109,9 @@ fn not_yet_seen(output: &str, lease_line: Option<&str>, payload: &str) -> Option
     }
 }
 
-/// Connects, sends `payload` and closes our side.
-fn send(port: u16, payload: &str) -> std::io::Result<()> {
-    let mut stream =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(5))?;
+/// Connects to `address`, sends `payload` and closes our side.
+pub(super) fn send(address: SocketAddr, payload: &str) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
     stream.write_all(payload.as_bytes())?;
     stream.shutdown(std::net::Shutdown::Write)
 }

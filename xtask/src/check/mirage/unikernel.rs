@@ -36,6 +36,9 @@ pub(crate) enum Example {
     /// Ours: the entropy sources mirage-crypto-rng reports and a draw from
     /// its default generator.
     Entropy,
+    /// Ours: an HTTP client that prints the website's page; booted beside
+    /// the website on a bridge ([`super::site`]).
+    Fetch,
 }
 
 /// Where an example's `config.ml` and `unikernel.ml` come from.
@@ -60,6 +63,7 @@ impl Example {
             Example::Http => "http",
             Example::Website => "website",
             Example::Entropy => "entropy",
+            Example::Fetch => "fetch",
         }
     }
 
@@ -74,6 +78,7 @@ impl Example {
             Example::Http => Origin::Skeleton("applications/http"),
             Example::Website => Origin::Ours("website"),
             Example::Entropy => Origin::Ours("entropy"),
+            Example::Fetch => Origin::Ours("fetch"),
         }
     }
 
@@ -135,6 +140,8 @@ impl Case {
             Example::Http,
             Example::Website,
             Example::Entropy,
+            // After the website, which it fetches from.
+            Example::Fetch,
         ];
         let mut cases: Vec<Case> = every
             .iter()

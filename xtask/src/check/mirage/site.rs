@@ -1,0 +1,475 @@
+//! The examples on a real network, as a site runs them: a host bridge with
+//! an address, Debian's dnsmasq serving DHCP and DNS on it, and each
+//! unikernel on the bridge through a tap the runner makes (`--net
+//! bridge:NAME`), reached by the address dnsmasq leased it, no forwarding.
+//!
+//! - network_dhcp: its lease comes from dnsmasq (the address it logs is
+//!   the one in dnsmasq's lease file, for the MAC the runner gave it), and
+//!   the host connects to that address and sends a payload the guest logs;
+//! - dns: resolves, through dnsmasq, a name the test defines in dnsmasq;
+//! - fetch (ours): a client unikernel fetches the website unikernel's page
+//!   by its leased address, and prints what it got, which must be the page.
+//!
+//! Each test makes its own bridge and dnsmasq and removes them; it then
+//! checks that nothing is left: no bridge, no tap, no dnsmasq, no VMM.
+
+use super::dns;
+use super::network::{send, CONNECTION_PREFIX, DHCP_ARGS, GUEST_PORT, STACK_READY};
+use super::vm::{ending_of, judged, tail, Vm};
+use crate::check::table::{Run, Verdict};
+use anyhow::{bail, Context as _, Result};
+use ocaml_unikraft_toolchain::boot::network::{default_mac, Net};
+use std::ffi::OsString;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A site test: the runner, an image and the deadline give a verdict, a
+/// run and the console(s).
+pub(crate) type Test<'a> =
+    &'a dyn Fn(&Path, &Path, Duration) -> Result<(Verdict, Option<Run>, String)>;
+
+/// Why the site tests cannot run here, if they cannot.
+pub(crate) fn unavailable() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("making bridges and taps needs root".into());
+    }
+    if std::fs::metadata("/dev/net/tun").is_err() {
+        return Some("this host has no /dev/net/tun (tap devices)".into());
+    }
+    for (tool, package) in [("ip", "iproute2"), ("dnsmasq", "dnsmasq-base")] {
+        if ocaml_unikraft_toolchain::which::on_path(tool).is_none() {
+            return Some(format!("{tool} is not installed (Debian: {package})"));
+        }
+    }
+    None
+}
+
+/// A bridge with the host at `.1` of a /24 of its own, and dnsmasq on it.
+pub(crate) struct Site {
+    bridge: String,
+    subnet: [u8; 3],
+    dir: tempfile::TempDir,
+    dnsmasq: Option<Child>,
+}
+
+impl Site {
+    /// Makes the bridge and starts dnsmasq, which also answers each of
+    /// `names` with its address.
+    pub(crate) fn start(names: &[(String, Ipv4Addr)]) -> Result<Site> {
+        let pid = std::process::id();
+        // A /24 of 10.0.0.0/8 from the pid, away from QEMU's 10.0.2.0/24.
+        let subnet = [10, 100 + (pid % 100) as u8, (pid / 100 % 250) as u8];
+        let mut site = Site {
+            bridge: format!("ukbr{}", pid % 100_000),
+            subnet,
+            dir: tempfile::tempdir()?,
+            dnsmasq: None,
+        };
+        ip(&["link", "add", &site.bridge, "type", "bridge"])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", site.gateway()),
+            "dev",
+            &site.bridge,
+        ])?;
+        ip(&["link", "set", &site.bridge, "up"])?;
+        let [a, b, c] = subnet;
+        let mut dnsmasq = Command::new("dnsmasq");
+        dnsmasq
+            .arg("--keep-in-foreground")
+            .arg("--conf-file=/dev/null")
+            .arg("--no-resolv")
+            .arg("--no-hosts")
+            .arg("--bind-interfaces")
+            .arg(format!("--interface={}", site.bridge))
+            .arg("--except-interface=lo")
+            .arg(format!("--listen-address={}", site.gateway()))
+            .arg(format!(
+                "--dhcp-range={a}.{b}.{c}.50,{a}.{b}.{c}.150,255.255.255.0,1h"
+            ))
+            .arg(format!("--dhcp-option=option:router,{}", site.gateway()))
+            .arg(format!(
+                "--dhcp-option=option:dns-server,{}",
+                site.gateway()
+            ))
+            .arg(format!("--dhcp-leasefile={}", site.lease_file().display()))
+            .arg(format!(
+                "--pid-file={}",
+                site.dir.path().join("pid").display()
+            ))
+            .arg(format!("--log-facility={}", site.log_file().display()))
+            .arg("--log-queries")
+            .arg("--log-dhcp")
+            .arg("--user=root")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, address) in names {
+            dnsmasq.arg(format!("--host-record={name},{address}"));
+        }
+        let child = dnsmasq.spawn().context("cannot run dnsmasq")?;
+        site.dnsmasq = Some(child);
+        // dnsmasq writes its lease file once it serves.
+        let start = Instant::now();
+        while !site.lease_file().exists() {
+            if let Some(child) = site.dnsmasq.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    let mut said = String::new();
+                    if let Some(mut err) = child.stderr.take() {
+                        let _ = std::io::Read::read_to_string(&mut err, &mut said);
+                    }
+                    bail!("dnsmasq ended at once ({status}): {said}");
+                }
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!("dnsmasq did not start serving within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(site)
+    }
+
+    /// The host's address on the bridge: the router and DNS server.
+    pub(crate) fn gateway(&self) -> Ipv4Addr {
+        let [a, b, c] = self.subnet;
+        Ipv4Addr::new(a, b, c, 1)
+    }
+
+    /// The runner's options that put a guest on the bridge.
+    pub(crate) fn net_options(&self) -> Vec<OsString> {
+        vec!["--net".into(), format!("bridge:{}", self.bridge).into()]
+    }
+
+    /// The MAC address the runner gives `image` on this bridge.
+    pub(crate) fn mac_of(&self, image: &Path) -> String {
+        default_mac(&Net::Bridge(self.bridge.clone()), image).to_string()
+    }
+
+    fn lease_file(&self) -> PathBuf {
+        self.dir.path().join("leases")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.dir.path().join("dnsmasq.log")
+    }
+
+    /// dnsmasq's leases as (MAC, address): its lease file's lines are
+    /// `expiry MAC address hostname client-id`.
+    pub(crate) fn leases(&self) -> Vec<(String, Ipv4Addr)> {
+        let text = std::fs::read_to_string(self.lease_file()).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                Some((words.get(1)?.to_string(), words.get(2)?.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// The names dnsmasq was asked for (its `query[A] NAME from ...` lines).
+    pub(crate) fn queries(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| line.split_once("query[A] ")?.1.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Stops dnsmasq and removes the bridge; what is still there after
+    /// (the bridge, a tap of the runner's on it, dnsmasq), if anything.
+    pub(crate) fn close(mut self) -> Vec<String> {
+        self.teardown();
+        let mut left = Vec::new();
+        if Path::new("/sys/class/net").join(&self.bridge).exists() {
+            left.push(format!("bridge {}", self.bridge));
+        }
+        left
+    }
+
+    fn teardown(&mut self) {
+        if let Some(mut child) = self.dnsmasq.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = ip(&["link", "del", &self.bridge]);
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+/// Runs `ip ARGS`.
+fn ip(args: &[&str]) -> Result<()> {
+    let output = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run ip")?;
+    if !output.status.success() {
+        bail!(
+            "ip {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The runner's taps (`ukrun<N>`) on this host now.
+fn runner_taps() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with("ukrun"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What charrua logs for its lease: `Lease obtained! IP: A, routers: ...`.
+const LEASE_MARK: &str = "Lease obtained! IP: ";
+
+/// The address the guest logged as its lease, if it did.
+fn leased_address(output: &str) -> Option<Ipv4Addr> {
+    let rest = output.split_once(LEASE_MARK)?.1;
+    let end = rest.find(|c: char| c != '.' && !c.is_ascii_digit())?;
+    rest[..end].parse().ok()
+}
+
+/// A site test's verdict: `problems` plus what was left behind.
+fn verdict(
+    mut problems: Vec<String>,
+    left: Vec<String>,
+    taps_before: &[String],
+    output: &str,
+    ending: String,
+) -> (Verdict, Option<Run>) {
+    let new_taps: Vec<String> = runner_taps()
+        .into_iter()
+        .filter(|t| !taps_before.contains(t))
+        .collect();
+    if !left.is_empty() || !new_taps.is_empty() {
+        problems.push(format!(
+            "left behind: {}",
+            left.into_iter()
+                .chain(new_taps)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    judged(&problems, output, ending)
+}
+
+/// network_dhcp on a bridge: the lease from dnsmasq, and the host's
+/// payload sent to the leased address.
+pub(crate) fn network(
+    runner: &Path,
+    image: &Path,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>, String)> {
+    let taps_before = runner_taps();
+    let site = Site::start(&[])?;
+    let mut vm = Vm::start(runner, image, &site.net_options(), &DHCP_ARGS, timeout)?;
+    let payload = format!("ocaml-unikraft site payload {}", std::process::id());
+    let connection = format!("{CONNECTION_PREFIX}{}", site.gateway());
+    let deadline = Instant::now() + timeout;
+    let mut last_try: Option<Instant> = None;
+    let mut served = false;
+    while Instant::now() < deadline && vm.running()? {
+        let output = vm.output();
+        if output.contains(&connection) && output.contains(&payload) {
+            served = true;
+            break;
+        }
+        let due = last_try.is_none_or(|at| at.elapsed() > Duration::from_secs(5));
+        if let (Some(address), true, true) =
+            (leased_address(&output), output.contains(STACK_READY), due)
+        {
+            last_try = Some(Instant::now());
+            let _ = send((address, GUEST_PORT).into(), &payload);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let running = vm.running()?;
+    if running {
+        vm.stop()?;
+    }
+    let output = vm.output();
+    let mut problems = Vec::new();
+    let mac = site.mac_of(image);
+    let leases = site.leases();
+    match leased_address(&output) {
+        None => problems.push(format!("no `{LEASE_MARK}` line: no lease from dnsmasq")),
+        Some(address) if !leases.contains(&(mac.clone(), address)) => problems.push(format!(
+            "the guest logged {address}, but dnsmasq's leases are {leases:?}, not {mac} at {address}"
+        )),
+        Some(_) => {}
+    }
+    if !served {
+        problems.push(format!(
+            "the guest did not log `{connection}` and the payload `{payload}` (sent to its leased address, port {GUEST_PORT})"
+        ));
+    }
+    let ending = match (served, running) {
+        (true, true) => "served on its lease, then stopped",
+        (_, false) => "ended by itself",
+        (false, true) => "stopped at the deadline",
+    };
+    let left = site.close();
+    let (verdict, run) = verdict(problems, left, &taps_before, &output, ending.into());
+    Ok((verdict, run, output))
+}
+
+/// dns on a bridge: a name defined in dnsmasq, resolved through it.
+pub(crate) fn dns(
+    runner: &Path,
+    image: &Path,
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>, String)> {
+    let taps_before = runner_taps();
+    let (name, address) = dns::made_up_name();
+    let site = Site::start(&[(name.clone(), address)])?;
+    let args = [
+        format!("--dns-servers=udp:{}:53", site.gateway()),
+        format!("--domain-name={name}"),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let vm = Vm::start(runner, image, &site.net_options(), &args, timeout)?;
+    let (status, output) = vm.wait()?;
+    let asked = site.queries();
+    let left = site.close();
+    let (verdict_dns, run) = dns::judge(status, &output, &asked, &name, address);
+    let problems = match verdict_dns {
+        Verdict::Fail(why) => vec![why],
+        _ => Vec::new(),
+    };
+    let ending = run.map_or_else(|| ending_of(status), |r| r.ending);
+    let (verdict, run) = verdict(problems, left, &taps_before, &output, ending);
+    Ok((verdict, run, output))
+}
+
+/// Where fetch prints the response, between these lines.
+const FIRST_MARK: &str = "--- response begins ---";
+const LAST_MARK: &str = "--- response ends ---";
+
+/// fetch and the website on one bridge: fetch asks the website's leased
+/// address for `/` and must print `page` as the body of a 200.
+pub(crate) fn fetch(
+    runner: &Path,
+    image: &Path,
+    website: &Path,
+    page: &[u8],
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>, String)> {
+    let taps_before = runner_taps();
+    let site = Site::start(&[])?;
+    let mut server = Vm::start(runner, website, &site.net_options(), &[], timeout)?;
+    let deadline = Instant::now() + timeout;
+    let mut address = None;
+    while Instant::now() < deadline && server.running()? {
+        let output = server.output();
+        if output.contains("serving on") {
+            address = leased_address(&output);
+            if address.is_some() {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(address) = address else {
+        let _ = server.stop();
+        let output = server.output();
+        let left = site.close();
+        let problems = vec![format!(
+            "the website got no lease or did not serve:\n{}",
+            tail(&output)
+        )];
+        let (verdict, run) = verdict(problems, left, &taps_before, "", "website not up".into());
+        return Ok((verdict, run, output));
+    };
+    let args = [format!("--server={address}"), "--port=8080".to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let client = Vm::start(runner, image, &site.net_options(), &args, timeout)?;
+    let (status, output) = client.wait()?;
+    server.stop()?;
+    let server_output = server.output();
+    let mut problems = Vec::new();
+    if status != Some(0) {
+        problems.push(format!("{}, not 0", ending_of(status)));
+    }
+    match response(&output) {
+        None => problems.push(format!(
+            "no response between `{FIRST_MARK}` and `{LAST_MARK}`"
+        )),
+        Some(response) => {
+            let (head, body) = response
+                .split_once("\n\n")
+                .unwrap_or((response.as_str(), ""));
+            if !head.starts_with("HTTP/1.1 200 OK") {
+                problems.push(format!(
+                    "the response is not a 200: {}",
+                    head.lines().next().unwrap_or("")
+                ));
+            }
+            if body != unix_lines(&String::from_utf8_lossy(page)) {
+                problems.push(format!(
+                    "the body ({} bytes) is not the website's index.html ({} bytes)",
+                    body.len(),
+                    page.len()
+                ));
+            }
+        }
+    }
+    let leased: Vec<Ipv4Addr> = site.leases().into_iter().map(|(_, a)| a).collect();
+    if leased.len() != 2 {
+        problems.push(format!(
+            "dnsmasq leased {leased:?}, not one address to each unikernel"
+        ));
+    }
+    let left = site.close();
+    let ending = format!("{}; website at {address}", ending_of(status));
+    let both = format!("=== website ===\n{server_output}=== fetch ===\n{output}");
+    let (verdict, run) = verdict(problems, left, &taps_before, &output, ending);
+    Ok((verdict, run, both))
+}
+
+/// What fetch printed between its marks, with every line ending as `\n`
+/// (HTTP's head ends its lines with `\r\n`, and a serial console may add
+/// `\r` of its own).
+fn response(output: &str) -> Option<String> {
+    let output = unix_lines(output);
+    let start = output.find(FIRST_MARK)? + FIRST_MARK.len() + 1;
+    let end = output[start..].rfind(LAST_MARK)? + start;
+    Some(output[start..end].strip_suffix('\n')?.to_string())
+}
+
+fn unix_lines(text: &str) -> String {
+    text.replace('\r', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_leased_address_is_read_from_charruas_line() {
+        let output = "x [dhcp_client_lwt] Lease obtained! IP: 10.1.2.57, routers: 10.1.2.1\n";
+        assert_eq!(leased_address(output), Some(Ipv4Addr::new(10, 1, 2, 57)));
+        assert_eq!(leased_address("no lease\n"), None);
+    }
+
+    #[test]
+    fn the_response_is_what_comes_between_the_marks() {
+        let output =
+            format!("log\n{FIRST_MARK}\nHTTP/1.1 200 OK\r\n\r\n<p>hi</p>\n\n{LAST_MARK}\nend\n");
+        assert_eq!(response(&output).unwrap(), "HTTP/1.1 200 OK\n\n<p>hi</p>\n");
+        assert_eq!(response("nothing"), None);
+    }
+}
