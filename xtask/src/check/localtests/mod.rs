@@ -52,6 +52,7 @@
 pub(crate) mod boot_check;
 mod c_smoke;
 mod compare;
+mod debugger;
 mod device_tests;
 pub(crate) mod dune;
 pub(crate) mod expected;
@@ -129,6 +130,9 @@ pub(crate) fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
             let target = Bundle::new(Backend::Qemu, arch, &[]).name();
             rows.push(run_row("simple", &target, || {
                 dune::simple(ctx, &prefix, arch, &boots)
+            }));
+            rows.push(run_row("gdb", &target, || {
+                debugger::gdb(ctx, &prefix, arch, &boots)
             }));
         }
     }
