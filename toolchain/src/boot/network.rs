@@ -478,4 +478,40 @@ mod tests {
         assert!(check(&user, Backend::Qemu).is_ok());
         assert!(check(&user, Backend::Firecracker).is_err());
     }
+
+    /// Runs `ip ARGS`; whether it succeeded.
+    fn ip(args: &[&str]) -> bool {
+        std::process::Command::new("ip")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    #[test]
+    fn an_own_tap_is_on_the_bridge_while_held_and_gone_after() {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let bridge = format!("uktb{}", std::process::id() % 100_000);
+        if !root || !ip(&["link", "add", &bridge, "type", "bridge"]) {
+            eprintln!("skipped: making a bridge needs root and iproute2");
+            return;
+        }
+        let result = std::panic::catch_unwind(|| {
+            for persistent in [false, true] {
+                let tap = OwnTap::attach(&bridge, persistent).unwrap();
+                let dev = sys_net(tap.name());
+                let master = std::fs::read_link(dev.join("master")).unwrap();
+                assert!(master.ends_with(&bridge), "{}", master.display());
+                let flags = std::fs::read_to_string(dev.join("flags")).unwrap();
+                let flags = i64::from_str_radix(flags.trim().trim_start_matches("0x"), 16);
+                assert_eq!(flags.unwrap() & 1, 1, "the tap is up");
+                assert_eq!(tap.fd().is_some(), !persistent);
+                drop(tap);
+                assert!(!dev.exists(), "{} is gone", dev.display());
+            }
+        });
+        ip(&["link", "del", &bridge]);
+        result.unwrap();
+    }
 }
