@@ -23,6 +23,7 @@
 //! over TLS and its client), [`minipaf`] (the http example).
 
 mod boot;
+mod bridge;
 mod crypto;
 mod dns;
 mod entropy;
@@ -154,7 +155,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
     let timeout = Duration::from_secs_f64(opts.timeout);
     let mut rows = Vec::new();
     let mut figures = vec![format!("mirage tool: {tool_time}")];
-    let no_site = site::unavailable();
+    let no_site = bridge::unavailable();
     let page = std::fs::read(ours.join("website/htdocs/index.html"))?;
     // The website's image of each target, for fetch.
     let mut websites = std::collections::HashMap::new();
