@@ -165,7 +165,7 @@ pub(crate) struct MirageTestsOpts {
     pub(crate) fetch_only: bool,
     /// Build and boot only this example (repeatable; `hello`, `network`,
     /// `network_dhcp`, `block`, `crypto`, `dns`, `https`, `http`,
-    /// `website`, `entropy`) [default: all]
+    /// `website`, `entropy`, `fetch`) [default: all]
     #[arg(long = "example", value_name = "NAME")]
     pub(crate) examples: Vec<String>,
     #[command(flatten)]

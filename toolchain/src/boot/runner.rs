@@ -140,13 +140,20 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
         Backend::Firecracker => vmm::Accel::Kvm,
     };
     if let Some(port) = opts.gdb {
+        // The driver's unstripped image has the symbols.
+        let mut symbols = opts.image.clone().into_os_string();
+        symbols.push(".dbg");
+        let symbols = match Path::new(&symbols).is_file() {
+            true => PathBuf::from(symbols),
+            false => opts.image.clone(),
+        };
         eprintln!(
             "run: the guest waits for a debugger on 127.0.0.1:{port}, e.g. `{} -ex 'target remote 127.0.0.1:{port}' {}`",
-            match arch {
-                Arch::X86_64 => "gdb",
-                Arch::Arm64 => "gdb-multiarch",
+            match (arch, std::env::consts::ARCH) {
+                (Arch::X86_64, "x86_64") | (Arch::Arm64, "aarch64") => "gdb",
+                _ => "gdb-multiarch",
             },
-            opts.image.display()
+            symbols.display()
         );
     }
     let launch = vmm::Launch {

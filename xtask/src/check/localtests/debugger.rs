@@ -4,7 +4,8 @@
 //! instruction), and Debian's `gdb` (x86_64) or `gdb-multiarch` (arm64)
 //! in batch mode sets a breakpoint on the program's OCaml function
 //! `greet`, continues to it and prints the backtrace, which must name
-//! `greet` and the module's entry, the OCaml frames that called it.
+//! `greet`, the module's entry and the runtime's `caml_program`, the
+//! frames that called it.
 
 use super::boot_check::Boots;
 use super::{Run, Verdict};
@@ -87,7 +88,11 @@ pub(crate) fn gdb(
     if !said.contains("Breakpoint 1, ") {
         problems.push("the breakpoint on greet was not hit".to_string());
     }
-    for frame in ["camlCountdown$greet_", "camlCountdown$entry"] {
+    for frame in [
+        "camlCountdown.greet_",
+        "camlCountdown.entry",
+        "caml_program",
+    ] {
         if !backtrace.iter().any(|l| l.contains(frame)) {
             problems.push(format!("the backtrace does not name {frame}"));
         }
@@ -122,7 +127,7 @@ fn drive(gdb: &str, port: u16, symbols: &Path) -> Result<String> {
             .args(["-ex", "set pagination off"])
             .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
             // The function's symbol ends with a number the compiler gives.
-            .args(["-ex", "rbreak ^camlCountdown\\$greet_[0-9]+$"])
+            .args(["-ex", "rbreak camlCountdown\\.greet_"])
             .args(["-ex", "continue"])
             .args(["-ex", "bt"])
             .args(["-ex", "kill"])
