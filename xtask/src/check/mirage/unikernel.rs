@@ -324,6 +324,7 @@ mod tests {
                 "http-qemu-x86_64",
                 "website-qemu-x86_64",
                 "entropy-qemu-x86_64",
+                "fetch-qemu-x86_64",
                 "hello-qemu-arm64",
                 "network-qemu-arm64",
                 "network_dhcp-qemu-arm64",
@@ -334,6 +335,7 @@ mod tests {
                 "http-qemu-arm64",
                 "website-qemu-arm64",
                 "entropy-qemu-arm64",
+                "fetch-qemu-arm64",
                 "hello-firecracker-x86_64",
                 "network-firecracker-x86_64",
                 "network_dhcp-firecracker-x86_64",
@@ -344,6 +346,7 @@ mod tests {
                 "http-firecracker-x86_64",
                 "website-firecracker-x86_64",
                 "entropy-firecracker-x86_64",
+                "fetch-firecracker-x86_64",
             ]
         );
         assert_eq!(cases[2].image(), Path::new("dist/network.qemu"));
@@ -353,8 +356,9 @@ mod tests {
         assert_eq!(cases[6].image(), Path::new("dist/https.qemu"));
         assert_eq!(cases[7].image(), Path::new("dist/minipaf.qemu"));
         assert_eq!(cases[8].image(), Path::new("dist/website.qemu"));
-        assert_eq!(cases[20].image(), Path::new("dist/hello.fc"));
-        assert_eq!(cases[29].image(), Path::new("dist/entropy.fc"));
+        assert_eq!(cases[10].image(), Path::new("dist/fetch.qemu"));
+        assert_eq!(cases[22].image(), Path::new("dist/hello.fc"));
+        assert_eq!(cases[31].image(), Path::new("dist/entropy.fc"));
     }
 
     #[test]
@@ -367,7 +371,7 @@ mod tests {
         let err = Case::selected(&["dsn".into()]).err().unwrap().to_string();
         assert!(err.contains("no MirageOS example named dsn"), "{err}");
         assert!(
-            err.ends_with("the examples are hello, network, network_dhcp, block, crypto, dns, https, http, website, entropy"),
+            err.ends_with("the examples are hello, network, network_dhcp, block, crypto, dns, https, http, website, entropy, fetch"),
             "{err}"
         );
     }
