@@ -42,10 +42,20 @@ impl Arch {
         }
     }
 
+    /// The arch of the machine this runs on, if it is one of ours.
+    pub fn host() -> Option<Arch> {
+        Arch::from_gnu(std::env::consts::ARCH)
+    }
+
+    /// Whether this is the arch of the machine this runs on.
+    pub fn is_host(self) -> bool {
+        Arch::host() == Some(self)
+    }
+
     /// Binutils prefix when no descriptor says otherwise: none for a native
     /// target, Debian's cross prefix otherwise.
     pub fn derived_tool_prefix(self) -> &'static str {
-        if std::env::consts::ARCH == self.gnu() {
+        if self.is_host() {
             ""
         } else {
             match self {

@@ -149,10 +149,7 @@ pub fn run(opts: &RunOpts) -> Result<u8> {
         };
         eprintln!(
             "run: the guest waits for a debugger on 127.0.0.1:{port}, e.g. `{} -ex 'target remote 127.0.0.1:{port}' {}`",
-            match (arch, std::env::consts::ARCH) {
-                (Arch::X86_64, "x86_64") | (Arch::Arm64, "aarch64") => "gdb",
-                _ => "gdb-multiarch",
-            },
+            vmm::debugger(arch),
             symbols.display()
         );
     }
@@ -210,11 +207,7 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 fn kvm_probe() -> Option<std::path::PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let prefix = exe.parent()?.parent()?;
-    let arch = match std::env::consts::ARCH {
-        "aarch64" => Arch::Arm64,
-        _ => Arch::X86_64,
-    };
-    Some(prefix.join(crate::layout::kvm_probe(arch)))
+    Some(prefix.join(crate::layout::kvm_probe(Arch::host()?)))
 }
 
 /// The memory, network and disk the options ask for.

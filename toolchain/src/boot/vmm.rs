@@ -17,6 +17,7 @@ mod qemu;
 pub use accel::{kvm_problem, open_kvm, Accel, AccelChoice};
 pub use firecracker::firecracker_config;
 pub use kernel_args::{command_line, env_var, MAX_ENV_VARS};
+pub use qemu::debugger;
 
 use crate::arch::Arch;
 use crate::backend::Backend;
@@ -111,16 +112,13 @@ pub const INSTALL_HELP: &str = "help: install the VMM (QEMU: Debian/Ubuntu packa
 pub fn unavailable(backend: Backend, arch: Arch) -> Option<String> {
     match backend {
         Backend::Qemu => {
-            let program = match arch {
-                Arch::X86_64 => "qemu-system-x86_64",
-                Arch::Arm64 => "qemu-system-aarch64",
-            };
+            let program = qemu::program(arch);
             which::on_path(program)
                 .is_none()
                 .then(|| format!("{program} is not installed"))
         }
         Backend::Firecracker => {
-            if std::env::consts::ARCH != arch.gnu() {
+            if !arch.is_host() {
                 Some(format!(
                     "Firecracker runs only {} guests on this host",
                     std::env::consts::ARCH

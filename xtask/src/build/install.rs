@@ -244,9 +244,11 @@ pub(crate) fn install(ctx: &Context, what: &Installation) -> Result<()> {
 /// The runner's KVM probe (see [`layout::kvm_probe`]): the C hello linked
 /// for the plain QEMU bundle of this host's arch, when it is installed.
 fn link_kvm_probe(ctx: &Context, what: &Installation) -> Result<Option<(Arch, PathBuf)>> {
-    let host = what.bundles.iter().zip(what.bundle_stages).find(|(b, _)| {
-        b.backend == Backend::Qemu && b.options.is_empty() && b.arch.gnu() == std::env::consts::ARCH
-    });
+    let host = what
+        .bundles
+        .iter()
+        .zip(what.bundle_stages)
+        .find(|(b, _)| b.backend == Backend::Qemu && b.options.is_empty() && b.arch.is_host());
     let Some((bundle, stage)) = host else {
         return Ok(None);
     };

@@ -3,29 +3,24 @@
 //! Firecracker) KVM is unusable. Localtests skips those boots with the
 //! reason, and the bench reports them as not measured.
 
-use crate::check::smoke;
-use crate::context::Context;
 use crate::target::{Arch, Backend, Bundle};
 use ocaml_unikraft_toolchain::boot::vmm;
+use ocaml_unikraft_toolchain::layout;
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::Path;
 
 /// Why each installed bundle cannot boot here, for those that cannot, by
 /// bundle name. For Firecracker on an x86_64 host with a `/dev/kvm`, KVM
-/// itself is tried (with QEMU and the C hello): some hosts' KVM fails on
+/// itself is tried (with QEMU and the installed KVM probe): some hosts' KVM fails on
 /// real guests.
-pub(crate) fn blockers(
-    ctx: &Context,
-    prefix: &Path,
-    installed: &[Bundle],
-) -> HashMap<String, String> {
+pub(crate) fn blockers(prefix: &Path, installed: &[Bundle]) -> HashMap<String, String> {
     let mut kvm: Option<Option<String>> = None;
     let mut blockers = HashMap::new();
     for bundle in installed {
         let mut reason = vmm::unavailable(bundle.backend, bundle.arch);
         if needs_kvm_probe(bundle, installed) {
-            let problem = kvm.get_or_insert_with(|| kvm_problem(ctx, prefix));
+            let problem = kvm.get_or_insert_with(|| kvm_problem(prefix));
             reason = match (reason, problem) {
                 (Some(reason), Some(problem)) => Some(format!("{reason}; besides, {problem}")),
                 (reason, problem) => reason.or(problem.clone()),
@@ -49,18 +44,22 @@ fn probe_bundle() -> Bundle {
 fn needs_kvm_probe(bundle: &Bundle, installed: &[Bundle]) -> bool {
     bundle.backend == Backend::Firecracker
         && bundle.arch == Arch::X86_64
-        && std::env::consts::ARCH == Arch::X86_64.gnu()
+        && Arch::X86_64.is_host()
         && !matches!(vmm::open_kvm(), Err(err) if err.kind() == ErrorKind::NotFound)
         && vmm::unavailable(Backend::Qemu, Arch::X86_64).is_none()
         && installed.contains(&probe_bundle())
 }
 
-/// Why KVM cannot run a unikernel here, if it cannot: the C hello, linked
-/// for QEMU x86_64 into the build tree, booted with QEMU on KVM.
-fn kvm_problem(ctx: &Context, prefix: &Path) -> Option<String> {
-    let probe = ctx.build_dir.join("tests/kvm-probe/hello");
-    match smoke::link_hello(ctx, prefix, &probe_bundle(), &probe) {
-        Ok(()) => vmm::kvm_problem(&probe),
-        Err(err) => Some(format!("could not link the KVM probe: {err:#}")),
+/// Why KVM cannot run a unikernel here, if it cannot: the runner's probe
+/// (the C hello the installation links for QEMU x86_64, see
+/// [`layout::kvm_probe`]) booted with QEMU on KVM.
+fn kvm_problem(prefix: &Path) -> Option<String> {
+    let probe = prefix.join(layout::kvm_probe(Arch::X86_64));
+    if !probe.is_file() {
+        return Some(format!(
+            "{} has no KVM probe (`cargo xtask localbuild` installs it)",
+            prefix.display()
+        ));
     }
+    vmm::kvm_problem(&probe)
 }

@@ -1,7 +1,7 @@
 //! The C smoke programs of `backends/smoke`, linked with the installed C
 //! driver as a user would link them. The smallest programs that show a
-//! bundle works: localtests boots them, the bench times them, and the KVM
-//! probe boots the hello.
+//! bundle works: localtests boots them, the bench times them, and the
+//! installation links the hello as the runner's KVM probe.
 
 use crate::context::Context;
 use crate::target::Bundle;

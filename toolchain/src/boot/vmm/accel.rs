@@ -59,7 +59,7 @@ pub fn decide(
     probe: Option<&Path>,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<Decision> {
-    let host_arch = std::env::consts::ARCH == arch.gnu();
+    let host_arch = arch.is_host();
     let quiet = |accel| Decision { accel, note: None };
     match choice {
         AccelChoice::Tcg => Ok(quiet(Accel::Tcg)),
@@ -113,10 +113,9 @@ fn auto(probe: Option<&Path>, cache_dir: Option<&Path>) -> Decision {
         None => Accel::Kvm,
         Some(_) => Accel::Tcg,
     };
-    if let Some(file) = &remembered {
+    if let (Some(dir), Some(file)) = (cache_dir, &remembered) {
         let text = format!("{}\n{}\n", accel.name(), problem.as_deref().unwrap_or(""));
-        let _ = std::fs::create_dir_all(cache_dir.unwrap_or(Path::new(".")))
-            .and_then(|()| std::fs::write(file, text));
+        let _ = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(file, text));
     }
     Decision {
         accel,
@@ -161,7 +160,8 @@ fn host_key() -> String {
             seed.push('\n');
         }
     }
-    if let Some(qemu) = crate::which::on_path(qemu_program()) {
+    let qemu = Arch::host().and_then(|arch| crate::which::on_path(super::qemu::program(arch)));
+    if let Some(qemu) = qemu {
         seed.push_str(&qemu.display().to_string());
         if let Ok(meta) = std::fs::metadata(&qemu) {
             let modified = meta
@@ -172,14 +172,6 @@ fn host_key() -> String {
         }
     }
     format!("{:016x}", crate::boot::network::fnv1a(seed.as_bytes()))
-}
-
-/// The QEMU that runs guests of the host's arch.
-fn qemu_program() -> &'static str {
-    match std::env::consts::ARCH {
-        "aarch64" => "qemu-system-aarch64",
-        _ => "qemu-system-x86_64",
-    }
 }
 
 /// The user's cache directory for the runner's answers:
@@ -208,9 +200,11 @@ pub fn open_kvm() -> std::io::Result<()> {
 /// `probe`, a QEMU image of the host's arch whose program exits 0, with
 /// QEMU on KVM.
 pub fn kvm_problem(probe: &Path) -> Option<String> {
-    let arch = match std::env::consts::ARCH {
-        "aarch64" => Arch::Arm64,
-        _ => Arch::X86_64,
+    let Some(arch) = Arch::host() else {
+        return Some(format!(
+            "unikernels do not run on {} hosts",
+            std::env::consts::ARCH
+        ));
     };
     let launch = Launch {
         backend: Backend::Qemu,

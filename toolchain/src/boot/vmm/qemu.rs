@@ -25,7 +25,7 @@ const QBOOT_ROM: &str = "share/qemu/qboot.rom";
 
 /// The qboot firmware of the `qemu-system-x86_64` on `PATH`, if it has one.
 pub(super) fn qboot_rom() -> Option<PathBuf> {
-    qboot_rom_of(&which::on_path("qemu-system-x86_64")?)
+    qboot_rom_of(&which::on_path(program(Arch::X86_64))?)
 }
 
 /// The qboot firmware of QEMU executable `qemu`: QEMU looks for firmware
@@ -53,7 +53,7 @@ pub(super) fn command(
     let virtio_console = console_socket.is_some();
     let mut cmd = match launch.arch {
         Arch::X86_64 => {
-            let mut cmd = Command::new("qemu-system-x86_64");
+            let mut cmd = Command::new(program(Arch::X86_64));
             let pci_devices = !launch.devices.memory_only() || virtio_console;
             match qboot.filter(|_| !pci_devices) {
                 // qboot hands over to the image within milliseconds, where
@@ -82,7 +82,7 @@ pub(super) fn command(
             cmd
         }
         Arch::Arm64 => {
-            let mut cmd = Command::new("qemu-system-aarch64");
+            let mut cmd = Command::new(program(Arch::Arm64));
             cmd.args(["-machine", "virt", "-cpu", cpu(launch.accel, "max")]);
             cmd
         }
@@ -123,6 +123,23 @@ pub(super) fn command(
     cmd.arg("-append")
         .arg(kernel_args::kernel_arguments(&[], launch, token)?);
     Ok(cmd)
+}
+
+/// The QEMU that boots `arch` guests.
+pub(super) fn program(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "qemu-system-x86_64",
+        Arch::Arm64 => "qemu-system-aarch64",
+    }
+}
+
+/// The debugger for QEMU's gdbstub with `arch` guests: the host's own
+/// `gdb` for its arch, `gdb-multiarch` (Debian's name) for the other.
+pub fn debugger(arch: Arch) -> &'static str {
+    match arch.is_host() {
+        true => "gdb",
+        false => "gdb-multiarch",
+    }
 }
 
 /// The CPU model: on KVM the host's own CPU (it has what the software

@@ -70,7 +70,7 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
         &format!("driver overhead ({} calls each)", opts.driver_runs),
     );
     let driver = driver_overhead(&driver, work.path(), opts.driver_runs)?;
-    let targets = Targets::of(ctx, &prefix);
+    let targets = Targets::of(&prefix);
     progress::say("bench", "image sizes and boot times");
     let images = images_and_boots(ctx, &prefix, &targets, work.path(), opts.boot_runs)?;
     progress::say(
@@ -269,7 +269,7 @@ struct Targets {
 }
 
 impl Targets {
-    fn of(ctx: &Context, prefix: &Path) -> Targets {
+    fn of(prefix: &Path) -> Targets {
         let installed = crate::build::install::installed_bundles(prefix);
         let measured: Vec<Bundle> = installed
             .iter()
@@ -277,7 +277,7 @@ impl Targets {
             .filter(|b| ocaml_unikraft_toolchain::layout::has_compiler(prefix, b.arch))
             .cloned()
             .collect();
-        let blockers = boots::blockers(ctx, prefix, &measured);
+        let blockers = boots::blockers(prefix, &measured);
         Targets {
             installed,
             measured,

@@ -12,18 +12,11 @@ use super::{Run, Verdict};
 use crate::context::Context;
 use crate::target::{Arch, Backend, Bundle};
 use anyhow::{Context as _, Result};
+use ocaml_unikraft_toolchain::boot::vmm;
 use ocaml_unikraft_toolchain::{layout, which};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The debugger for `arch` guests on this host.
-fn debugger(arch: Arch) -> &'static str {
-    match (arch, std::env::consts::ARCH) {
-        (Arch::X86_64, "x86_64") | (Arch::Arm64, "aarch64") => "gdb",
-        _ => "gdb-multiarch",
-    }
-}
 
 /// The `gdb` row of QEMU on `arch`.
 pub(crate) fn gdb(
@@ -36,7 +29,7 @@ pub(crate) fn gdb(
     if let Some(reason) = boots.blocker(&bundle) {
         return Ok((Verdict::Skip(format!("not booted: {reason}")), None));
     }
-    let gdb = debugger(arch);
+    let gdb = vmm::debugger(arch);
     if which::on_path(gdb).is_none() {
         return Ok((
             Verdict::Skip(format!(

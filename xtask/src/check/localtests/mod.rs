@@ -109,7 +109,7 @@ pub(crate) fn localtests(ctx: &Context, opts: &LocaltestsOpts) -> Result<()> {
     }
     let boots = Boots {
         timeout: Duration::from_secs_f64(opts.timeout),
-        blockers: boots::blockers(ctx, &prefix, &installed),
+        blockers: boots::blockers(&prefix, &installed),
     };
     check_required(&opts.require, &installed, &missing, &boots)?;
     let mut rows = Vec::new();

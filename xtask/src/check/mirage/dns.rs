@@ -59,20 +59,32 @@ pub(super) fn made_up_name() -> (String, Ipv4Addr) {
     (name, Ipv4Addr::new(198, 51, 100, 1 + (nanos % 254) as u8))
 }
 
-/// A pass when the guest asked the resolver for `name`, logged
-/// `name: address` and exited 0.
-pub(super) fn judge(
+/// A pass when nothing is wrong (see [`problems`]).
+fn judge(
     status: Option<i32>,
     output: &str,
     asked: &[String],
     name: &str,
     address: Ipv4Addr,
 ) -> (Verdict, Option<Run>) {
-    let ending = ending_of(status);
+    let problems = problems(status, output, asked, name, address);
+    judged(&problems, output, ending_of(status))
+}
+
+/// What is wrong with a run of the dns example: it must have asked the
+/// resolver for `name` (`asked`: the names the resolver was asked for),
+/// logged `name: address` and exited 0.
+pub(super) fn problems(
+    status: Option<i32>,
+    output: &str,
+    asked: &[String],
+    name: &str,
+    address: Ipv4Addr,
+) -> Vec<String> {
     let answer_line = format!("[INFO] [application] {name}: {address}");
     let mut problems = Vec::new();
     if status != Some(0) {
-        problems.push(format!("{ending}, not 0"));
+        problems.push(format!("{}, not 0", ending_of(status)));
     }
     if !asked.iter().any(|asked| asked == name) {
         problems.push(format!(
@@ -87,7 +99,7 @@ pub(super) fn judge(
     if !output.lines().any(|line| line.ends_with(&answer_line)) {
         problems.push(format!("no `{answer_line}` line"));
     }
-    judged(&problems, output, ending)
+    problems
 }
 
 /// Record type A and class IN.

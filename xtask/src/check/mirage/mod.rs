@@ -150,7 +150,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
     crate::util::fs::remove_if_present(&tools.dune_cache)?;
     let skeleton = tree(&sets.examples.source);
     let ours = dir.join("unikernels");
-    let blockers = crate::check::boots::blockers(ctx, &prefix, &bundles_of(&cases));
+    let blockers = crate::check::boots::blockers(&prefix, &bundles_of(&cases));
     let runner = ocaml_unikraft_toolchain::layout::runner(&prefix);
     let timeout = Duration::from_secs_f64(opts.timeout);
     let mut rows = Vec::new();

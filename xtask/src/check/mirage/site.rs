@@ -10,13 +10,14 @@
 //! - fetch (ours): a client unikernel fetches the website unikernel's page
 //!   by its leased address, and prints what it got, which must be the page.
 //!
-//! Each test makes its own bridge and dnsmasq and removes them; it then
-//! checks that nothing is left: no bridge, no tap, no dnsmasq, no VMM.
+//! Each test makes its own bridge and dnsmasq and removes them, having
+//! waited for its runners (and so their VMMs) and for dnsmasq to end; it
+//! then checks that neither the bridge nor a tap of the runner's is left.
 
 use super::bridge::{runner_taps, Site};
 use super::dns;
 use super::network::{send, CONNECTION_PREFIX, DHCP_ARGS, GUEST_PORT, STACK_READY};
-use super::vm::{ending_of, judged, tail, Vm};
+use super::vm::{ending_of, judged, Vm};
 use crate::check::table::{Run, Verdict};
 use anyhow::Result;
 use std::net::Ipv4Addr;
@@ -38,28 +39,37 @@ fn leased_address(output: &str) -> Option<Ipv4Addr> {
     rest[..end].parse().ok()
 }
 
-/// A site test's verdict: `problems` plus what was left behind.
-fn verdict(
-    mut problems: Vec<String>,
-    left: Vec<String>,
-    taps_before: &[String],
-    output: &str,
+/// What a site test saw on its bridge: what was wrong, how the run ended,
+/// the console a failure shows the end of, and the console(s) kept.
+struct Seen {
+    problems: Vec<String>,
     ending: String,
-) -> (Verdict, Option<Run>) {
-    let new_taps: Vec<String> = runner_taps()
+    output: String,
+    consoles: String,
+}
+
+/// Runs `test` on a bridge of its own with dnsmasq (answering `names`),
+/// then removes both; the verdict counts what `test` saw and anything left
+/// behind (the bridge, a tap of the runner's).
+fn on_bridge(
+    names: &[(String, Ipv4Addr)],
+    test: impl FnOnce(&Site) -> Result<Seen>,
+) -> Result<(Verdict, Option<Run>, String)> {
+    let taps_before = runner_taps();
+    let site = Site::start(names)?;
+    let seen = test(&site);
+    let left = site.close();
+    let mut seen = seen?;
+    let new_taps = runner_taps()
         .into_iter()
-        .filter(|t| !taps_before.contains(t))
-        .collect();
-    if !left.is_empty() || !new_taps.is_empty() {
-        problems.push(format!(
-            "left behind: {}",
-            left.into_iter()
-                .chain(new_taps)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        .filter(|t| !taps_before.contains(t));
+    let left: Vec<String> = left.into_iter().chain(new_taps).collect();
+    if !left.is_empty() {
+        seen.problems
+            .push(format!("left behind: {}", left.join(", ")));
     }
-    judged(&problems, output, ending)
+    let (verdict, run) = judged(&seen.problems, &seen.output, seen.ending);
+    Ok((verdict, run, seen.consoles))
 }
 
 /// network_dhcp on a bridge: the lease from dnsmasq, and the host's
@@ -69,57 +79,60 @@ pub(crate) fn network(
     image: &Path,
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
-    let taps_before = runner_taps();
-    let site = Site::start(&[])?;
-    let mut vm = Vm::start(runner, image, &site.net_options(), &DHCP_ARGS, timeout)?;
-    let payload = format!("ocaml-unikraft site payload {}", std::process::id());
-    let connection = format!("{CONNECTION_PREFIX}{}", site.gateway());
-    let deadline = Instant::now() + timeout;
-    let mut last_try: Option<Instant> = None;
-    let mut served = false;
-    while Instant::now() < deadline && vm.running()? {
+    on_bridge(&[], |site| {
+        let mut vm = Vm::start(runner, image, &site.net_options(), &DHCP_ARGS, timeout)?;
+        let payload = format!("ocaml-unikraft site payload {}", std::process::id());
+        let connection = format!("{CONNECTION_PREFIX}{}", site.gateway());
+        let deadline = Instant::now() + timeout;
+        let mut last_try: Option<Instant> = None;
+        let mut served = false;
+        while Instant::now() < deadline && vm.running()? {
+            let output = vm.output();
+            if output.contains(&connection) && output.contains(&payload) {
+                served = true;
+                break;
+            }
+            let due = last_try.is_none_or(|at| at.elapsed() > Duration::from_secs(5));
+            if let (Some(address), true, true) =
+                (leased_address(&output), output.contains(STACK_READY), due)
+            {
+                last_try = Some(Instant::now());
+                let _ = send((address, GUEST_PORT).into(), &payload);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let running = vm.running()?;
+        if running {
+            vm.stop()?;
+        }
         let output = vm.output();
-        if output.contains(&connection) && output.contains(&payload) {
-            served = true;
-            break;
+        let mut problems = Vec::new();
+        let mac = site.mac_of(image);
+        let leases = site.leases();
+        match leased_address(&output) {
+            None => problems.push(format!("no `{LEASE_MARK}` line: no lease from dnsmasq")),
+            Some(address) if !leases.contains(&(mac.clone(), address)) => problems.push(format!(
+                "the guest logged {address}, but dnsmasq's leases are {leases:?}, not {mac} at {address}"
+            )),
+            Some(_) => {}
         }
-        let due = last_try.is_none_or(|at| at.elapsed() > Duration::from_secs(5));
-        if let (Some(address), true, true) =
-            (leased_address(&output), output.contains(STACK_READY), due)
-        {
-            last_try = Some(Instant::now());
-            let _ = send((address, GUEST_PORT).into(), &payload);
+        if !served {
+            problems.push(format!(
+                "the guest did not log `{connection}` and the payload `{payload}` (sent to its leased address, port {GUEST_PORT})"
+            ));
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let running = vm.running()?;
-    if running {
-        vm.stop()?;
-    }
-    let output = vm.output();
-    let mut problems = Vec::new();
-    let mac = site.mac_of(image);
-    let leases = site.leases();
-    match leased_address(&output) {
-        None => problems.push(format!("no `{LEASE_MARK}` line: no lease from dnsmasq")),
-        Some(address) if !leases.contains(&(mac.clone(), address)) => problems.push(format!(
-            "the guest logged {address}, but dnsmasq's leases are {leases:?}, not {mac} at {address}"
-        )),
-        Some(_) => {}
-    }
-    if !served {
-        problems.push(format!(
-            "the guest did not log `{connection}` and the payload `{payload}` (sent to its leased address, port {GUEST_PORT})"
-        ));
-    }
-    let ending = match (served, running) {
-        (true, true) => "served on its lease, then stopped",
-        (_, false) => "ended by itself",
-        (false, true) => "stopped at the deadline",
-    };
-    let left = site.close();
-    let (verdict, run) = verdict(problems, left, &taps_before, &output, ending.into());
-    Ok((verdict, run, output))
+        let ending = match (served, running) {
+            (true, true) => "served on its lease, then stopped",
+            (_, false) => "ended by itself",
+            (false, true) => "stopped at the deadline",
+        };
+        Ok(Seen {
+            problems,
+            ending: ending.into(),
+            consoles: output.clone(),
+            output,
+        })
+    })
 }
 
 /// dns on a bridge: a name defined in dnsmasq, resolved through it.
@@ -128,26 +141,22 @@ pub(crate) fn dns(
     image: &Path,
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
-    let taps_before = runner_taps();
     let (name, address) = dns::made_up_name();
-    let site = Site::start(&[(name.clone(), address)])?;
-    let args = [
-        format!("--dns-servers=udp:{}:53", site.gateway()),
-        format!("--domain-name={name}"),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let vm = Vm::start(runner, image, &site.net_options(), &args, timeout)?;
-    let (status, output) = vm.wait()?;
-    let asked = site.queries();
-    let left = site.close();
-    let (verdict_dns, run) = dns::judge(status, &output, &asked, &name, address);
-    let problems = match verdict_dns {
-        Verdict::Fail(why) => vec![why],
-        _ => Vec::new(),
-    };
-    let ending = run.map_or_else(|| ending_of(status), |r| r.ending);
-    let (verdict, run) = verdict(problems, left, &taps_before, &output, ending);
-    Ok((verdict, run, output))
+    on_bridge(&[(name.clone(), address)], |site| {
+        let args = [
+            format!("--dns-servers=udp:{}:53", site.gateway()),
+            format!("--domain-name={name}"),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let vm = Vm::start(runner, image, &site.net_options(), &args, timeout)?;
+        let (status, output) = vm.wait()?;
+        Ok(Seen {
+            problems: dns::problems(status, &output, &site.queries(), &name, address),
+            ending: ending_of(status),
+            consoles: output.clone(),
+            output,
+        })
+    })
 }
 
 /// Where fetch prints the response, between these lines.
@@ -163,76 +172,84 @@ pub(crate) fn fetch(
     page: &[u8],
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
-    let taps_before = runner_taps();
-    let site = Site::start(&[])?;
-    let mut server = Vm::start(runner, website, &site.net_options(), &[], timeout)?;
-    let deadline = Instant::now() + timeout;
-    let mut address = None;
-    while Instant::now() < deadline && server.running()? {
-        let output = server.output();
-        if output.contains("serving on") {
-            address = leased_address(&output);
-            if address.is_some() {
-                break;
+    on_bridge(&[], |site| {
+        let mut server = Vm::start(runner, website, &site.net_options(), &[], timeout)?;
+        let deadline = Instant::now() + timeout;
+        let mut address = None;
+        while Instant::now() < deadline && server.running()? {
+            let output = server.output();
+            if output.contains("serving on") {
+                address = leased_address(&output);
+                if address.is_some() {
+                    break;
+                }
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let Some(address) = address else {
-        let _ = server.stop();
-        let output = server.output();
-        let left = site.close();
-        let problems = vec![format!(
-            "the website got no lease or did not serve:\n{}",
-            tail(&output)
-        )];
-        let (verdict, run) = verdict(problems, left, &taps_before, "", "website not up".into());
-        return Ok((verdict, run, output));
-    };
-    let args = [format!("--server={address}"), "--port=8080".to_string()];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let client = Vm::start(runner, image, &site.net_options(), &args, timeout)?;
-    let (status, output) = client.wait()?;
-    server.stop()?;
-    let server_output = server.output();
-    let mut problems = Vec::new();
-    if status != Some(0) {
-        problems.push(format!("{}, not 0", ending_of(status)));
-    }
-    match response(&output) {
-        None => problems.push(format!(
+        let Some(address) = address else {
+            let _ = server.stop();
+            let output = server.output();
+            return Ok(Seen {
+                problems: vec!["the website got no lease or did not serve".into()],
+                ending: "website not up".into(),
+                consoles: output.clone(),
+                output,
+            });
+        };
+        let args = [format!("--server={address}"), "--port=8080".to_string()];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let client = Vm::start(runner, image, &site.net_options(), &args, timeout)?;
+        let (status, output) = client.wait()?;
+        server.stop()?;
+        let mut problems = Vec::new();
+        if status != Some(0) {
+            problems.push(format!("{}, not 0", ending_of(status)));
+        }
+        problems.extend(response_problems(&output, page));
+        let leased: Vec<Ipv4Addr> = site.leases().into_iter().map(|(_, a)| a).collect();
+        if leased.len() != 2 {
+            problems.push(format!(
+                "dnsmasq leased {leased:?}, not one address to each unikernel"
+            ));
+        }
+        Ok(Seen {
+            problems,
+            ending: format!("{}; website at {address}", ending_of(status)),
+            consoles: format!(
+                "=== website ===\n{}=== fetch ===\n{output}",
+                server.output()
+            ),
+            output,
+        })
+    })
+}
+
+/// What is wrong with the response fetch printed in `output`: it must be a
+/// 200 whose body is `page`.
+fn response_problems(output: &str, page: &[u8]) -> Vec<String> {
+    let Some(response) = response(output) else {
+        return vec![format!(
             "no response between `{FIRST_MARK}` and `{LAST_MARK}`"
-        )),
-        Some(response) => {
-            let (head, body) = response
-                .split_once("\n\n")
-                .unwrap_or((response.as_str(), ""));
-            if !head.starts_with("HTTP/1.1 200 OK") {
-                problems.push(format!(
-                    "the response is not a 200: {}",
-                    head.lines().next().unwrap_or("")
-                ));
-            }
-            if body != unix_lines(&String::from_utf8_lossy(page)) {
-                problems.push(format!(
-                    "the body ({} bytes) is not the website's index.html ({} bytes)",
-                    body.len(),
-                    page.len()
-                ));
-            }
-        }
-    }
-    let leased: Vec<Ipv4Addr> = site.leases().into_iter().map(|(_, a)| a).collect();
-    if leased.len() != 2 {
+        )];
+    };
+    let mut problems = Vec::new();
+    let (head, body) = response
+        .split_once("\n\n")
+        .unwrap_or((response.as_str(), ""));
+    if !head.starts_with("HTTP/1.1 200 OK") {
         problems.push(format!(
-            "dnsmasq leased {leased:?}, not one address to each unikernel"
+            "the response is not a 200: {}",
+            head.lines().next().unwrap_or("")
         ));
     }
-    let left = site.close();
-    let ending = format!("{}; website at {address}", ending_of(status));
-    let both = format!("=== website ===\n{server_output}=== fetch ===\n{output}");
-    let (verdict, run) = verdict(problems, left, &taps_before, &output, ending);
-    Ok((verdict, run, both))
+    if body != unix_lines(&String::from_utf8_lossy(page)) {
+        problems.push(format!(
+            "the body ({} bytes) is not the website's index.html ({} bytes)",
+            body.len(),
+            page.len()
+        ));
+    }
+    problems
 }
 
 /// What fetch printed between its marks, with every line ending as `\n`

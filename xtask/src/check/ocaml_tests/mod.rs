@@ -86,7 +86,7 @@ pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
     )?;
     let boots = Boots {
         timeout: Duration::from_secs_f64(opts.timeout),
-        blockers: boots::blockers(ctx, &prefix, &bundles),
+        blockers: boots::blockers(&prefix, &bundles),
     };
     let mut jobs: Vec<(&Spec, Option<&Bundle>)> = Vec::new();
     for spec in &specs {
