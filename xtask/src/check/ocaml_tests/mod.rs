@@ -37,7 +37,7 @@ use rayon::prelude::*;
 use selection::{Choice, Rules, Spec};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The target of rows for tests that run nowhere.
 const EVERYWHERE: &str = "all";
@@ -88,44 +88,61 @@ pub(crate) fn ocaml_tests(ctx: &Context, opts: &OcamlTestsOpts) -> Result<()> {
         timeout: Duration::from_secs_f64(opts.timeout),
         blockers: boots::blockers(&prefix, &bundles),
     };
-    let mut jobs: Vec<(&Spec, Option<&Bundle>)> = Vec::new();
-    for spec in &specs {
-        jobs.push((spec, None));
-        jobs.extend(bundles.iter().map(|b| (*spec, Some(b))));
-    }
     let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
+    let total = specs.len() * (1 + bundles.len());
+    let count = |row: &Row| {
+        if let Verdict::Fail(why) = &row.verdict {
+            failed.fetch_add(1, Ordering::Relaxed);
+            let first = why.lines().next().unwrap_or_default();
+            progress::say(
+                "ocaml-tests",
+                &format!("FAIL {} on {}: {first}", row.test, row.target),
+            );
+        }
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(50) || n == total {
+            progress::say(
+                "ocaml-tests",
+                &format!(
+                    "{n} of {total} runs done, {} failed",
+                    failed.load(Ordering::Relaxed)
+                ),
+            );
+        }
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.unwrap_or_else(num_cpus))
         .build()?;
-    // Each job builds then runs, so that builds overlap boots.
-    let mut rows: Vec<Row> = pool.install(|| {
+    // The native runs first: how long each test takes there sets how long
+    // it may take on the software CPU. Each job builds then runs, so that
+    // builds overlap runs.
+    let native: Vec<(Row, Option<Duration>)> = pool.install(|| {
+        specs
+            .par_iter()
+            .map(|spec| {
+                let (row, ran_for) = run_native(spec, &builder, &boots);
+                count(&row);
+                (row, ran_for)
+            })
+            .collect()
+    });
+    let mut jobs: Vec<(&Spec, &Bundle, Duration)> = Vec::new();
+    for (spec, (_, ran_for)) in specs.iter().zip(&native) {
+        let timeout = guest_timeout(boots.timeout, *ran_for);
+        jobs.extend(bundles.iter().map(|b| (*spec, b, timeout)));
+    }
+    let booted: Vec<Row> = pool.install(|| {
         jobs.par_iter()
-            .map(|(spec, bundle)| {
-                let row = run_one(spec, *bundle, &builder, &boots);
-                if let Verdict::Fail(why) = &row.verdict {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                    let first = why.lines().next().unwrap_or_default();
-                    progress::say(
-                        "ocaml-tests",
-                        &format!("FAIL {} on {}: {first}", row.test, row.target),
-                    );
-                }
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(50) || n == jobs.len() {
-                    progress::say(
-                        "ocaml-tests",
-                        &format!(
-                            "{n} of {} runs done, {} failed",
-                            jobs.len(),
-                            failed.load(Ordering::Relaxed)
-                        ),
-                    );
-                }
+            .map(|(spec, bundle, timeout)| {
+                let row = run_on(spec, bundle, *timeout, &builder, &boots);
+                count(&row);
                 row
             })
             .collect()
     });
+    let mut rows: Vec<Row> = native.into_iter().map(|(row, _)| row).collect();
+    rows.extend(booted);
     for (id, choice) in &chosen {
         if let Choice::NotApplicable(reason) = choice {
             rows.push(not_applicable_row(id, EVERYWHERE, reason.as_str()));
@@ -214,23 +231,59 @@ fn pinned_testsuite(ctx: &Context) -> Result<PathBuf> {
     Ok(sources::source_dir(ctx, &opts, ocaml).join("testsuite"))
 }
 
-/// Builds and runs one test natively (no bundle: the control) or on one
-/// bundle.
-fn run_one(spec: &Spec, bundle: Option<&Bundle>, builder: &Builder, boots: &Boots) -> Row {
-    let target = bundle.map_or(LINUX.to_string(), Bundle::name);
-    run_row(&spec.id, &target, || {
-        let exe = match builder.build(spec, &target, bundle)? {
+/// How much longer than natively a test may take on a guest: the software
+/// CPU, measured on the testsuite's longest test (`pr9853/compaction_corner_case`:
+/// 13 s natively, 88 s on qemu-x86_64, 146 s on qemu-arm64, idle 2-core
+/// host), times two for the runs beside it.
+const SOFTWARE_CPU_ALLOWANCE: u32 = 25;
+
+/// A guest's deadline: `--timeout`, or longer for a test that natively takes
+/// more than a share of it.
+fn guest_timeout(timeout: Duration, native_run: Option<Duration>) -> Duration {
+    native_run.map_or(timeout, |ran_for| {
+        timeout.max(ran_for * SOFTWARE_CPU_ALLOWANCE)
+    })
+}
+
+/// Builds and runs one test natively, the control: its row, and how long the
+/// program ran when it passed.
+fn run_native(spec: &Spec, builder: &Builder, boots: &Boots) -> (Row, Option<Duration>) {
+    let mut ran_for = None;
+    let row = run_row(&spec.id, LINUX, || {
+        let exe = match builder.build(spec, LINUX, None)? {
             Ok(exe) => exe,
             Err(said) => return Ok((Verdict::Fail(said), None)),
         };
-        let expected = expected(spec)?;
-        match bundle {
-            Some(bundle) => boot_and_check(bundle, &exe, &expected, boots),
-            None => {
-                let dir = tempfile::tempdir()?;
-                native::run(&exe, &expected, boots.timeout, Some(dir.path()))
-            }
+        let dir = tempfile::tempdir()?;
+        let start = Instant::now();
+        let outcome = native::run(&exe, &expected(spec)?, boots.timeout, Some(dir.path()))?;
+        if outcome.0 == Verdict::Pass {
+            ran_for = Some(start.elapsed());
         }
+        Ok(outcome)
+    });
+    (row, ran_for)
+}
+
+/// Builds one test for `bundle` and boots it, with `timeout`.
+fn run_on(
+    spec: &Spec,
+    bundle: &Bundle,
+    timeout: Duration,
+    builder: &Builder,
+    boots: &Boots,
+) -> Row {
+    let target = bundle.name();
+    run_row(&spec.id, &target, || {
+        let exe = match builder.build(spec, &target, Some(bundle))? {
+            Ok(exe) => exe,
+            Err(said) => return Ok((Verdict::Fail(said), None)),
+        };
+        let expected = Expected {
+            timeout: Some(timeout),
+            ..expected(spec)?
+        };
+        boot_and_check(bundle, &exe, &expected, boots)
     })
 }
 
