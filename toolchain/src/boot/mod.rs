@@ -5,6 +5,7 @@
 //! - [`devices`]: memory, network, disk and a shared directory, for each VMM;
 //! - [`network`]: the network device's cable (QEMU's NAT, a tap, a bridge)
 //!   and MAC address;
+//! - [`relay`]: the host's end of `--forward`;
 //! - [`image`]: what an image says about itself (arch, VMM, the features
 //!   of its bundle);
 //! - [`runner`]: booting one image, its program's status as ours.
@@ -13,5 +14,6 @@ pub mod console;
 pub mod devices;
 pub mod image;
 pub mod network;
+mod relay;
 pub mod runner;
 pub mod vmm;

@@ -24,6 +24,7 @@ use crate::backend::Backend;
 use crate::boot::console::{self, ConsoleFilter, Transcript};
 use crate::boot::devices::Devices;
 use crate::boot::network::{Net, OwnTap};
+use crate::boot::relay::Relays;
 use crate::which;
 use anyhow::{bail, Context as _, Result};
 use console_reader::{read_console, Record};
@@ -190,6 +191,27 @@ pub fn boot(launch: &Launch, watch: &Watch) -> Result<Boot> {
             launch.backend == Backend::Firecracker,
         )?),
         _ => None,
+    };
+    // QEMU forwards from ports of the relays', which listen on the host's.
+    let relays = match &launch.devices.net {
+        Some(Net::User { forwards }) if !forwards.is_empty() => Some(Relays::start(forwards)?),
+        _ => None,
+    };
+    let relayed_devices;
+    let launch = match &relays {
+        Some(relays) => {
+            relayed_devices = Devices {
+                net: Some(Net::User {
+                    forwards: relays.inner.clone(),
+                }),
+                ..launch.devices.clone()
+            };
+            &Launch {
+                devices: &relayed_devices,
+                ..*launch
+            }
+        }
+        None => launch,
     };
     let (cmd, console_socket, inherited) = match launch.backend {
         Backend::Qemu => {
