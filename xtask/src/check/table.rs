@@ -74,8 +74,9 @@ impl Run {
 }
 
 pub(crate) fn print_table(rows: &[Row]) {
+    let width = rows.iter().map(|r| r.test.len()).max().unwrap_or(0).max(13);
     println!(
-        "{:<13} {:<23} {:<6} {:<32} {:>8} {:>7}",
+        "{:<width$} {:<23} {:<6} {:<32} {:>8} {:>7}",
         "test", "target", "result", "outcome", "1st out", "time"
     );
     // Skips of one target share their reason: it is printed once.
@@ -97,7 +98,7 @@ pub(crate) fn print_table(rows: &[Row]) {
             Verdict::NotApplicable(_) => continue,
         };
         println!(
-            "{:<13} {:<23} {:<6} {:<32} {:>8} {:>6.2}s",
+            "{:<width$} {:<23} {:<6} {:<32} {:>8} {:>6.2}s",
             row.test,
             row.target,
             word,

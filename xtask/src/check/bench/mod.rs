@@ -15,6 +15,7 @@
 mod cold;
 mod console;
 mod memory;
+mod network;
 mod report;
 mod website;
 
@@ -97,10 +98,13 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
             website::REQUESTS
         ),
     );
-    let website = website::measure(
-        &ocaml_unikraft_toolchain::layout::runner(&prefix),
-        &ctx.build_dir.join("mirage"),
+    let runner = ocaml_unikraft_toolchain::layout::runner(&prefix);
+    let website = website::measure(&runner, &ctx.build_dir.join("mirage"));
+    progress::say(
+        "bench",
+        "MirageOS website through --forward and on a bridge (ApacheBench)",
     );
+    let network = network::measure(&runner, &ctx.build_dir.join("mirage"));
 
     let report = Report {
         setting,
@@ -113,6 +117,7 @@ pub(crate) fn bench(ctx: &Context, opts: &BenchOpts) -> Result<()> {
         console,
         memory,
         website,
+        network,
     };
     write_report(ctx, &report)
 }

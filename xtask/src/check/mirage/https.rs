@@ -212,7 +212,7 @@ pub(crate) fn client(
 }
 
 /// GETs `url`: its status must be `status`, and its body `body` if given.
-fn expect(
+pub(crate) fn expect(
     client: &reqwest::blocking::Client,
     url: &str,
     status: u16,

@@ -20,7 +20,9 @@
 //! [`host_tool`], [`unikernel`] (the examples, configured and built),
 //! [`boot`], [`crypto`] (the known answers the crypto example must show),
 //! [`dns`] (the resolver the dns example asks), [`https`] (the website
-//! over TLS and its client), [`minipaf`] (the http example).
+//! over TLS and its client), [`minipaf`] (the http example), [`load`] (the
+//! website under load from real clients), [`site`] (the examples on a
+//! bridge with dnsmasq).
 
 mod boot;
 mod bridge;
@@ -29,6 +31,7 @@ mod dns;
 mod entropy;
 mod host_tool;
 pub(crate) mod https;
+pub(crate) mod load;
 mod minipaf;
 mod network;
 mod sets;
@@ -156,6 +159,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
     let mut rows = Vec::new();
     let mut figures = vec![format!("mirage tool: {tool_time}")];
     let no_site = bridge::unavailable();
+    let no_load = load::unavailable();
     let page = std::fs::read(ours.join("website/htdocs/index.html"))?;
     // The website's image of each target, for fetch.
     let mut websites = std::collections::HashMap::new();
@@ -207,12 +211,31 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
                 )
             }));
         }
+        if case.example == Example::Website {
+            let name = format!("{name} under load");
+            rows.push(run_row("website under load", &target, || {
+                if let Some(reason) = blockers.get(&target).or(no_load.as_ref()) {
+                    return Ok((Verdict::Skip(format!("not booted: {reason}")), None));
+                }
+                progress::say("mirage-tests", &format!("booting {name} (--forward)"));
+                let (verdict, run, output) =
+                    load::through_forward(&runner, &built.image, &page, timeout)?;
+                let console = mirage.log_dir().join(format!("{name}.load.console"));
+                std::fs::write(&console, output)
+                    .with_context(|| format!("writing {}", console.display()))?;
+                Ok((verdict, run))
+            }));
+        }
         // The same images on a bridge, with dnsmasq (see `site`).
         let on_site: Option<site::Test> = match case.example {
             Example::NetworkDhcp => {
                 Some(&|runner, image, timeout| site::network(runner, image, timeout))
             }
             Example::Dns => Some(&|runner, image, timeout| site::dns(runner, image, timeout)),
+            Example::Website => Some(&|runner, image, timeout| match no_load.as_ref() {
+                Some(reason) => anyhow::bail!("cannot load it: {reason}"),
+                None => site::load(runner, image, &page, timeout),
+            }),
             Example::Fetch => Some(&|runner, image, timeout| match websites.get(&target) {
                 Some(website) => site::fetch(runner, image, website, &page, timeout),
                 None => anyhow::bail!("the website was not built for {target}"),
@@ -220,7 +243,10 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
             _ => None,
         };
         if let Some(test) = on_site {
-            let row_name = format!("{} on a bridge", case.example.name());
+            let row_name = match case.example {
+                Example::Website => "website under load on a bridge".to_string(),
+                example => format!("{} on a bridge", example.name()),
+            };
             rows.push(run_row(&row_name, &target, || {
                 if let Some(reason) = blockers.get(&target).or(no_site.as_ref()) {
                     return Ok((Verdict::Skip(format!("not booted: {reason}")), None));

@@ -8,7 +8,8 @@
 //!   the host connects to that address and sends a payload the guest logs;
 //! - dns: resolves, through dnsmasq, a name the test defines in dnsmasq;
 //! - fetch (ours): a client unikernel fetches the website unikernel's page
-//!   by its leased address, and prints what it got, which must be the page.
+//!   by its leased address, and prints what it got, which must be the page;
+//! - the website under load ([`load`]), asked at its leased address.
 //!
 //! Each test makes its own bridge and dnsmasq and removes them, having
 //! waited for its runners (and so their VMMs) and for dnsmasq to end; it
@@ -16,10 +17,12 @@
 
 use super::bridge::{runner_taps, Site};
 use super::dns;
+use super::https;
+use super::load;
 use super::network::{send, CONNECTION_PREFIX, DHCP_ARGS, GUEST_PORT, STACK_READY};
 use super::vm::{ending_of, judged, Vm};
 use crate::check::table::{Run, Verdict};
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -157,6 +160,39 @@ pub(crate) fn dns(
             output,
         })
     })
+}
+
+/// The website on a bridge under [`load::hammer`]'s load, asked at the
+/// address dnsmasq leased it.
+pub(crate) fn load(
+    runner: &Path,
+    image: &Path,
+    page: &[u8],
+    timeout: Duration,
+) -> Result<(Verdict, Option<Run>, String)> {
+    on_bridge(&[], |site| {
+        let vm = Vm::start(
+            runner,
+            image,
+            &site.net_options(),
+            &[],
+            timeout + load::LOAD_TIME,
+        )?;
+        let (problems, ending, output) = load::load_vm(vm, url_of_leased, page, timeout)?;
+        Ok(Seen {
+            problems,
+            ending,
+            consoles: output.clone(),
+            output,
+        })
+    })
+}
+
+/// The URL of the website's `/` at the address it logged as its lease.
+pub(super) fn url_of_leased(console: &str) -> Result<String> {
+    let address = leased_address(console).context("the website logged no lease from dnsmasq")?;
+    let [_, port] = https::Site::Ours.ports();
+    Ok(format!("http://{address}:{port}/"))
 }
 
 /// Where fetch prints the response, between these lines.

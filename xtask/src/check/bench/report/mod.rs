@@ -194,6 +194,8 @@ pub(crate) struct Report {
     pub(crate) memory: Memory,
     /// By QEMU bundle (`bench/website.rs`).
     pub(crate) website: Vec<super::website::WebsiteRun>,
+    /// By QEMU bundle (`bench/network.rs`).
+    pub(crate) network: Vec<super::network::PathsRun>,
 }
 
 /// The last record of each step: the figures of the build that last did
@@ -310,6 +312,7 @@ mod fixtures {
                     ),
                 },
             ],
+            network: Vec::new(),
         }
     }
 

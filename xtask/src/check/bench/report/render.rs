@@ -52,6 +52,7 @@ impl Report {
         out.push_str(&self.console_markdown());
         out.push_str(&self.memory_markdown());
         out.push_str(&self.website_markdown());
+        out.push_str(&super::super::network::markdown(&self.network));
         out.push_str(&goals_markdown(&self.goals()));
         out
     }
@@ -374,6 +375,7 @@ impl Report {
                 }),
                 Err(why) => json!({ "bundle": run.bundle, "not_measured": why }),
             }).collect::<Vec<_>>(),
+            "network": super::super::network::json(&self.network),
             "memory": {
                 "programs": super::super::memory::PROGRAMS.iter().zip(&self.memory.native_rss_mib).map(|(program, rss)| json!({ "program": program, "native_peak_rss_mib": rss })).collect::<Vec<_>>(),
                 "guests": self.memory.guests.iter().map(|(bundle, guest)| match guest {
