@@ -93,6 +93,14 @@ fn auto(probe: Option<&Path>, cache_dir: Option<&Path>) -> Decision {
             note: note.map(with_fallback),
         };
     }
+    // Any runner's answer will do: it depends on the host and QEMU only.
+    let remembered = cache_dir.map(|dir| dir.join(format!("accel-{}", host_key())));
+    if let Some(answer) = remembered.as_deref().and_then(read_answer) {
+        return Decision {
+            accel: answer,
+            note: None,
+        };
+    }
     let Some(probe) = probe.filter(|p| p.is_file()) else {
         return Decision {
             accel: Accel::Tcg,
@@ -101,13 +109,6 @@ fn auto(probe: Option<&Path>, cache_dir: Option<&Path>) -> Decision {
             )),
         };
     };
-    let remembered = cache_dir.map(|dir| dir.join(format!("accel-{}", host_key())));
-    if let Some(answer) = remembered.as_deref().and_then(read_answer) {
-        return Decision {
-            accel: answer,
-            note: None,
-        };
-    }
     let problem = kvm_problem(probe);
     let accel = match problem {
         None => Accel::Kvm,
@@ -277,5 +278,27 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         assert_eq!(read_answer(&file), None);
         assert_eq!(host_key(), host_key());
+    }
+
+    #[test]
+    fn a_runner_without_a_probe_uses_the_answer_another_remembered() {
+        if open_kvm().is_err() {
+            // No KVM to decide about: auto is the software CPU at once.
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let host = Arch::host().unwrap();
+        let unknown = decide(AccelChoice::Auto, host, None, Some(dir.path())).unwrap();
+        assert!(unknown.note.unwrap().contains("no KVM probe"));
+        let file = dir.path().join(format!("accel-{}", host_key()));
+        std::fs::write(file, "tcg\nKVM here fails on a unikernel\n").unwrap();
+        let remembered = decide(AccelChoice::Auto, host, None, Some(dir.path())).unwrap();
+        assert_eq!(
+            remembered,
+            Decision {
+                accel: Accel::Tcg,
+                note: None
+            }
+        );
     }
 }
