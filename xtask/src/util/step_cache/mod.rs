@@ -17,18 +17,24 @@
 //! them: in text files, in the `#!` line of bytecode programs and in
 //! OCaml's `runtime-launch-info`; compiled programs find their library
 //! relative to themselves (`ocaml-patches/5.4.1/0004-*`).
+//!
+//! - [`key`]: an entry's name;
+//! - [`archive`]: its archive, packed and unpacked with paths moved;
+//! - [`remote`]: the stores a team shares.
+
+mod archive;
+mod key;
+mod remote;
 
 use crate::util::fs;
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
+use archive::{pack, unpack, write_atomically};
+pub(crate) use remote::without_password;
+use remote::Remote;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
-
-/// Part of every key: bump it when the archive format or the manifest
-/// changes, so that old entries are not read as new ones.
-const FORMAT: &str = "step-cache 1";
+use std::time::SystemTime;
 
 /// The local directory's size limit; the least recently used archives go
 /// first beyond it.
@@ -42,15 +48,6 @@ pub(crate) struct StepCache {
     /// What the outputs run on, part of every entry's name: a shared store
     /// must not give one machine's host tools to another kind of machine.
     host: String,
-}
-
-/// Where a team shares entries.
-enum Remote {
-    Dir(PathBuf),
-    Http {
-        base: String,
-        client: reqwest::blocking::Client,
-    },
 }
 
 /// What a step leaves for the cache.
@@ -93,50 +90,31 @@ impl StepCache {
             Some(Some(url)) => (Some(url), true),
             _ => (remote, false),
         };
-        let remote = match remote.filter(|r| !r.is_empty()) {
-            None => None,
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
-                let client = reqwest::blocking::Client::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .timeout(None)
-                    .build()
-                    .context("setting up the HTTP client of the step cache")?;
-                Some(Remote::Http {
-                    base: url.trim_end_matches('/').to_owned(),
-                    client,
-                })
-            }
-            Some(other) => {
-                let path = other
-                    .strip_prefix("file://")
-                    .or(other.strip_prefix("file:"));
-                let path = PathBuf::from(path.unwrap_or(other));
-                if !path.is_absolute() {
-                    bail!("the step cache's remote store {other} is neither an http(s):// URL nor an absolute directory");
-                }
-                Some(Remote::Dir(path))
-            }
-        };
         Ok(StepCache {
             local,
-            remote,
+            remote: remote
+                .filter(|r| !r.is_empty())
+                .map(Remote::parse)
+                .transpose()?,
             read_only,
-            host: host_identity(),
+            host: key::host_identity(),
         })
     }
 
     pub(crate) fn describe(&self) -> String {
-        let remote = match &self.remote {
-            None => return format!("{}", self.local.display()),
-            Some(Remote::Dir(dir)) => dir.display().to_string(),
-            Some(Remote::Http { base, .. }) => without_password(base),
+        let Some(remote) = &self.remote else {
+            return format!("{}", self.local.display());
         };
         let how = if self.read_only {
             "read-only"
         } else {
             "read and written"
         };
-        format!("{}, and {remote} ({how})", self.local.display())
+        format!(
+            "{}, and {} ({how})",
+            self.local.display(),
+            remote.describe()
+        )
     }
 
     /// Restores the outputs of `step` built for `key`, if an entry holds
@@ -192,29 +170,13 @@ impl StepCache {
         outputs: &Outputs,
         before: Option<&Snapshot>,
     ) -> Result<()> {
-        let cas = self.local.join("cas");
-        std::fs::create_dir_all(&cas).with_context(|| format!("creating {}", cas.display()))?;
-        let tmp = tempfile::NamedTempFile::new_in(&cas)
-            .with_context(|| format!("creating a file in {}", cas.display()))?;
         let files = match before {
             Some(before) => before.added(&outputs.dir)?,
             None => fs::files_below(&outputs.dir)?,
         };
-        let mut hashing = HashingWriter::new(std::io::BufWriter::new(tmp.as_file()));
-        {
-            let gzip = flate2::write::GzEncoder::new(&mut hashing, flate2::Compression::fast());
-            let mut tar = tar::Builder::new(gzip);
-            tar.follow_symlinks(false);
-            for file in &files {
-                tar.append_path_with_name(outputs.dir.join(file), file)
-                    .with_context(|| format!("archiving {}", outputs.dir.join(file).display()))?;
-            }
-            tar.into_inner()?.finish()?;
-        }
-        let (sha256, size) = hashing.finish()?;
+        let cas = self.local.join("cas");
+        let (sha256, size) = pack(&outputs.dir, &files, &cas)?;
         let archive = cas.join(&sha256);
-        tmp.persist(&archive)
-            .with_context(|| format!("writing {}", archive.display()))?;
         let manifest = Manifest {
             step: step.to_owned(),
             archive_sha256: sha256,
@@ -228,7 +190,9 @@ impl StepCache {
         let id = self.entry_id(key, outputs);
         let text = serde_json::to_vec_pretty(&manifest)?;
         write_atomically(&self.local.join("ac").join(&id), &text)?;
-        self.upload(&id, &text, &manifest.archive_sha256, &archive)?;
+        if let (Some(remote), false) = (&self.remote, self.read_only) {
+            remote.upload(&id, &text, &manifest.archive_sha256, &archive)?;
+        }
         self.evict()
     }
 
@@ -255,112 +219,26 @@ impl StepCache {
     fn fetch(&self, path: &str) -> Result<Option<Vec<u8>>> {
         match &self.remote {
             None => Ok(None),
-            Some(Remote::Dir(dir)) => match std::fs::read(dir.join(path)) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e).with_context(|| format!("reading {}", dir.join(path).display())),
-            },
-            Some(Remote::Http { base, client }) => {
-                let url = format!("{base}/{path}");
-                let response = client
-                    .get(&url)
-                    .send()
-                    .with_context(|| format!("GET {url}"))?;
-                match response.status() {
-                    reqwest::StatusCode::NOT_FOUND => Ok(None),
-                    status if status.is_success() => Ok(Some(
-                        response
-                            .bytes()
-                            .with_context(|| format!("GET {url}"))?
-                            .to_vec(),
-                    )),
-                    status => bail!("GET {url}: {status}"),
-                }
-            }
+            Some(remote) => remote.fetch(path),
         }
     }
 
     /// Copies archive `sha256` from the remote store to `dest`; false when
     /// the store does not have it.
     fn download(&self, sha256: &str, dest: &Path) -> Result<bool> {
-        let path = format!("cas/{sha256}");
+        let Some(remote) = &self.remote else {
+            return Ok(false);
+        };
         let parent = dest.parent().context("an archive has a directory")?;
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
-        match &self.remote {
-            None => return Ok(false),
-            Some(Remote::Dir(dir)) => match std::fs::File::open(dir.join(&path)) {
-                Ok(mut file) => {
-                    std::io::copy(&mut file, &mut tmp)?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-                Err(e) => return Err(e).context(format!("reading {}", dir.join(&path).display())),
-            },
-            Some(Remote::Http { base, client }) => {
-                let url = format!("{base}/{path}");
-                let mut response = client
-                    .get(&url)
-                    .send()
-                    .with_context(|| format!("GET {url}"))?;
-                match response.status() {
-                    reqwest::StatusCode::NOT_FOUND => return Ok(false),
-                    status if status.is_success() => {
-                        response
-                            .copy_to(&mut tmp)
-                            .with_context(|| format!("GET {url}"))?;
-                    }
-                    status => bail!("GET {url}: {status}"),
-                }
-            }
+        if !remote.copy_to(&format!("cas/{sha256}"), &mut tmp)? {
+            return Ok(false);
         }
         tmp.persist(dest)
             .with_context(|| format!("writing {}", dest.display()))?;
         Ok(true)
-    }
-
-    /// Puts an entry in the remote store: the archive first, so that a
-    /// manifest there always has its archive.
-    fn upload(&self, id: &str, manifest: &[u8], sha256: &str, archive: &Path) -> Result<()> {
-        match &self.remote {
-            None => Ok(()),
-            Some(_) if self.read_only => Ok(()),
-            Some(Remote::Dir(dir)) => {
-                let dest = dir.join("cas").join(sha256);
-                if !dest.exists() {
-                    fs::create_parent(&dest)?;
-                    let tmp = tempfile::NamedTempFile::new_in(dest.parent().unwrap_or(dir))?;
-                    std::fs::copy(archive, tmp.path())
-                        .with_context(|| format!("copying {}", archive.display()))?;
-                    tmp.persist(&dest)
-                        .with_context(|| format!("writing {}", dest.display()))?;
-                }
-                write_atomically(&dir.join("ac").join(id), manifest)
-            }
-            Some(Remote::Http { base, client }) => {
-                let put = |path: String, body: reqwest::blocking::Body| -> Result<()> {
-                    let url = format!("{base}/{path}");
-                    let status = client
-                        .put(&url)
-                        .body(body)
-                        .send()
-                        .with_context(|| format!("PUT {url}"))?
-                        .status();
-                    if !status.is_success() {
-                        bail!("PUT {url}: {status}");
-                    }
-                    Ok(())
-                };
-                let file = std::fs::File::open(archive)
-                    .with_context(|| format!("opening {}", archive.display()))?;
-                let len = file.metadata()?.len();
-                put(
-                    format!("cas/{sha256}"),
-                    reqwest::blocking::Body::sized(file, len),
-                )?;
-                put(format!("ac/{id}"), manifest.to_vec().into())
-            }
-        }
     }
 
     /// Removes the least recently used archives while the local directory
@@ -422,197 +300,21 @@ impl Snapshot {
 }
 
 impl StepCache {
-    /// The entry's name: the key with the outputs' paths as
-    /// placeholders, and the host.
+    /// The entry's name (see [`key::entry_id`]).
     fn entry_id(&self, key: &str, outputs: &Outputs) -> String {
-        let mut roots: Vec<&(&str, PathBuf)> = outputs.roots.iter().collect();
-        // The longest first: one root may lie inside another.
-        roots.sort_by_key(|(_, path)| std::cmp::Reverse(path.as_os_str().len()));
-        let mut key = format!("{FORMAT}\n{}\n{key}", self.host);
-        for (placeholder, path) in roots {
-            key = key.replace(&path.display().to_string(), placeholder);
-        }
-        fs::sha256_hex(key.as_bytes())
+        key::entry_id(&self.host, key, &outputs.roots)
     }
 }
 
-/// The machine's architecture and OS, its C library's and C compiler's
-/// versions: what the host tools were built for and link against.
-fn host_identity() -> String {
-    let first_line = |program: &str| {
-        std::process::Command::new(program)
-            .arg("--version")
-            .output()
-            .ok()
-            .and_then(|out| {
-                let text = String::from_utf8_lossy(&out.stdout).into_owned();
-                text.lines().next().map(str::to_owned)
-            })
-            .unwrap_or_else(|| format!("{program}: none"))
-    };
-    format!(
-        "host {}-{}\n{}\n{}",
-        std::env::consts::ARCH,
-        std::env::consts::OS,
-        first_line("ldd"),
-        first_line("cc")
-    )
-}
-
-/// `url` as it may be printed: `http://user@host/...` for
-/// `http://user:password@host/...`.
-pub(crate) fn without_password(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
+/// A path's bytes, as the outputs record it.
 fn bytes(path: &Path) -> Vec<u8> {
     path.as_os_str().as_encoded_bytes().to_vec()
-}
-
-/// Extracts `archive` into `dir`, each path in `moves` rewritten to its
-/// new place where the outputs record it ([`relocate`]).
-fn unpack(archive: &Path, dir: &Path, moves: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
-    let file =
-        std::fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
-    tar.set_preserve_mtime(true);
-    tar.set_preserve_permissions(true);
-    for entry in tar.entries()? {
-        let mut entry = entry?;
-        let path = entry.path()?.into_owned();
-        let dest = dir.join(&path);
-        let kind = entry.header().entry_type();
-        if moves.is_empty() || !(kind.is_file() || kind.is_symlink()) {
-            fs::create_parent(&dest)?;
-            entry
-                .unpack(&dest)
-                .with_context(|| format!("extracting {}", dest.display()))?;
-            continue;
-        }
-        if kind.is_symlink() {
-            let target = entry.link_name()?.context("a link without target")?;
-            let target = relocate(target.as_os_str().as_encoded_bytes(), moves, false);
-            fs::create_parent(&dest)?;
-            fs::remove_if_present(&dest)?;
-            // SAFETY: the bytes came from an OsStr, with at most a path
-            // that came from one replaced in them.
-            let target = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(&target) };
-            std::os::unix::fs::symlink(target, &dest)
-                .with_context(|| format!("linking {}", dest.display()))?;
-            continue;
-        }
-        let mut content = Vec::new();
-        entry.read_to_end(&mut content)?;
-        let content = relocate(&content, moves, true);
-        fs::create_parent(&dest)?;
-        std::fs::write(&dest, &content).with_context(|| format!("writing {}", dest.display()))?;
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = entry.header().mode()?;
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode))?;
-        if let Ok(mtime) = entry.header().mtime() {
-            let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime);
-            std::fs::File::options()
-                .write(true)
-                .open(&dest)
-                .and_then(|f| f.set_modified(mtime))
-                .with_context(|| format!("dating {}", dest.display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// `content` with each old path of `moves` replaced by its new one, where
-/// a restored installation reads it: in the part before the first NUL
-/// byte, which is all of a text file and the two lines of OCaml's
-/// `runtime-launch-info`, and only the first line of a `#!` program (a
-/// bytecode program is read from its end: its header may change length).
-/// Binary files (compiled code, archives) are left alone: the paths they
-/// hold are debugging information, or found anew at run time.
-fn relocate(content: &[u8], moves: &[(Vec<u8>, Vec<u8>)], is_file: bool) -> Vec<u8> {
-    let mut end = content
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(content.len());
-    if is_file && content.starts_with(b"#!") {
-        end = end.min(content.iter().position(|&b| b == b'\n').unwrap_or(end));
-    }
-    let (head, tail) = content.split_at(end);
-    let mut head = head.to_vec();
-    for (old, new) in moves {
-        head = replace(&head, old, new);
-    }
-    head.extend_from_slice(tail);
-    head
-}
-
-fn replace(haystack: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut rest = haystack;
-    while let Some(at) = rest.windows(old.len()).position(|w| w == old) {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(new);
-        rest = &rest[at + old.len()..];
-    }
-    out.extend_from_slice(rest);
-    out
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    fs::create_parent(path)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
-/// Counts and hashes what goes through it.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: sha2::Sha256,
-    size: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    fn new(inner: W) -> Self {
-        use sha2::Digest as _;
-        HashingWriter {
-            inner,
-            hasher: sha2::Sha256::new(),
-            size: 0,
-        }
-    }
-
-    fn finish(mut self) -> Result<(String, u64)> {
-        use sha2::Digest as _;
-        self.inner.flush()?;
-        Ok((fs::hex(&self.hasher.finalize()), self.size))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use sha2::Digest as _;
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read as _, Write as _};
     use std::os::unix::fs::PermissionsExt as _;
 
     /// An installation at `prefix` recording it the ways OCaml's does.
