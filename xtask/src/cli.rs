@@ -217,7 +217,7 @@ pub(crate) struct LocalbuildOpts {
     #[arg(long, value_name = "DIR")]
     pub(crate) config_dir: Option<PathBuf>,
     /// Compile without ccache even when it is installed (it is used by
-    /// default: see README "Compile cache")
+    /// default: see docs/localbuild.md, "Compile cache")
     #[arg(long)]
     pub(crate) no_ccache: bool,
     /// ccache's remote storage for the C compiles, passed to ccache as its
@@ -225,7 +225,7 @@ pub(crate) struct LocalbuildOpts {
     #[arg(long, value_name = "URL", env = "CCACHE_REMOTE_STORAGE")]
     pub(crate) ccache_remote_storage: Option<String>,
     /// Build every step, restoring nothing from the step cache and
-    /// keeping nothing in it (see README "Compile cache")
+    /// keeping nothing in it (see docs/localbuild.md, "Compile cache")
     #[arg(long)]
     pub(crate) no_step_cache: bool,
     /// Where the step cache keeps the steps' outputs [default:

@@ -271,7 +271,7 @@ pub(crate) fn mirage_tests(ctx: &Context, opts: &MirageTestsOpts) -> Result<()> 
         .count();
     if failed > 0 {
         bail!(
-            "{failed} MirageOS test(s) failed\nhelp: each build's output is in {}/<example>-<backend>-<arch>.log, each boot's in .console beside it; boot one by hand with `ocaml-unikraft-run` (README: \"Building a MirageOS unikernel\")",
+            "{failed} MirageOS test(s) failed\nhelp: each build's output is in {}/<example>-<backend>-<arch>.log, each boot's in .console beside it; boot one by hand with `ocaml-unikraft-run` (docs/mirage-and-opam.md)",
             mirage.log_dir().display()
         );
     }

@@ -287,7 +287,7 @@ pub(crate) fn build(
 /// `mirage configure -t unikraft-*` writes a context for ocamlfind
 /// toolchain `unikraft` (x86_64 unless `cargo xtask default-arch` says
 /// otherwise) and has no option for the arch: name `unikraft_<arch>` in
-/// the generated workspace instead, as the README tells users.
+/// the generated workspace instead, as docs/mirage-and-opam.md tells users.
 fn select_toolchain(workspace: &Path, arch: Arch) -> Result<()> {
     let text = std::fs::read_to_string(workspace)
         .with_context(|| format!("reading {}", workspace.display()))?;
