@@ -88,6 +88,17 @@ pub(super) fn command(
         }
     };
     cmd.args(["-m", &format!("{}M", launch.devices.memory_mib())]);
+    if launch.accel == Accel::Tcg {
+        // One vCPU, with room for a second: QEMU's software CPU makes the
+        // guest's memory barriers (mfence, dmb) real host barriers only
+        // when a machine may have more than one CPU. Without them a
+        // virtio device, emulated in another host thread, can miss the
+        // guest's notification of new buffers: under load a guest's
+        // transmit ring filled and stayed full, and the guest spun on it
+        // (the website example on a bridge, one run in four with ab -c
+        // 100; none in 16 with this).
+        cmd.args(["-smp", "1,maxcpus=2"]);
+    }
     cmd.args(launch.devices.qemu_args(launch.arch, own_tap)?);
     // A guest that resets (a triple fault, a crash on some platforms) ends
     // QEMU instead of booting again.

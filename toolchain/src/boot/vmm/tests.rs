@@ -212,7 +212,7 @@ fn a_shared_directory_reaches_qemu_and_not_firecracker() {
     let words: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
     assert_eq!(
         words.join(" "),
-        "-fw_cfg name=etc/sercon-port,string=0 -cpu qemu64,+pdpe1gb,+rdrand -m 512M \
+        "-fw_cfg name=etc/sercon-port,string=0 -cpu qemu64,+pdpe1gb,+rdrand -m 512M -smp 1,maxcpus=2 \
          -fsdev local,id=fs0,path=/srv/share,security_model=none \
          -device virtio-9p-pci,fsdev=fs0,mount_tag=fs0 \
          -accel tcg -no-reboot -nographic -nodefaults -serial stdio \
@@ -454,10 +454,12 @@ fn kvm_gets_the_host_cpu_and_a_debugger_holds_the_guest_at_its_start() {
         kvm.contains("-cpu host ") && kvm.contains("-accel kvm "),
         "{kvm}"
     );
-    assert!(!kvm.contains("-gdb"), "{kvm}");
+    assert!(!kvm.contains("-gdb") && !kvm.contains("-smp"), "{kvm}");
     let tcg = words(&launch(Arch::X86_64, Accel::Tcg, None));
     assert!(
-        tcg.contains("-cpu qemu64,+pdpe1gb,+rdrand ") && tcg.contains("-accel tcg "),
+        tcg.contains("-cpu qemu64,+pdpe1gb,+rdrand ")
+            && tcg.contains("-accel tcg ")
+            && tcg.contains("-smp 1,maxcpus=2 "),
         "{tcg}"
     );
     let arm = words(&launch(Arch::Arm64, Accel::Kvm, Some(1234)));
@@ -466,7 +468,10 @@ fn kvm_gets_the_host_cpu_and_a_debugger_holds_the_guest_at_its_start() {
         "{arm}"
     );
     let arm = words(&launch(Arch::Arm64, Accel::Tcg, Some(1234)));
-    assert!(arm.contains("-cpu max "), "{arm}");
+    assert!(
+        arm.contains("-cpu max ") && arm.contains("-smp 1,maxcpus=2 "),
+        "{arm}"
+    );
     let firecracker = Launch {
         backend: Backend::Firecracker,
         ..launch(Arch::X86_64, Accel::Kvm, Some(1234))
