@@ -8,7 +8,7 @@
 //!
 //! So the runner listens on the host's port itself, with a backlog of
 //! [`BACKLOG`], and relays each connection to QEMU's forwarding, which
-//! listens on [`QEMU_PORTS`] ports of 127.0.0.1 the system picks, all
+//! listens on [`QEMU_PORTS`] ports of 127.0.0.1 below the ephemeral range, all
 //! forwarded to the same guest port. The relay connects to them in turn,
 //! one connection at a time, and where a handshake is dropped all the
 //! same, it gives up on it early and tries again.
@@ -22,7 +22,7 @@
 //! turn itself, the whole ephemeral range before it comes back to one.
 
 use crate::boot::network::Forward;
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -127,16 +127,53 @@ fn listen(port: u16) -> Result<TcpListener> {
     Ok(listener)
 }
 
-/// `count` different ports of 127.0.0.1 free now, for QEMU to listen on.
+/// Where QEMU's ports are drawn from: below the ephemeral range, so that
+/// between the draw and QEMU's listening neither the kernel (for any
+/// process's connections) nor the relay's own source ports take them.
+const QEMU_PORTS_FROM: u16 = 10_000;
+
+/// `count` different ports of 127.0.0.1 free now, for QEMU to listen on
+/// (see [`QEMU_PORTS_FROM`]).
 fn free_ports(count: usize) -> Result<Vec<u16>> {
-    let probes = (0..count)
-        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("cannot find free ports of 127.0.0.1 for QEMU's forwarding")?;
-    probes
-        .iter()
-        .map(|probe| Ok(probe.local_addr()?.port()))
-        .collect()
+    let (ephemeral, _) = ephemeral_range();
+    let span = u64::from(ephemeral.saturating_sub(QEMU_PORTS_FROM).max(1));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut draw = u64::from(std::process::id()) << 32 | u64::from(nanos);
+    let mut ports = Vec::new();
+    for _ in 0..count * 100 {
+        if ports.len() == count {
+            break;
+        }
+        // A linear congruential step (Knuth's MMIX constants): spread, not secret.
+        draw = draw
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let port = QEMU_PORTS_FROM + ((draw >> 33) % span) as u16;
+        if !ports.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    if ports.len() < count {
+        bail!(
+            "cannot find {count} free ports of 127.0.0.1 between {QEMU_PORTS_FROM} and {ephemeral} for QEMU's forwarding"
+        );
+    }
+    Ok(ports)
+}
+
+/// `net.ipv4.ip_local_port_range`: where the kernel takes the source ports
+/// of connections.
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut ends = text.split_whitespace().map(str::parse::<u16>);
+            Some((ends.next()?.ok()?, ends.next()?.ok()?))
+        })
+        .filter(|(first, last)| first < last)
+        .unwrap_or((32768, 60999))
 }
 
 /// QEMU's ports of one forward, and whose turn it is.
@@ -181,14 +218,7 @@ struct SourcePorts {
 
 impl SourcePorts {
     fn new() -> SourcePorts {
-        let (first, last) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .ok()
-            .and_then(|text| {
-                let mut ends = text.split_whitespace().map(str::parse::<u16>);
-                Some((ends.next()?.ok()?, ends.next()?.ok()?))
-            })
-            .filter(|(first, last)| first < last)
-            .unwrap_or((32768, 60999));
+        let (first, last) = ephemeral_range();
         let start = std::process::id() as usize;
         SourcePorts {
             first,
@@ -309,14 +339,32 @@ mod tests {
         answer
     }
 
+    /// 3,000 connections in all: enough for Linux's own choice of source
+    /// ports to sixteen addresses to repeat some (379 did, in one run).
+    const WAVES: usize = 15;
+    const CLIENTS_AT_ONCE: usize = 200;
+
     #[test]
     fn many_clients_at_once_are_all_answered_each_from_a_source_port_of_its_own() {
         let host = free_ports(1).unwrap()[0];
         let relays = Relays::start(&[Forward { host, guest: 80 }]).unwrap();
-        // Clients may come before QEMU listens: they wait.
-        let clients: Vec<_> = (0..3000)
-            .map(|i| std::thread::spawn(move || (i, ask(host, format!("request {i}").as_bytes()))))
-            .collect();
+        let ask_all = |numbers: std::ops::Range<usize>| {
+            let clients: Vec<_> = numbers
+                .map(|i| {
+                    std::thread::spawn(move || (i, ask(host, format!("request {i}").as_bytes())))
+                })
+                .collect();
+            move || {
+                for client in clients {
+                    let (i, answer) = client.join().unwrap();
+                    let mut expected = format!("request {i}").into_bytes();
+                    expected.reverse();
+                    assert_eq!(answer, expected);
+                }
+            }
+        };
+        // The first clients come before QEMU listens: they wait.
+        let first = ask_all(0..CLIENTS_AT_ONCE);
         std::thread::sleep(Duration::from_millis(300));
         let (sources, seen) = std::sync::mpsc::channel();
         let _servers: Vec<_> = relays
@@ -324,19 +372,18 @@ mod tests {
             .iter()
             .map(|f| slirp_like(f.host, sources.clone()))
             .collect();
-        for client in clients {
-            let (i, answer) = client.join().unwrap();
-            let mut expected = format!("request {i}").into_bytes();
-            expected.reverse();
-            assert_eq!(answer, expected);
+        first();
+        // Then more, as many at once, until thousands came through.
+        for wave in 1..WAVES {
+            ask_all(wave * CLIENTS_AT_ONCE..(wave + 1) * CLIENTS_AT_ONCE)();
         }
         // No source port twice: a guest would take the second connection
         // for the first.
         let mut ports: Vec<u16> = seen.try_iter().collect();
-        assert_eq!(ports.len(), 3000);
+        assert_eq!(ports.len(), WAVES * CLIENTS_AT_ONCE);
         ports.sort_unstable();
         ports.dedup();
-        assert_eq!(ports.len(), 3000);
+        assert_eq!(ports.len(), WAVES * CLIENTS_AT_ONCE);
         assert_eq!(relays.inner.len(), QEMU_PORTS);
         assert!(relays.inner.iter().all(|f| f.guest == 80));
     }
