@@ -29,7 +29,7 @@ use anyhow::{bail, Context as _, Result};
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The certificate and key the examples read from their `tls/`.
 pub(crate) const CERTIFICATE: &str = "tls/server.pem";
@@ -138,13 +138,7 @@ impl Served {
     /// Waits until the guest logs that it listens; then the host's HTTPS
     /// and HTTP ports.
     pub(crate) fn ready(&mut self, site: Site, timeout: Duration) -> Result<[u16; 2]> {
-        let deadline = Instant::now() + timeout;
-        while !self.vm.output().contains(site.listening()) {
-            if !self.vm.running()? || Instant::now() > deadline {
-                bail!("the guest never logged `{}`", site.listening());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.vm.wait_for_log(site.listening(), timeout)?;
         Ok(self.ports)
     }
 }

@@ -11,7 +11,7 @@ use super::{bridge, site};
 use crate::check::table::{Run, Verdict};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// ApacheBench's requests and clients.
 const AB_REQUESTS: u32 = 20_000;
@@ -230,6 +230,16 @@ pub(crate) fn through_forward(
     page: &[u8],
     timeout: Duration,
 ) -> Result<(Verdict, Option<Run>, String)> {
+    let (vm, url) = start_forwarded(runner, image, timeout)?;
+    let (problems, summary, output) = load_vm(vm, |_| Ok(url), page, timeout)?;
+    let (verdict, run) = judged(&problems, &output, summary);
+    Ok((verdict, run, output))
+}
+
+/// The website booted with `--net user --forward` from a free port of
+/// 127.0.0.1 to its plain HTTP port, for [`LOAD_TIME`] beyond `timeout`:
+/// the VM, and the URL of its `/`.
+fn start_forwarded(runner: &Path, image: &Path, timeout: Duration) -> Result<(Vm, String)> {
     let port = free_port()?;
     let [_, guest_port] = Site::Ours.ports();
     let options = [
@@ -239,10 +249,7 @@ pub(crate) fn through_forward(
         format!("{port}:{guest_port}").into(),
     ];
     let vm = Vm::start(runner, image, &options, &[], timeout + LOAD_TIME)?;
-    let url = format!("http://127.0.0.1:{port}/");
-    let (problems, summary, output) = load_vm(vm, |_| Ok(url), page, timeout)?;
-    let (verdict, run) = judged(&problems, &output, summary);
-    Ok((verdict, run, output))
+    Ok((vm, format!("http://127.0.0.1:{port}/")))
 }
 
 /// Waits until the website in `vm` serves, reads the URL of its `/` from
@@ -273,7 +280,8 @@ fn while_serving<T>(
     timeout: Duration,
     work: impl FnOnce(&str) -> Result<T>,
 ) -> Result<(Result<T>, bool, String)> {
-    let done = wait_until_serving(&mut vm, timeout)
+    let done = vm
+        .wait_for_log(Site::Ours.listening(), timeout)
         .and_then(|()| url_of(&vm.output()))
         .and_then(|url| work(&url));
     let running = vm.running()?;
@@ -322,16 +330,7 @@ pub(crate) fn measure(
     };
     let (measured, _, _) = match path {
         NetPath::Forward => {
-            let port = free_port()?;
-            let [_, guest_port] = Site::Ours.ports();
-            let options = [
-                "--net".into(),
-                "user".into(),
-                "--forward".into(),
-                format!("{port}:{guest_port}").into(),
-            ];
-            let vm = Vm::start(runner, image, &options, &[], timeout + LOAD_TIME)?;
-            let url = format!("http://127.0.0.1:{port}/");
+            let (vm, url) = start_forwarded(runner, image, timeout)?;
             while_serving(vm, |_| Ok(url), timeout, work)?
         }
         NetPath::Bridge => {
@@ -349,18 +348,6 @@ pub(crate) fn measure(
         }
     };
     measured
-}
-
-/// Waits for the website's `serving on` line.
-fn wait_until_serving(vm: &mut Vm, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while !vm.output().contains(Site::Ours.listening()) {
-        if !vm.running()? || Instant::now() > deadline {
-            bail!("the website never logged `{}`", Site::Ours.listening());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

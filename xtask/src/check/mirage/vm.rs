@@ -120,6 +120,19 @@ impl Vm {
         Ok(self.child.try_wait()?.is_none())
     }
 
+    /// Waits until the guest has logged `line`; an error if it ends or
+    /// `timeout` passes first.
+    pub(crate) fn wait_for_log(&mut self, line: &str, timeout: Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.output().contains(line) {
+            if !self.running()? || std::time::Instant::now() > deadline {
+                anyhow::bail!("the guest never logged `{line}`");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
     /// The row of a server checked from the host: `checked` is what the
     /// checks found while the VM served. The VM is stopped if it still
     /// runs; a pass needs it to have run until then.
